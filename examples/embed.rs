@@ -45,6 +45,7 @@ struct Args {
     rounds: usize,
     threads: Option<usize>,
     batch: usize,
+    texts: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -55,6 +56,7 @@ fn parse_args() -> Result<Args, String> {
         rounds: 5,
         threads: None,
         batch: DEFAULT_MAX_BATCH,
+        texts: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -69,10 +71,16 @@ fn parse_args() -> Result<Args, String> {
             "--rounds" => args.rounds = number("--rounds")?.max(1),
             "--threads" => args.threads = Some(number("--threads")?.max(1)),
             "--batch" => args.batch = number("--batch")?.max(1),
+            "--texts" => {
+                args.texts = Some(PathBuf::from(
+                    it.next()
+                        .ok_or("--texts needs a file (one text per line)")?,
+                ))
+            }
             "-h" | "--help" => {
                 return Err(
                     "usage: embed [SENTENCE ...] | embed --bench [--peer] [--rounds N] \
-                            [--threads T] [--batch B]"
+                            [--threads T] [--batch B] [--texts FILE]"
                         .to_string(),
                 );
             }
@@ -257,7 +265,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
 
-    let owned = bench_sentences();
+    let owned = match &args.texts {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let lines: Vec<String> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string)
+                .collect();
+            if lines.is_empty() {
+                return Err(format!("{}: no texts", path.display()).into());
+            }
+            lines
+        }
+        None => bench_sentences(),
+    };
     let sentences: Vec<&str> = owned.iter().map(String::as_str).collect();
     let tokens: usize = encoder.tokenize(&sentences)?.iter().map(Vec::len).sum();
     println!(
@@ -275,14 +298,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok(out)
     };
+    let time = |enc: &SentenceEncoder| -> lm::Result<(f64, f64)> {
+        let t = Instant::now();
+        for _ in 0..args.rounds {
+            encode_all(enc)?;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        Ok(((sentences.len() * args.rounds) as f64 / secs, secs))
+    };
     let ours_vectors = encode_all(&encoder)?;
-    let t = Instant::now();
-    for _ in 0..args.rounds {
-        encode_all(&encoder)?;
-    }
-    let secs = t.elapsed().as_secs_f64();
-    let ours = (sentences.len() * args.rounds) as f64 / secs;
-    println!("ours (burn flex):        {ours:8.1} sentences/s ({secs:.2}s)");
+    let (ours, secs) = time(&encoder)?;
+    println!("ours (burn flex, f32):   {ours:8.1} sentences/s ({secs:.2}s)");
+    let int8 = encoder.clone().quantized()?;
+    let int8_vectors = encode_all(&int8)?;
+    let (fast, secs) = time(&int8)?;
+    let cosines: Vec<f32> = int8_vectors
+        .iter()
+        .zip(&ours_vectors)
+        .map(|(a, b)| cosine_similarity(a, b))
+        .collect();
+    let lowest = cosines.iter().copied().fold(1.0f32, f32::min);
+    let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
+    println!(
+        "ours (int8, quantized):  {fast:8.1} sentences/s ({secs:.2}s; {:.2}× f32; cosine to f32 mean {mean:.5}, lowest {lowest:.5})",
+        fast / ours
+    );
 
     if args.peer {
         let peer = run_peer(&dir, &owned, threads, args.batch, args.rounds)?;
@@ -293,7 +333,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             peer["versions"]["torch"].as_str().unwrap_or("?"),
             peer["threads"]
         );
-        println!("ratio ours / peer:       {:8.2}×", ours / theirs);
+        println!(
+            "ratio ours / peer:       {:8.2}× (f32), {:.2}× (int8)",
+            ours / theirs,
+            fast / theirs
+        );
         if let Some(rows) = peer["embeddings"].as_array() {
             let max_diff = rows
                 .iter()

@@ -140,6 +140,11 @@ fn ms(v: &[f64]) -> String {
     format!("{:.4} ± {:.4}", m.mean, m.std)
 }
 
+/// A share as a percentage, or "—" when the curve never reaches the target.
+fn pct(v: Option<f64>) -> String {
+    v.map_or("—".into(), |x| format!("{:.1}%", 100.0 * x))
+}
+
 fn ms_pct(v: &[Option<f64>]) -> String {
     let got: Vec<f64> = v.iter().flatten().map(|x| 100.0 * x).collect();
     if got.is_empty() {
@@ -471,8 +476,14 @@ fn main() -> Result<(), BoxError> {
     }
 
     // Speed and checkpoint.
-    let (section, speed_json) =
-        speed_and_checkpoint(&runs[0].1, &mmlu, &mmlu_emb, cached.inner(), &args.out)?;
+    let (section, speed_json) = speed_and_checkpoint(
+        &runs[0].1,
+        &mmlu,
+        &mmlu_emb,
+        cached.inner(),
+        &dir,
+        &args.out,
+    )?;
     md += &section;
 
     md += &format!(
@@ -592,6 +603,7 @@ fn speed_and_checkpoint(
     mmlu: &OutcomeTable,
     mmlu_emb: &EmbeddingMatrix,
     encoder: &lm::bert::SentenceEncoder,
+    data: &std::path::Path,
     out: &std::path::Path,
 ) -> Result<(String, serde_json::Value), BoxError> {
     let model = &run.models[1];
@@ -614,48 +626,88 @@ fn speed_and_checkpoint(
     let b = loaded.score_embeddings(&test_emb)?;
     let identical = a == b;
 
-    // Speed: embedding + MF scoring, fresh (no cache), on MMLU test prompts.
-    let texts: Vec<&str> = run
+    // The int8 encoder: how far its embeddings move the router, on the whole test split.
+    let int8_encoder = encoder.clone().quantized()?;
+    let fast = LoadedRouter::new(loaded.clone(), &int8_encoder)?;
+    let test_texts: Vec<&str> = run
         .split
         .test
         .iter()
-        .take(96)
         .map(|&r| mmlu.prompts()[r].text.as_deref().unwrap_or(""))
         .collect();
-    let router = LoadedRouter::new(loaded, encoder)?;
-    let _ = router.score(&texts[..4])?; // warm-up
     let t0 = Instant::now();
-    let n1 = 32;
-    for t in &texts[..n1] {
-        router.route(t)?;
-    }
-    let qps1 = n1 as f64 / t0.elapsed().as_secs_f64();
-    let t0 = Instant::now();
-    for chunk in texts.chunks(32) {
-        router.route_batch(chunk)?;
-    }
-    let qps32 = texts.len() as f64 / t0.elapsed().as_secs_f64();
-    // The same on short queries (first 12 words), a chat-like length.
-    let short: Vec<String> = texts
+    let a_int8 = fast.score(&test_texts)?;
+    let int8_split_secs = t0.elapsed().as_secs_f64();
+    let agree = a
         .iter()
-        .map(|t| t.split_whitespace().take(12).collect::<Vec<_>>().join(" "))
-        .collect();
-    let short: Vec<&str> = short.iter().map(String::as_str).collect();
-    let t0 = Instant::now();
-    for t in &short[..n1] {
-        router.route(t)?;
+        .zip(&a_int8)
+        .filter(|(x, y)| (f64::from(**x) >= thr) == (f64::from(**y) >= thr))
+        .count() as f64
+        / a.len() as f64;
+    let max_delta = a
+        .iter()
+        .zip(&a_int8)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    let test = mmlu.take_rows(&run.split.test)?;
+    let quality = PairReport::evaluate(
+        "MMLU held-out questions (seed 0): MF (ties = ½) on f32 vs int8 query embeddings",
+        &test,
+        ROUTELLM_WEAK,
+        ROUTELLM_STRONG,
+        &[
+            (
+                "MF, f32 embeddings".to_string(),
+                a.iter().map(|&v| f64::from(v)).collect(),
+            ),
+            (
+                "MF, int8 embeddings".to_string(),
+                a_int8.iter().map(|&v| f64::from(v)).collect(),
+            ),
+        ],
+        &PairReportOptions::default(),
+    )?;
+    let (q_f32, q_int8) = (&quality.summaries[1], &quality.summaries[2]);
+
+    // Speed: embedding + MF scoring, fresh (no cache), on two prompt sets: the first 256 MMLU
+    // test prompts and MT-Bench's 80 first-turn questions (chat queries, as RouteLLM serves).
+    let mt_bench = read_mt_bench(data)?;
+    let mt_refs: Vec<&str> = mt_bench.iter().map(String::as_str).collect();
+    let sets: [(&str, &[&str]); 2] = [
+        (
+            "MMLU test prompts (first 256)",
+            &test_texts[..256.min(test_texts.len())],
+        ),
+        ("MT-Bench first turns (80)", &mt_refs),
+    ];
+    let exact = LoadedRouter::new(loaded, encoder)?;
+    let mut rows = String::new();
+    let mut speed = Vec::new();
+    for (set, texts) in sets {
+        let tokens = encoder.tokenize(texts)?;
+        let mean_tokens = tokens.iter().map(Vec::len).sum::<usize>() as f64 / texts.len() as f64;
+        for (path, router) in [
+            ("f32 (burn `flex`)", &exact as &dyn Route),
+            ("int8 (`lm::bert_int8`)", &fast as &dyn Route),
+        ] {
+            router.batch(&texts[..4.min(texts.len())])?; // warm-up
+            let t0 = Instant::now();
+            for t in texts.iter() {
+                router.one(t)?;
+            }
+            let qps1 = texts.len() as f64 / t0.elapsed().as_secs_f64();
+            let t0 = Instant::now();
+            for chunk in texts.chunks(32) {
+                router.batch(chunk)?;
+            }
+            let qps32 = texts.len() as f64 / t0.elapsed().as_secs_f64();
+            rows += &format!("| {set} | {mean_tokens:.1} | {path} | {qps1:.1} | {qps32:.1} |\n");
+            speed.push(serde_json::json!({
+                "set": set, "mean_tokens": mean_tokens, "encoder": path,
+                "qps_batch1": qps1, "qps_batch32": qps32,
+            }));
+        }
     }
-    let qps1_short = n1 as f64 / t0.elapsed().as_secs_f64();
-    let t0 = Instant::now();
-    for chunk in short.chunks(32) {
-        router.route_batch(chunk)?;
-    }
-    let qps32_short = short.len() as f64 / t0.elapsed().as_secs_f64();
-    let mean_tokens = |v: &[&str]| -> Result<f64, BoxError> {
-        let ids = encoder.tokenize(v)?;
-        Ok(ids.iter().map(Vec::len).sum::<usize>() as f64 / ids.len() as f64)
-    };
-    let (tok_long, tok_short) = (mean_tokens(&texts)?, mean_tokens(&short)?);
     // MF scoring alone (embeddings given).
     let t0 = Instant::now();
     let reps = 20;
@@ -666,21 +718,73 @@ fn speed_and_checkpoint(
     let log = &run.logs[1].1;
     let log_drop = &run.logs[0].1;
     let section = format!(
-        "## Speed (release build, this machine, {} cores shared with other jobs)\n\n| measure | value |\n|---|---:|\n| routed queries/s incl. MiniLM embedding, batch 1, MMLU prompts ({tok_long:.0} tokens mean) | {qps1:.1} |\n| routed queries/s incl. MiniLM embedding, batch 32, MMLU prompts | {qps32:.1} |\n| routed queries/s incl. embedding, batch 1, short queries (first 12 words, {tok_short:.0} tokens) | {qps1_short:.1} |\n| routed queries/s incl. embedding, batch 32, short queries | {qps32_short:.1} |\n| MF scoring only (embeddings given), queries/s, 1 thread | {mf_only:.0} |\n| training s/epoch, MMLU battles ties=½ ({} battles) | {:.3} |\n| training s/epoch, MMLU battles ties dropped ({} battles) | {:.3} |\n\nRouteLLM reports 155 requests/s for MF on a GPU (with a remote embedding call).\n\n## Checkpoint\n\n`{}`: MF (ties = ½, seed 0), threshold {thr:.5} (50% GPT-4 calls on validation). Reloaded scores on the {} test prompts identical: **{identical}**.\n\n",
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "## Speed (release build, this machine, {threads} cores)\n\nRouted queries per second, MiniLM embedding included (tokenise → encode → pool → MF score → threshold), fresh prompts (no cache). Batch 1 = one `route` call per prompt; batch 32 = `route_batch` on chunks of 32.\n\n| prompts | tokens (mean) | encoder | batch 1 q/s | batch 32 q/s |\n|---|---:|---|---:|---:|\n{rows}\nRouteLLM reports 155 requests/s for its MF router on a GPU (with a remote embedding call).\n\n| measure | value |\n|---|---:|\n| MF scoring only (embeddings given), queries/s, 1 thread | {mf_only:.0} |\n| training s/epoch, MMLU battles ties=½ ({} battles) | {:.3} |\n| training s/epoch, MMLU battles ties dropped ({} battles) | {:.3} |\n\n### int8 query embeddings: does routing change?\n\nThe router was trained on f32 embeddings; the {n_test} test prompts were embedded again by the int8 encoder ({int8_split_secs:.1} s) and scored by the same checkpoint. Same decision at the 50% threshold for **{:.2}%** of prompts; largest score change {max_delta:.4}.\n\n| query embeddings | APGR (code) | CPT(50%) | CPT(80%) |\n|---|---:|---:|---:|\n| f32 | {:.4} | {} | {} |\n| int8 | {:.4} | {} | {} |\n\n## Checkpoint\n\n`{}`: MF (ties = ½, seed 0), threshold {thr:.5} (50% GPT-4 calls on validation). Reloaded scores on the {} test prompts identical: **{identical}**.\n\n",
         log.n_train,
         log.seconds_per_epoch(),
         log_drop.n_train,
         log_drop.seconds_per_epoch(),
+        100.0 * agree,
+        q_f32.apgr_area,
+        pct(q_f32.cpt50),
+        pct(q_f32.cpt80),
+        q_int8.apgr_area,
+        pct(q_int8.cpt50),
+        pct(q_int8.cpt80),
         ck_dir.display(),
-        a.len()
+        a.len(),
+        threads = std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n_test = test_texts.len(),
     );
     Ok((
         section,
         serde_json::json!({
-            "qps_batch1": qps1, "qps_batch32": qps32, "qps_batch1_short": qps1_short, "qps_batch32_short": qps32_short, "mean_tokens": tok_long, "mean_tokens_short": tok_short, "mf_only_qps": mf_only,
+            "routing": speed, "mf_only_qps": mf_only,
             "epoch_seconds_half": log.seconds_per_epoch(), "epoch_seconds_drop": log_drop.seconds_per_epoch(),
             "checkpoint_identical": identical, "threshold": thr,
+            "int8": {"decision_agreement": agree, "max_score_change": max_delta,
+                     "apgr_f32": q_f32.apgr_area, "apgr_int8": q_int8.apgr_area,
+                     "cpt50_f32": q_f32.cpt50, "cpt50_int8": q_int8.cpt50,
+                     "cpt80_f32": q_f32.cpt80, "cpt80_int8": q_int8.cpt80},
         }),
     ))
+}
+
+/// Batch-1 and batch-N routing, for timing the two encoders behind one interface.
+trait Route {
+    fn one(&self, text: &str) -> Result<(), BoxError>;
+    fn batch(&self, texts: &[&str]) -> Result<(), BoxError>;
+}
+
+impl<E: TextEmbedder> Route for LoadedRouter<E> {
+    fn one(&self, text: &str) -> Result<(), BoxError> {
+        std::hint::black_box(self.route(text)?);
+        Ok(())
+    }
+    fn batch(&self, texts: &[&str]) -> Result<(), BoxError> {
+        std::hint::black_box(self.route_batch(texts)?);
+        Ok(())
+    }
+}
+
+/// MT-Bench's first-turn questions (`routellm_evals/mt_bench/question.jsonl`).
+fn read_mt_bench(data: &std::path::Path) -> Result<Vec<String>, BoxError> {
+    let path = data.join("routellm_evals/mt_bench/question.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
+        let first = v["turns"][0]
+            .as_str()
+            .ok_or_else(|| format!("{}:{}: no turns[0] string", path.display(), i + 1))?;
+        out.push(first.to_string());
+    }
+    if out.is_empty() {
+        return Err(format!("{}: no questions", path.display()).into());
+    }
+    Ok(out)
 }

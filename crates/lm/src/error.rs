@@ -412,6 +412,26 @@ pub enum LmError {
         /// The backend's message.
         detail: String,
     },
+
+    /// Operands of a numeric kernel whose sizes do not fit together.
+    #[error("{context}: expected {expected}, got {got}")]
+    ShapeMismatch {
+        /// The function that was called.
+        context: &'static str,
+        /// The sizes it needs.
+        expected: String,
+        /// The sizes it was given.
+        got: String,
+    },
+
+    /// A NaN or infinite value where a numeric kernel needs finite ones.
+    #[error("{context}: value {index} is not finite")]
+    NonFinite {
+        /// The function that was called.
+        context: &'static str,
+        /// Flat index of the first offending value.
+        index: usize,
+    },
 }
 
 /// `Result` with [`LmError`].

@@ -124,3 +124,44 @@ fn minilm_mean_pooled_states_match_sentence_transformers() {
     }
     eprintln!("mean-pooled worst max abs error (directions): {worst:.3e}");
 }
+
+/// The int8 path ([`SentenceEncoder::quantized`]) is an approximation: its embeddings must stay
+/// within cosine 0.99 of sentence-transformers' on every golden text, in input order, whether
+/// the texts run one at a time or together (rows concatenated), and identical between the two.
+#[test]
+fn int8_embeddings_stay_close_to_f32() {
+    let Some(dir) = common::minilm_dir_or_skip() else {
+        return;
+    };
+    let Some(golden) = common::golden_json("minilm_embeddings.json") else {
+        return;
+    };
+    let encoder = SentenceEncoder::from_dir(&dir, &Device::flex())
+        .unwrap()
+        .quantized()
+        .unwrap();
+    assert!(encoder.is_quantized());
+    let cases = golden["cases"].as_array().unwrap();
+    let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
+    let batched = encoder.embed(&texts).unwrap();
+    let small_passes = encoder.clone().with_max_batch(3).embed(&texts).unwrap();
+    let mut worst = 1.0f32;
+    for (i, case) in cases.iter().enumerate() {
+        let single = encoder.embed(&[texts[i]]).unwrap().remove(0);
+        let expected = floats(&case["embedding"]);
+        let cos: f32 = single.iter().zip(&expected).map(|(a, b)| a * b).sum();
+        let norm: f32 = single.iter().map(|a| a * a).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
+        // Row blocks, not rows, depend on the batch: the per-row quantisation makes each
+        // sequence's result independent of its neighbours, up to f32 summation order.
+        let drift = max_abs_diff(&single, &batched[i]).max(max_abs_diff(&single, &small_passes[i]));
+        eprintln!(
+            "int8 cosine to sentence-transformers {cos:.5}, batch drift {drift:.1e}: {:?}",
+            texts[i].chars().take(40).collect::<String>()
+        );
+        assert!(cos > 0.99, "{:?}: cosine {cos}", texts[i]);
+        assert!(drift < 1e-5, "{:?}: batched differs by {drift}", texts[i]);
+        worst = worst.min(cos);
+    }
+    eprintln!("int8: lowest cosine over {} texts {worst:.5}", cases.len());
+}

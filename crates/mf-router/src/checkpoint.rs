@@ -468,6 +468,11 @@ impl<E: TextEmbedder> LoadedRouter<E> {
         &self.checkpoint
     }
 
+    /// The embedder.
+    pub fn embedder(&self) -> &E {
+        &self.embedder
+    }
+
     /// Replaces the routing threshold.
     pub fn with_threshold(mut self, threshold: f64) -> Self {
         self.checkpoint.config.threshold = Some(threshold);
@@ -535,6 +540,18 @@ pub fn load_with_minilm(dir: impl AsRef<Path>) -> Result<LoadedRouter<lm::bert::
         &burn::tensor::Device::flex(),
     )?;
     LoadedRouter::new(checkpoint, enc)
+}
+
+/// As [`load_with_minilm`], with the encoder switched to its int8 CPU path
+/// ([`lm::bert::SentenceEncoder::quantized`]): about 3–4× the routed queries per second on an
+/// AVX-512 VNNI CPU; on RouteLLM's MMLU test split 98.9% of decisions and the APGR (0.673 vs
+/// 0.675) are unchanged (`examples/routellm_mf.rs` measures both).
+pub fn load_with_minilm_int8(
+    dir: impl AsRef<Path>,
+) -> Result<LoadedRouter<lm::bert::SentenceEncoder>> {
+    let router = load_with_minilm(dir)?;
+    let checkpoint = router.checkpoint;
+    LoadedRouter::new(checkpoint, router.embedder.quantized()?)
 }
 
 /// The two file paths of a checkpoint folder: `(config.json, model.safetensors)`.

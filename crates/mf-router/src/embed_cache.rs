@@ -43,10 +43,20 @@ pub const CACHE_VERSION: u32 = 1;
 /// Model id of the MiniLM encoder as recorded in caches and checkpoints.
 pub const MINILM_MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
+/// Cache id of all-MiniLM-L6-v2 run by the int8 path ([`lm::bert::SentenceEncoder::quantized`]).
+pub const MINILM_INT8_CACHE_ID: &str = "sentence-transformers/all-MiniLM-L6-v2+int8";
+
 /// Maps texts to fixed-width embedding vectors.
 pub trait TextEmbedder {
-    /// A stable id of the embedding model (part of every cache key).
+    /// A stable id of the embedding model: a router trained on its vectors may be served by any
+    /// embedder with the same id (checked by [`crate::checkpoint::LoadedRouter::new`]).
     fn model_id(&self) -> &str;
+    /// The id that keys cached vectors ([`CachedEmbedder`]): [`Self::model_id`] unless the
+    /// embedder computes approximate vectors of that model (an int8 encoder), which must not be
+    /// mixed into a cache of exact ones.
+    fn cache_id(&self) -> &str {
+        self.model_id()
+    }
     /// Width of the vectors.
     fn dim(&self) -> usize;
     /// One vector per text, in input order.
@@ -56,6 +66,13 @@ pub trait TextEmbedder {
 impl TextEmbedder for lm::bert::SentenceEncoder {
     fn model_id(&self) -> &str {
         MINILM_MODEL_ID
+    }
+    fn cache_id(&self) -> &str {
+        if self.is_quantized() {
+            MINILM_INT8_CACHE_ID
+        } else {
+            MINILM_MODEL_ID
+        }
     }
     fn dim(&self) -> usize {
         lm::bert::SentenceEncoder::dim(self)
@@ -69,6 +86,9 @@ impl<E: TextEmbedder + ?Sized> TextEmbedder for &E {
     fn model_id(&self) -> &str {
         (**self).model_id()
     }
+    fn cache_id(&self) -> &str {
+        (**self).cache_id()
+    }
     fn dim(&self) -> usize {
         (**self).dim()
     }
@@ -80,6 +100,9 @@ impl<E: TextEmbedder + ?Sized> TextEmbedder for &E {
 impl<E: TextEmbedder + ?Sized> TextEmbedder for std::sync::Arc<E> {
     fn model_id(&self) -> &str {
         (**self).model_id()
+    }
+    fn cache_id(&self) -> &str {
+        (**self).cache_id()
     }
     fn dim(&self) -> usize {
         (**self).dim()
@@ -453,9 +476,10 @@ pub struct CachedEmbedder<E> {
 }
 
 impl<E: TextEmbedder> CachedEmbedder<E> {
-    /// Opens (or creates) the cache at `path` for `inner`'s model id and width.
+    /// Opens (or creates) the cache at `path` for `inner`'s cache id
+    /// ([`TextEmbedder::cache_id`]) and width.
     pub fn open(inner: E, path: impl AsRef<Path>) -> Result<Self> {
-        let cache = EmbedCache::open(path, inner.model_id(), inner.dim())?;
+        let cache = EmbedCache::open(path, inner.cache_id(), inner.dim())?;
         Ok(Self {
             inner,
             cache: Mutex::new(cache),
@@ -502,6 +526,9 @@ impl<E: TextEmbedder> TextEmbedder for CachedEmbedder<E> {
     fn model_id(&self) -> &str {
         self.inner.model_id()
     }
+    fn cache_id(&self) -> &str {
+        self.inner.cache_id()
+    }
     fn dim(&self) -> usize {
         self.inner.dim()
     }
@@ -518,7 +545,7 @@ impl<E: TextEmbedder> TextEmbedder for CachedEmbedder<E> {
         };
         if !missing.is_empty() {
             let mut bar = Progress::new(
-                format!("embedding ({})", self.inner.model_id()),
+                format!("embedding ({})", self.inner.cache_id()),
                 missing.len(),
                 missing.len() >= self.progress_min,
             );

@@ -7,8 +7,8 @@ mod common;
 use std::sync::Arc;
 
 use mf_router::battles::{BattleOptions, TiePolicy, golden_battles};
-use mf_router::checkpoint::{Checkpoint, load_with_minilm};
-use mf_router::embed_cache::{CachedEmbedder, MINILM_MODEL_ID, TextEmbedder};
+use mf_router::checkpoint::{Checkpoint, load_with_minilm, load_with_minilm_int8};
+use mf_router::embed_cache::{CachedEmbedder, MINILM_INT8_CACHE_ID, MINILM_MODEL_ID, TextEmbedder};
 use mf_router::mf::{MfConfig, MfPairRouter, embed_prompts, train_mf};
 use routing_core::PairRouter;
 
@@ -68,4 +68,23 @@ fn minilm_mf_round_trip_on_mmlu_subset() {
         assert_eq!(f64::from(*b), (*c as f32) as f64);
     }
     let _ = loaded.route(texts[0]).unwrap();
+
+    // The int8 encoder serves the same checkpoint (same model id), keeps its vectors out of the
+    // f32 cache (different cache id: opening the f32 cache file with it is an error), and moves
+    // the scores only a little.
+    let fast = load_with_minilm_int8(&ck_dir).unwrap();
+    assert_eq!(fast.embedder().model_id(), MINILM_MODEL_ID);
+    assert_eq!(fast.embedder().cache_id(), MINILM_INT8_CACHE_ID);
+    assert!(CachedEmbedder::open(fast.embedder(), dir.join("cache.mfemb")).is_err());
+    let s_fast = fast.score(&texts).unwrap();
+    let worst = s_fast
+        .iter()
+        .zip(&s_loaded)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    eprintln!(
+        "int8 vs f32 router scores on {} prompts: max |Δ| {worst:.2e}",
+        texts.len()
+    );
+    assert!(worst < 0.02, "int8 moved a score by {worst}");
 }
