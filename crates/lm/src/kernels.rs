@@ -19,9 +19,25 @@
 #![allow(unsafe_code)]
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Whether the CPU has AVX-512 F/BW/VL with FMA and AVX2 (checked once).
+/// Whether the SIMD versions may be used (see [`set_simd_enabled`]).
+static SIMD_ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns the SIMD versions off (or back on) for the whole process: every kernel then runs its
+/// portable version, as on a CPU without AVX-512. For tests (`tests/portable_kernels.rs` runs
+/// both on one machine) and for measuring what the SIMD versions buy.
+pub fn set_simd_enabled(enabled: bool) {
+    SIMD_ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether the CPU has AVX-512 F/BW/VL with FMA and AVX2 (detected once) and SIMD is enabled.
 pub fn has_avx512() -> bool {
+    SIMD_ENABLED.load(Ordering::Relaxed) && detected_avx512()
+}
+
+/// The CPU's AVX-512 F/BW/VL, FMA and AVX2 (detected once).
+fn detected_avx512() -> bool {
     static FLAG: OnceLock<bool> = OnceLock::new();
     *FLAG.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
@@ -39,19 +55,20 @@ pub fn has_avx512() -> bool {
     })
 }
 
-/// Whether the CPU has AVX-512 VNNI (`vpdpbusd`) besides [`has_avx512`] (checked once).
+/// Whether the CPU has AVX-512 VNNI (`vpdpbusd`) besides [`has_avx512`] (detected once).
 pub fn has_avx512_vnni() -> bool {
     static FLAG: OnceLock<bool> = OnceLock::new();
-    *FLAG.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            has_avx512() && std::arch::is_x86_feature_detected!("avx512vnni")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
-    })
+    has_avx512()
+        && *FLAG.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            {
+                std::arch::is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                false
+            }
+        })
 }
 
 /// Defines a function whose body is compiled twice, for the baseline target and with AVX-512,
