@@ -19,6 +19,8 @@
 
 #[path = "common/alloc.rs"]
 mod alloc;
+#[path = "common/backend.rs"]
+mod backend;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,6 +48,9 @@ struct Args {
     threads: Option<usize>,
     batch: usize,
     texts: Option<PathBuf>,
+    device: String,
+    model: Option<PathBuf>,
+    golden: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,6 +62,9 @@ fn parse_args() -> Result<Args, String> {
         threads: None,
         batch: DEFAULT_MAX_BATCH,
         texts: None,
+        device: "cpu".into(),
+        model: None,
+        golden: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -71,6 +79,15 @@ fn parse_args() -> Result<Args, String> {
             "--rounds" => args.rounds = number("--rounds")?.max(1),
             "--threads" => args.threads = Some(number("--threads")?.max(1)),
             "--batch" => args.batch = number("--batch")?.max(1),
+            "--device" => args.device = it.next().ok_or("--device needs a name")?,
+            "--model" => {
+                args.model = Some(PathBuf::from(it.next().ok_or("--model needs a folder")?))
+            }
+            "--golden" => {
+                args.golden = Some(PathBuf::from(
+                    it.next().ok_or("--golden needs minilm_embeddings.json")?,
+                ))
+            }
             "--texts" => {
                 args.texts = Some(PathBuf::from(
                     it.next()
@@ -80,7 +97,8 @@ fn parse_args() -> Result<Args, String> {
             "-h" | "--help" => {
                 return Err(
                     "usage: embed [SENTENCE ...] | embed --bench [--peer] [--rounds N] \
-                            [--threads T] [--batch B] [--texts FILE]"
+                            [--threads T] [--batch B] [--texts FILE] | embed --golden FILE; \
+                            all: [--device cpu|wgpu|vulkan|cuda] [--model DIR]"
                         .to_string(),
                 );
             }
@@ -171,6 +189,63 @@ fn bench_sentences() -> Vec<String> {
         .collect()
 }
 
+/// Embeds the texts of sentence-transformers' golden file (one at a time, then all together)
+/// and compares them with the reference vectors: prints the worst absolute difference and fails
+/// above 1e-4 (the tolerance of `shared/golden/README.md`).
+fn check_golden(
+    encoder: &SentenceEncoder,
+    path: &Path,
+    device: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+    )?;
+    let cases = golden["cases"]
+        .as_array()
+        .ok_or_else(|| format!("{}: no `cases` array", path.display()))?;
+    let mut texts = Vec::new();
+    let mut expected = Vec::new();
+    for (i, c) in cases.iter().enumerate() {
+        texts.push(
+            c["text"]
+                .as_str()
+                .ok_or_else(|| format!("{}: case {i} has no text", path.display()))?,
+        );
+        let v: Option<Vec<f32>> = c["embedding"].as_array().map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_f64())
+                .map(|x| x as f32)
+                .collect()
+        });
+        expected.push(v.ok_or_else(|| format!("{}: case {i} has no embedding", path.display()))?);
+    }
+    let batched = encoder.embed(&texts)?;
+    let mut worst = 0.0f32;
+    for (i, text) in texts.iter().enumerate() {
+        let single = encoder.embed(&[*text])?.remove(0);
+        let diff = |v: &[f32]| {
+            v.iter()
+                .zip(&expected[i])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max)
+        };
+        let (d1, d2) = (diff(&single), diff(&batched[i]));
+        println!(
+            "{device}: max|Δ| single {d1:.2e}, batched {d2:.2e}  {:?}",
+            text.chars().take(40).collect::<String>()
+        );
+        worst = worst.max(d1).max(d2);
+    }
+    println!(
+        "{device}: worst max abs difference over {} golden texts {worst:.3e} (tolerance 1e-4)",
+        texts.len()
+    );
+    if worst > 1e-4 {
+        return Err(format!("{device}: golden embeddings differ by {worst:e} > 1e-4").into());
+    }
+    Ok(())
+}
+
 fn print_matrix(sentences: &[&str], vectors: &[Vec<f32>]) {
     println!("cosine similarity:");
     print!("     ");
@@ -229,8 +304,12 @@ fn run_peer(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
-    let device = Device::flex();
-    let dir = lm::locate::minilm_dir()?;
+    let device = backend::device(&args.device)?;
+    let cpu = device == Device::flex();
+    let dir = match &args.model {
+        Some(d) => d.clone(),
+        None => lm::locate::minilm_dir()?,
+    };
     let t0 = Instant::now();
     let mut encoder = SentenceEncoder::from_dir(&dir, &device)?.with_max_batch(args.batch);
     if let Some(t) = args.threads {
@@ -244,6 +323,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dir.display(),
         t0.elapsed().as_secs_f64()
     );
+
+    if let Some(golden) = &args.golden {
+        return check_golden(&encoder, golden, &args.device);
+    }
 
     if !args.bench {
         let sentences: Vec<&str> = if args.sentences.is_empty() {
@@ -308,7 +391,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let ours_vectors = encode_all(&encoder)?;
     let (ours, secs) = time(&encoder)?;
-    println!("ours (burn flex, f32):   {ours:8.1} sentences/s ({secs:.2}s)");
+    println!(
+        "ours (burn, f32, {}):{:>w$}{ours:8.1} sentences/s ({secs:.2}s)",
+        args.device,
+        "",
+        w = 8usize.saturating_sub(args.device.len())
+    );
+    if !cpu {
+        // The int8 path is a CPU path; on another device the bench ends here.
+        return Ok(());
+    }
     let int8 = encoder.clone().quantized()?;
     let int8_vectors = encode_all(&int8)?;
     let (fast, secs) = time(&int8)?;
