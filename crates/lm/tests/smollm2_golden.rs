@@ -4,7 +4,6 @@
 
 mod common;
 
-use burn::tensor::Device;
 use lm::{
     GenerateOptions, LanguageModel, LlamaLm, LogitsAt, generate, tensor_io::read_f32,
     token_logprobs,
@@ -34,7 +33,7 @@ fn smollm2_matches_the_pytorch_reference() {
     let Some(golden) = common::golden_json("smollm2_logits.json") else {
         return;
     };
-    let device = Device::flex();
+    let device = common::test_device();
     let model = LlamaLm::from_gguf(&path, &device).unwrap();
     let mut worst_logit = 0f32;
     let mut worst_lp = 0f32;

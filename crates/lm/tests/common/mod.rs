@@ -34,15 +34,36 @@ pub fn minilm_dir_or_skip() -> Option<PathBuf> {
     }
 }
 
+/// `$CAI_GOLDEN_DIR` when set (e.g. a copy of the golden files on a GPU machine), else
 /// `shared/golden` beside the workspace root (found walking up from this crate), or `None`.
 pub fn golden_dir_or_skip() -> Option<PathBuf> {
-    let found = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|a| a.join("shared").join("golden"))
-        .find(|p| p.is_dir());
+    let found = std::env::var_os("CAI_GOLDEN_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .map(|a| a.join("shared").join("golden"))
+                .find(|p| p.is_dir())
+        });
     match found {
         Some(p) => Some(p),
         None => skip_or_panic("no shared/golden folder beside the workspace"),
+    }
+}
+
+/// The device the model tests run on: `$LM_TEST_DEVICE` (`cpu`, or `wgpu`/`vulkan` when `lm`
+/// is built with that feature), default burn's CPU `flex`. Lets the golden tests run unchanged
+/// on a GPU machine (`cargo test -p lm --features vulkan`).
+pub fn test_device() -> burn::tensor::Device {
+    let name = std::env::var("LM_TEST_DEVICE").unwrap_or_default();
+    match name.as_str() {
+        "" | "cpu" | "flex" => burn::tensor::Device::flex(),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => burn::tensor::Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        #[cfg(feature = "vulkan")]
+        "vulkan" => burn::tensor::Device::vulkan(burn::tensor::DeviceKind::DefaultDevice),
+        other => panic!("LM_TEST_DEVICE={other}: not compiled in (build lm with that feature)"),
     }
 }
 
