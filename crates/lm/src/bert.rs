@@ -705,9 +705,9 @@ impl SentenceEncoder {
         Self::new(model, tokenizer)
     }
 
-    /// Sets how many threads [`Self::embed`] spreads a batch over (at least 1). Each thread runs
-    /// its own forward passes on a share of the length-sorted sentences; on a CPU device with a
-    /// single-threaded matmul this is where the parallelism comes from.
+    /// Sets how many threads [`Self::embed`] spreads a batch over on the f32 path (at least 1;
+    /// the int8 path of [`Self::quantized`] uses rayon's pool, sized by `RAYON_NUM_THREADS`).
+    /// Each thread runs its own forward passes on a share of the length-sorted sentences.
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
         self

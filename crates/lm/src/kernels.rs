@@ -124,7 +124,7 @@ pub const GROUP_STEP_BYTES: usize = TILE_COLS * 4;
 /// # Panics
 /// If `rows > TILE_ROWS`, `a` is shorter than `(rows − 1)·lda + 4·k4` or `group` shorter than
 /// `k4 · GROUP_STEP_BYTES` (internal invariants of [`crate::qgemm`]).
-pub fn int8_tile(
+pub(crate) fn int8_tile(
     a: &[u8],
     lda: usize,
     rows: usize,
@@ -159,7 +159,7 @@ pub fn int8_tile(
 }
 
 /// The portable version of [`int8_tile`] (same arguments, same result).
-pub fn int8_tile_portable(
+pub(crate) fn int8_tile_portable(
     a: &[u8],
     lda: usize,
     rows: usize,
@@ -255,7 +255,7 @@ multiversion! {
     /// stride `ldq ≥ k`, its padding bytes are set to the row's zero point; `scales` and `zeros`
     /// get one value per row. `finite` is set to false if any value is NaN or infinite (the
     /// codes are then meaningless), and left alone otherwise.
-    pub fn quantize_rows_u8(
+    pub(crate) fn quantize_rows_u8(
         x: &[f32],
         k: usize,
         ldq: usize,
@@ -313,7 +313,7 @@ multiversion! {
     /// `out[r][c] = sa[r] · sw[c] · (acc[r][c] − zero[r] · col_sums[c]) + bias[c]` for one
     /// tile: the de-quantisation of [`int8_tile`]'s sums (`acc` holds `Σ q_a · q_w`, `q_a` the
     /// unsigned codes of [`quantize_rows_u8`]).
-    pub fn dequant_tile(
+    pub(crate) fn dequant_tile(
         acc: &[[i32; TILE_COLS]; TILE_ROWS],
         rows: usize,
         cols: usize,
@@ -427,6 +427,9 @@ pub fn attention_scratch(len: usize, dh: usize) -> (usize, usize) {
 /// projection (row stride `ld`); the head's query, key and value columns start at `offsets` and
 /// are `dh` wide. `kt` and `scores` are scratch of the lengths [`attention_scratch`] gives;
 /// `ctx` (`len · dh`) receives the result. Head widths 32 and 64 have unrolled versions.
+///
+/// # Panics
+/// When a slice is shorter than the sizes above (a caller's bug, as for slice indexing).
 #[allow(clippy::too_many_arguments)]
 pub fn attention_head(
     qkv: &[f32],
