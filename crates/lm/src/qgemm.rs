@@ -12,7 +12,8 @@
 //!   exact in `i32` (at most `255 · 127 · k`, below 2³¹ for `k < 66,000`).
 //!
 //! The integer tile runs on AVX-512 VNNI where the CPU has it and in portable Rust elsewhere,
-//! with identical results (`kernels::int8_tile`, see [`crate::kernels`]); rows are spread over rayon's threads.
+//! with identical results (`kernels::int8_tile`, see [`crate::kernels`]); rows are spread over
+//! rayon's threads.
 //!
 //! ```
 //! use lm::qgemm::{QuantizedMatrix, QuantizedRows, qgemm};
