@@ -928,6 +928,13 @@ mod tests {
         SafetensorsWeights::from_bytes(f32_safetensors(&refs).unwrap(), "tiny").unwrap()
     }
 
+    /// The tiny model with every weight present, on the CPU.
+    fn tiny_model() -> BertModel {
+        let config = tiny_config();
+        let weights = tiny_weights(&config, None, false);
+        BertModel::load(config, weights, &Device::flex()).unwrap()
+    }
+
     #[test]
     fn config_validation_names_the_field() {
         let err = BertConfig::from_json(
@@ -969,13 +976,7 @@ mod tests {
 
     #[test]
     fn padding_does_not_change_pooled_outputs() {
-        let config = tiny_config();
-        let model = BertModel::load(
-            config.clone(),
-            tiny_weights(&config, None, false),
-            &Device::flex(),
-        )
-        .unwrap();
+        let model = tiny_model();
         let short: &[u32] = &[1, 5, 2];
         let long: &[u32] = &[1, 7, 8, 9, 3, 2];
         let alone = model.mean_pooled(&[short]).unwrap();
@@ -998,13 +999,7 @@ mod tests {
 
     #[test]
     fn int8_path_tracks_f32_and_rejects_bad_input() {
-        let config = tiny_config();
-        let model = BertModel::load(
-            config.clone(),
-            tiny_weights(&config, None, false),
-            &Device::flex(),
-        )
-        .unwrap();
+        let model = tiny_model();
         let int8 = crate::bert_int8::Int8Bert::from_model(&model).unwrap();
         let seqs: [&[u32]; 4] = [&[1, 7, 8, 9, 3, 2], &[], &[1, 5, 2], &[4]];
         let exact = model.mean_pooled(&seqs).unwrap();
