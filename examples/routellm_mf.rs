@@ -766,25 +766,15 @@ impl<E: TextEmbedder> Route for LoadedRouter<E> {
     }
 }
 
-/// MT-Bench's first-turn questions (`routellm_evals/mt_bench/question.jsonl`).
+/// MT-Bench's first-turn questions (`routellm_evals/mt_bench/question.jsonl`), in file order.
 fn read_mt_bench(data: &std::path::Path) -> Result<Vec<String>, BoxError> {
     let path = data.join("routellm_evals/mt_bench/question.jsonl");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
-        let first = v["turns"][0]
-            .as_str()
-            .ok_or_else(|| format!("{}:{}: no turns[0] string", path.display(), i + 1))?;
-        out.push(first.to_string());
-    }
-    if out.is_empty() {
+    let turns: Vec<String> = datasets::read_mt_bench_questions(&path)?
+        .into_iter()
+        .filter_map(|q| q.first_turn)
+        .collect();
+    if turns.is_empty() {
         return Err(format!("{}: no questions", path.display()).into());
     }
-    Ok(out)
+    Ok(turns)
 }

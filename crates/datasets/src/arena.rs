@@ -206,14 +206,27 @@ pub fn load_arena_judgments(dir: &Path, opts: &ArenaOptions) -> Result<Loaded<Ou
 /// `question_id -> (first turn, category)`.
 type QuestionInfo = HashMap<String, (Option<String>, Option<String>)>;
 
-/// Reads `question.jsonl`; empty when the file is absent.
-fn read_questions_if_present(path: &Path) -> Result<QuestionInfo> {
-    let mut out = HashMap::new();
-    if !path.exists() {
-        return Ok(out);
-    }
+/// One MT-Bench question of a `question.jsonl` file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MtBenchQuestion {
+    /// `question_id`, as text.
+    pub id: String,
+    /// The first turn (`turns[0]`), when present.
+    pub first_turn: Option<String>,
+    /// `category`, when present.
+    pub category: Option<String>,
+}
+
+/// Reads an MT-Bench `question.jsonl` (one JSON object per line with `question_id`, `turns`,
+/// `category`), in file order; blank lines are skipped.
+///
+/// # Errors
+/// [`DatasetError::Io`] when the file cannot be read, [`DatasetError::Json`] for a line that is
+/// not JSON and an invalid-value error naming the line for a missing or malformed `question_id`.
+pub fn read_mt_bench_questions(path: &Path) -> Result<Vec<MtBenchQuestion>> {
     let origin = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
+    let mut out = Vec::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
         let lineno = (i + 1) as u64;
         let line = line.map_err(|e| DatasetError::io(path, e))?;
@@ -238,18 +251,32 @@ fn read_questions_if_present(path: &Path) -> Result<QuestionInfo> {
                 ));
             }
         };
-        let text = v
-            .get("turns")
-            .and_then(|t| t.get(0))
-            .and_then(|t| t.as_str())
-            .map(str::to_string);
-        let category = v
-            .get("category")
-            .and_then(|c| c.as_str())
-            .map(str::to_string);
-        out.insert(id, (text, category));
+        out.push(MtBenchQuestion {
+            id,
+            first_turn: v
+                .get("turns")
+                .and_then(|t| t.get(0))
+                .and_then(|t| t.as_str())
+                .map(str::to_string),
+            category: v
+                .get("category")
+                .and_then(|c| c.as_str())
+                .map(str::to_string),
+        });
     }
     Ok(out)
+}
+
+/// Reads `question.jsonl` into `question_id -> (first turn, category)`; empty when the file is
+/// absent.
+fn read_questions_if_present(path: &Path) -> Result<QuestionInfo> {
+    if !path.exists() {
+        return Ok(HashMap::new());
+    }
+    Ok(read_mt_bench_questions(path)?
+        .into_iter()
+        .map(|q| (q.id, (q.first_turn, q.category)))
+        .collect())
 }
 
 /// `(question_id, model) -> answer_chars` from `answer_lengths.csv`.
@@ -296,6 +323,33 @@ mod tests {
         assert_eq!(normalise_judge_score(1.0), 0.0);
         assert_eq!(normalise_judge_score(10.0), 1.0);
         assert!((normalise_judge_score(5.5) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn mt_bench_questions_keep_file_order_and_name_bad_lines() {
+        let d = std::env::temp_dir().join(format!("mt-bench-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let good = d.join("good.jsonl");
+        std::fs::write(
+            &good,
+            "{\"question_id\": 82, \"category\": \"writing\", \"turns\": [\"b\", \"x\"]}\n\n{\"question_id\": \"81\", \"turns\": []}\n",
+        )
+        .unwrap();
+        let q = read_mt_bench_questions(&good).unwrap();
+        assert_eq!(q.len(), 2);
+        assert_eq!(
+            (q[0].id.as_str(), q[0].first_turn.as_deref()),
+            ("82", Some("b"))
+        );
+        assert_eq!((q[1].id.as_str(), q[1].first_turn.as_deref()), ("81", None));
+        assert_eq!(q[0].category.as_deref(), Some("writing"));
+        let bad = d.join("bad.jsonl");
+        std::fs::write(&bad, "{\"question_id\": 1}\n{not json\n").unwrap();
+        let err = read_mt_bench_questions(&bad).unwrap_err().to_string();
+        assert!(err.contains("bad.jsonl") && err.contains('2'), "{err}");
+        std::fs::write(&bad, "{\"turns\": [\"a\"]}\n").unwrap();
+        assert!(read_mt_bench_questions(&bad).is_err());
+        assert!(read_mt_bench_questions(&d.join("absent.jsonl")).is_err());
     }
 
     #[test]

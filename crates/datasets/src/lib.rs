@@ -58,7 +58,7 @@ pub use outcome::{
     LoadReport, Loaded, LongFormatBuilder, OutcomeTable, PromptMeta, ScoreKind, SkipCount,
 };
 
-pub use arena::{ArenaOptions, load_arena_judgments};
+pub use arena::{ArenaOptions, MtBenchQuestion, load_arena_judgments, read_mt_bench_questions};
 pub use locate::{require_shared_data, shared_data_dir};
 pub use mbpp_study::load_code_outputs;
 pub use routellm::{RouteLlmOptions, load_routellm_gsm8k, load_routellm_mmlu};
