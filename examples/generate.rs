@@ -14,7 +14,7 @@ mod alloc;
 #[path = "common/backend.rs"]
 mod backend;
 
-use lm::{GenerateOptions, LanguageModel, LlamaLm, SamplingConfig, generate};
+use lm::{GenerateOptions, LanguageModel, CausalLm, SamplingConfig, generate};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -57,9 +57,9 @@ fn main() -> Result<(), BoxError> {
     let device = backend::device(&device)?;
     let t = std::time::Instant::now();
     let model = match (gguf, hf_dir) {
-        (_, Some(dir)) => LlamaLm::from_hf_dir(dir, &device)?,
-        (Some(f), None) => LlamaLm::from_gguf(f, &device)?,
-        (None, None) => LlamaLm::from_gguf(lm::locate::smollm2_gguf()?, &device)?,
+        (_, Some(dir)) => CausalLm::from_hf_dir(dir, &device)?,
+        (Some(f), None) => CausalLm::from_gguf(f, &device)?,
+        (None, None) => CausalLm::from_gguf(lm::locate::smollm2_gguf()?, &device)?,
     };
     eprintln!(
         "loaded {} in {:.2} s",

@@ -18,7 +18,7 @@ mod backend;
 
 use std::time::Instant;
 
-use lm::{LanguageModel, LlamaLm, LogitsAt, tensor_io::read_f32};
+use lm::{LanguageModel, CausalLm, LogitsAt, tensor_io::read_f32};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -70,7 +70,7 @@ fn main() -> Result<(), BoxError> {
         Some(p) => p.into(),
         None => lm::locate::smollm2_gguf()?,
     };
-    let model = LlamaLm::from_gguf(&path, &dev)?;
+    let model = CausalLm::from_gguf(&path, &dev)?;
     let text = datasets::shared_data_dir()
         .and_then(|d| std::fs::read_to_string(d.join("wikitext2/wiki.test.raw")).ok())
         .unwrap_or_else(|| FALLBACK.repeat(200));

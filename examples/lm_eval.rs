@@ -18,7 +18,7 @@ mod backend;
 use std::path::PathBuf;
 
 use evals::harness::{RunConfig, Task, run};
-use lm::LlamaLm;
+use lm::CausalLm;
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -61,11 +61,7 @@ fn main() -> Result<(), BoxError> {
         Some(p) => p,
         None => lm::locate::smollm2_gguf()?,
     };
-    let model = if path.is_dir() {
-        LlamaLm::from_hf_dir(&path, &dev)?
-    } else {
-        LlamaLm::from_gguf(&path, &dev)?
-    };
+    let model = CausalLm::open(&path, &dev)?;
     eprintln!(
         "model {} from {}",
         lm::LanguageModel::name(&model),

@@ -19,7 +19,7 @@ use evals::harness::{
     Item, ItemKind, SampleRecord, Scorer, ScoringMode, Task, extract, generation,
     runner::{evaluate_generation_item, evaluate_loglik_items, select},
 };
-use lm::{LanguageModel, LlamaLm};
+use lm::{LanguageModel, CausalLm};
 use serde_json::Value;
 
 /// The README's per-loglik tolerance.
@@ -48,7 +48,7 @@ fn gmean(items: &[Value], key: &str) -> f64 {
 }
 
 struct Env {
-    model: LlamaLm,
+    model: CausalLm,
     data: PathBuf,
     golden: PathBuf,
 }
@@ -68,7 +68,7 @@ fn env() -> Option<Env> {
     let Some(golden) = golden else {
         return skip_or_panic("no shared/golden/harness folder beside the workspace");
     };
-    let model = LlamaLm::from_gguf(&path, &Device::flex()).expect("loading SmolLM2");
+    let model = CausalLm::from_gguf(&path, &Device::flex()).expect("loading SmolLM2");
     Some(Env {
         model,
         data,

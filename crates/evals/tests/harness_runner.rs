@@ -4,7 +4,7 @@
 
 use burn::tensor::Device;
 use evals::harness::{RunConfig, SampleRecord, Task, load_outcomes, record, run};
-use lm::LlamaLm;
+use lm::CausalLm;
 
 fn skip_or_panic(what: &str) {
     if std::env::var_os("CI").is_some() {
@@ -22,7 +22,7 @@ fn runner_resumes_and_outputs_load_as_outcomes() {
     if datasets::shared_data_dir().is_none() {
         return skip_or_panic("no shared/data folder beside the workspace");
     }
-    let model = LlamaLm::from_gguf(&path, &Device::flex()).unwrap();
+    let model = CausalLm::from_gguf(&path, &Device::flex()).unwrap();
     let out = std::env::temp_dir().join(format!("harness-runner-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let mut cfg = RunConfig {

@@ -388,6 +388,19 @@ pub enum LmError {
         detail: String,
     },
 
+    /// A model file of an architecture this crate cannot build.
+    #[error("{path}: architecture `{found}` (from {key}) is not supported; supported: {supported}")]
+    UnsupportedArchitecture {
+        /// The file or directory.
+        path: PathBuf,
+        /// The key it was read from (`general.architecture`, `model_type`).
+        key: &'static str,
+        /// The architecture found.
+        found: String,
+        /// The architectures that are supported, comma-separated.
+        supported: String,
+    },
+
     /// An input longer than the model's position table.
     #[error("sequence of {len} tokens exceeds the model's {max} positions")]
     SequenceTooLong {

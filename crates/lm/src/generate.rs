@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::error::{LmError, Result};
 use crate::language_model::LanguageModel;
-use crate::llama::LogitsAt;
+use crate::transformer::LogitsAt;
 use crate::sampling::{Sampler, SamplingConfig, StepInfo};
 use crate::tensor_io::read_f32;
 

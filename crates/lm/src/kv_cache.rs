@@ -13,6 +13,7 @@ pub struct KvCache {
     layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
     len: usize,
     pad: Vec<usize>,
+    offset: usize,
 }
 
 impl KvCache {
@@ -22,6 +23,7 @@ impl KvCache {
             layers: vec![None; n_layers],
             len: 0,
             pad: vec![0; batch],
+            offset: 0,
         }
     }
 
@@ -38,6 +40,18 @@ impl KvCache {
     /// Batch size.
     pub fn batch(&self) -> usize {
         self.pad.len()
+    }
+
+    /// Position of the first cache slot (0 unless set): for a sequence that continues a
+    /// context whose cache was dropped, or to run positions far into the context window.
+    pub fn position_offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Sets [`Self::position_offset`]; only allowed on an empty cache.
+    pub fn set_position_offset(&mut self, offset: usize) {
+        debug_assert!(self.is_empty(), "the offset is fixed once tokens are cached");
+        self.offset = offset;
     }
 
     /// Left padding of each sequence (slots before its first real token).

@@ -14,7 +14,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use tokenizers::Tokenizer;
 
 use crate::error::{LmError, Result};
-use crate::llama::LogitsAt;
+use crate::transformer::LogitsAt;
 use crate::tensor_io::{read_f32, read_i64};
 
 /// A causal language model with a KV cache.
@@ -33,6 +33,13 @@ pub trait LanguageModel {
 
     /// Tokens that end a generation (EOS and friends).
     fn stop_tokens(&self) -> &[u32];
+
+    /// Tokens every input starts with: BOS for models whose tokenizer adds it (Gemma, Llama 3),
+    /// nothing for SmolLM2. [`Self::encode`] never adds them; scoring and generation put them
+    /// in front of the context (lm-evaluation-harness does the same for Gemma).
+    fn prefix_tokens(&self) -> &[u32] {
+        &[]
+    }
 
     /// Maximum positions (context window).
     fn max_positions(&self) -> usize;

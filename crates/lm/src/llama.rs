@@ -1,37 +1,35 @@
-//! The Llama family (Llama 2/3, SmolLM2, …): configuration, weights and the forward pass.
+//! The Llama family (Llama 2/3, SmolLM2, …): configuration from Hugging Face `config.json` or
+//! GGUF metadata, and the GGUF tensor names.
 //!
 //! Architecture (Touvron et al. 2023; Hugging Face `modeling_llama.py`): token embedding →
 //! `L` × [RMSNorm → grouped-query self-attention with rotary positions → residual → RMSNorm →
 //! SwiGLU MLP → residual] → RMSNorm → LM head (tied to the embedding when
-//! `tie_word_embeddings`).
+//! `tie_word_embeddings`). The forward pass is [`crate::transformer::Transformer`] with
+//! [`LlamaConfig::spec`]. Llama 3.1/3.2's `llama3` RoPE scaling is read from `rope_scaling`
+//! (published checkpoints) or `rope_parameters` (transformers 5), and from GGUF's
+//! `rope_freqs.weight`.
 //!
-//! Weights are held in Hugging Face layout and names ([`LlamaWeights`]) whatever file they came
-//! from: GGUF files are de-quantised and their Q/K rows un-permuted on load
-//! ([`crate::llama_gguf`]), safetensors directories are read as they are ([`crate::llama_hf`]).
-//! The device model ([`Llama`]) fuses Q/K/V into one `[hidden, (h + 2·h_kv)·d]` matrix and gate/up
-//! into one `[hidden, 2·ffn]` matrix (PyTorch's `[out, in]` transposed to burn's `[in, out]`).
-//!
-//! | Hugging Face name | shape (PyTorch) | device field |
+//! | Hugging Face name | GGUF name | shape (PyTorch) |
 //! |---|---|---|
-//! | `model.embed_tokens.weight` | `[vocab, hidden]` | `embed` (and `lm_head`ᵀ when tied) |
-//! | `model.layers.{i}.input_layernorm.weight` | `[hidden]` | `layers[i].attn_norm` |
-//! | `model.layers.{i}.self_attn.{q,k,v}_proj.weight` | `[h·d, hidden]`, `[h_kv·d, hidden]` ×2 | `layers[i].wqkv` (fused, transposed) |
-//! | `model.layers.{i}.self_attn.o_proj.weight` | `[hidden, h·d]` | `layers[i].wo` (transposed) |
-//! | `model.layers.{i}.post_attention_layernorm.weight` | `[hidden]` | `layers[i].ffn_norm` |
-//! | `model.layers.{i}.mlp.{gate,up}_proj.weight` | `[ffn, hidden]` ×2 | `layers[i].w_gate_up` (fused, transposed) |
-//! | `model.layers.{i}.mlp.down_proj.weight` | `[hidden, ffn]` | `layers[i].w_down` (transposed) |
-//! | `model.norm.weight` | `[hidden]` | `norm` |
-//! | `lm_head.weight` (absent when tied) | `[vocab, hidden]` | `lm_head` (transposed) |
+//! | `model.embed_tokens.weight` | `token_embd.weight` | `[vocab, hidden]` |
+//! | `model.layers.{i}.input_layernorm.weight` | `blk.{i}.attn_norm.weight` | `[hidden]` |
+//! | `model.layers.{i}.self_attn.{q,k,v}_proj.weight` | `blk.{i}.attn_{q,k,v}.weight` (Q/K rows permuted) | `[h·d, hidden]`, `[h_kv·d, hidden]` ×2 |
+//! | `model.layers.{i}.self_attn.o_proj.weight` | `blk.{i}.attn_output.weight` | `[hidden, h·d]` |
+//! | `model.layers.{i}.post_attention_layernorm.weight` | `blk.{i}.ffn_norm.weight` | `[hidden]` |
+//! | `model.layers.{i}.mlp.{gate,up,down}_proj.weight` | `blk.{i}.ffn_{gate,up,down}.weight` | `[ffn, hidden]` ×2, `[hidden, ffn]` |
+//! | `model.norm.weight` | `output_norm.weight` | `[hidden]` |
+//! | `lm_head.weight` (absent when tied) | `output.weight` | `[vocab, hidden]` |
+//! | (RoPE frequencies) | `rope_freqs.weight` (Llama 3 only) | `[d / 2]` |
 
-use std::collections::BTreeMap;
-
-use burn::tensor::activation::{silu, softmax};
-use burn::tensor::{Device, Tensor};
+use serde_json::Value;
 
 use crate::error::{LmError, Result};
-use crate::kv_cache::KvCache;
-use crate::rope::{Rope, RopeLayout};
-use crate::tensor_io::{upload, upload_ids};
+use crate::gguf::{GgufFile, GgufHeader};
+use crate::gguf_model::{GgufLayout, arch_usize, common_leaf, load_tensors, vocab_size};
+use crate::rope::{RopeScaling, inv_frequencies};
+use crate::transformer::{
+    Activation, HostWeights, LayerAttention, NormPlacement, QkNorm, TransformerSpec,
+};
 
 /// Hyper-parameters of a Llama model (the fields of Hugging Face's `config.json`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -48,12 +46,20 @@ pub struct LlamaConfig {
     pub num_attention_heads: usize,
     /// Key/value heads (grouped-query attention when fewer than query heads).
     pub num_key_value_heads: usize,
+    /// Width of one head; `None`: `hidden_size / num_attention_heads`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<usize>,
     /// RMSNorm epsilon.
     pub rms_norm_eps: f64,
     /// RoPE base frequency.
     #[serde(default = "default_rope_theta")]
     pub rope_theta: f64,
-    /// Length of the position table.
+    /// RoPE frequency scaling (`None`: plain). Serialised in the published-checkpoint style
+    /// (`rope_scaling`); [`LlamaConfig::from_hf_json`] also reads transformers 5's
+    /// `rope_parameters`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<RopeScaling>,
+    /// Context window.
     pub max_position_embeddings: usize,
     /// Whether the LM head shares the embedding matrix.
     #[serde(default)]
@@ -90,7 +96,76 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Ve
 impl LlamaConfig {
     /// Width of one attention head.
     pub fn head_dim(&self) -> usize {
-        self.hidden_size / self.num_attention_heads
+        self.head_dim
+            .unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
+    }
+
+    /// Parses a Hugging Face `config.json` (`origin` names the file in errors). RoPE scaling
+    /// is read from `rope_scaling` (`rope_type` or the older `type`) or from transformers 5's
+    /// `rope_parameters` (which then also holds `rope_theta`); `default` and `llama3` are
+    /// supported.
+    ///
+    /// # Errors
+    /// [`LmError::InvalidModelConfig`] naming the field: malformed JSON, a missing size, an
+    /// unsupported `rope_type`, or an inconsistent configuration.
+    pub fn from_hf_json(text: &str, origin: &str) -> Result<Self> {
+        let bad = |detail: String| LmError::InvalidModelConfig {
+            path: origin.into(),
+            detail,
+        };
+        let mut value: Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let obj = value
+            .as_object_mut()
+            .ok_or_else(|| bad("config.json is not a JSON object".into()))?;
+        let params = obj.remove("rope_parameters").filter(|v| !v.is_null());
+        let scaling = obj.remove("rope_scaling").filter(|v| !v.is_null());
+        if let Some(theta) = params.as_ref().and_then(|p| p.get("rope_theta")).cloned() {
+            obj.insert("rope_theta".into(), theta);
+        }
+        let mut cfg: LlamaConfig =
+            serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        let rope = params.or(scaling);
+        cfg.rope_scaling = match rope {
+            None => None,
+            Some(r) => parse_rope_scaling(&r, origin)?,
+        };
+        cfg.check(origin)?;
+        Ok(cfg)
+    }
+
+    /// The architecture the forward pass runs.
+    ///
+    /// # Errors
+    /// An invalid RoPE scaling ([`inv_frequencies`]).
+    pub fn spec(&self) -> Result<TransformerSpec> {
+        let d = self.head_dim();
+        let scaling = self.rope_scaling.clone().unwrap_or(RopeScaling::Default);
+        let freqs = inv_frequencies(d, self.rope_theta, &scaling)?;
+        Ok(TransformerSpec {
+            family: "llama".into(),
+            vocab_size: self.vocab_size,
+            hidden_size: self.hidden_size,
+            intermediate_size: self.intermediate_size,
+            num_heads: self.num_attention_heads,
+            num_kv_heads: self.num_key_value_heads,
+            head_dim: d,
+            rms_norm_eps: self.rms_norm_eps,
+            max_positions: self.max_position_embeddings,
+            tie_word_embeddings: self.tie_word_embeddings,
+            norms: NormPlacement::Pre,
+            qk_norm: QkNorm::None,
+            activation: Activation::Silu,
+            embed_scale: 1.0,
+            attn_scale: 1.0 / (d as f64).sqrt(),
+            rope_freqs: vec![freqs],
+            layers: vec![
+                LayerAttention {
+                    rope: 0,
+                    window: None
+                };
+                self.num_hidden_layers
+            ],
+        })
     }
 
     /// Checks internal consistency; `origin` names the file for the error.
@@ -111,9 +186,11 @@ impl LlamaConfig {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(bad(format!("`{name}` must be positive")));
         }
-        if self.hidden_size % self.num_attention_heads != 0 || self.head_dim() % 2 != 0 {
+        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0
+            || self.head_dim() % 2 != 0
+        {
             return Err(bad(format!(
-                "hidden_size {} must split into {} heads of even width",
+                "hidden_size {} must split into {} heads of even width (or give head_dim)",
                 self.hidden_size, self.num_attention_heads
             )));
         }
@@ -130,376 +207,134 @@ impl LlamaConfig {
     }
 }
 
-/// A host-side tensor in PyTorch layout (row-major, `shape` as PyTorch reports it).
-#[derive(Debug, Clone, PartialEq)]
-pub struct HostTensor {
-    /// Shape, outermost first.
-    pub shape: Vec<usize>,
-    /// Row-major values.
-    pub data: Vec<f32>,
-}
-
-/// Llama weights in Hugging Face names and layout (Q/K rows in rotate-half order), on the host.
-#[derive(Debug, Clone, Default)]
-pub struct LlamaWeights {
-    /// Parameter name → tensor.
-    pub tensors: BTreeMap<String, HostTensor>,
-    /// Where they came from (for errors).
-    pub origin: String,
-}
-
-impl LlamaWeights {
-    /// The expected `(name, shape)` of every parameter of a model with `cfg`.
-    pub fn expected(cfg: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
-        let (h, d) = (cfg.hidden_size, cfg.head_dim());
-        let (nh, nkv, f) = (
-            cfg.num_attention_heads,
-            cfg.num_key_value_heads,
-            cfg.intermediate_size,
-        );
-        let mut v = vec![(
-            "model.embed_tokens.weight".to_string(),
-            vec![cfg.vocab_size, h],
-        )];
-        for i in 0..cfg.num_hidden_layers {
-            let p = format!("model.layers.{i}");
-            v.push((format!("{p}.input_layernorm.weight"), vec![h]));
-            v.push((format!("{p}.self_attn.q_proj.weight"), vec![nh * d, h]));
-            v.push((format!("{p}.self_attn.k_proj.weight"), vec![nkv * d, h]));
-            v.push((format!("{p}.self_attn.v_proj.weight"), vec![nkv * d, h]));
-            v.push((format!("{p}.self_attn.o_proj.weight"), vec![h, nh * d]));
-            v.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
-            v.push((format!("{p}.mlp.gate_proj.weight"), vec![f, h]));
-            v.push((format!("{p}.mlp.up_proj.weight"), vec![f, h]));
-            v.push((format!("{p}.mlp.down_proj.weight"), vec![h, f]));
-        }
-        v.push(("model.norm.weight".to_string(), vec![h]));
-        if !cfg.tie_word_embeddings {
-            v.push(("lm_head.weight".to_string(), vec![cfg.vocab_size, h]));
-        }
-        v
+/// Reads a `rope_scaling` / `rope_parameters` object.
+fn parse_rope_scaling(v: &Value, origin: &str) -> Result<Option<RopeScaling>> {
+    let bad = |detail: String| LmError::InvalidModelConfig {
+        path: origin.into(),
+        detail,
+    };
+    let kind = v
+        .get("rope_type")
+        .or_else(|| v.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let num = |key: &str| -> Result<f64> {
+        v.get(key)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| bad(format!("rope scaling `{kind}` needs a number `{key}`")))
+    };
+    match kind {
+        "default" => Ok(None),
+        "llama3" => Ok(Some(RopeScaling::Llama3 {
+            factor: num("factor")?,
+            low_freq_factor: num("low_freq_factor")?,
+            high_freq_factor: num("high_freq_factor")?,
+            original_max_position_embeddings: num("original_max_position_embeddings")?,
+        })),
+        other => Err(bad(format!(
+            "rope_type `{other}` is not supported (supported: default, llama3)"
+        ))),
     }
+}
 
-    /// Checks names and shapes against `cfg`: missing and unexpected keys are one error naming
-    /// them all; a wrong shape names the tensor.
-    pub fn check(&self, cfg: &LlamaConfig) -> Result<()> {
-        let expected = Self::expected(cfg);
-        let missing: Vec<String> = expected
-            .iter()
-            .filter(|(n, _)| !self.tensors.contains_key(n))
-            .map(|(n, _)| n.clone())
-            .collect();
-        let unexpected: Vec<String> = self
-            .tensors
-            .keys()
-            .filter(|k| !expected.iter().any(|(n, _)| n == *k))
-            .cloned()
-            .collect();
-        if !missing.is_empty() || !unexpected.is_empty() {
-            return Err(LmError::WeightKeys {
-                path: self.origin.clone().into(),
-                missing,
-                unexpected,
-            });
-        }
-        for (name, shape) in expected {
-            let t = &self.tensors[&name];
-            if t.shape != shape || t.data.len() != shape.iter().product::<usize>() {
-                return Err(LmError::WeightShape {
-                    path: self.origin.clone().into(),
-                    name,
-                    expected: shape,
-                    found: t.shape.clone(),
+/// Llama's per-block GGUF leaves ([`common_leaf`] plus `ffn_norm` → `post_attention_layernorm`).
+pub fn gguf_leaf(leaf: &str) -> Option<&'static str> {
+    match leaf {
+        "ffn_norm.weight" => Some("post_attention_layernorm.weight"),
+        "attn_q_norm.weight" | "attn_k_norm.weight" => None,
+        other => common_leaf(other),
+    }
+}
+
+/// Reads the configuration from the `llama.*` metadata keys (`embedding_length`,
+/// `block_count`, `feed_forward_length`, `attention.head_count(_kv)`, `attention.key_length`,
+/// `attention.layer_norm_rms_epsilon`, `rope.freq_base`, `context_length`) and the tokenizer's
+/// special ids. RoPE scaling comes from the `rope_freqs.weight` tensor ([`load_gguf`]).
+///
+/// # Errors
+/// Another architecture, a missing key, or an inconsistent configuration.
+pub fn config_from_gguf(header: &GgufHeader) -> Result<LlamaConfig> {
+    let arch = header.architecture()?;
+    if arch != "llama" {
+        return Err(LmError::InvalidModelConfig {
+            path: "gguf".into(),
+            detail: format!("general.architecture is `{arch}`, expected `llama`"),
+        });
+    }
+    let u = |k: &str| arch_usize(header, "llama", k);
+    let heads = u("attention.head_count")?;
+    let hidden = u("embedding_length")?;
+    let head_dim = u("attention.key_length")
+        .ok()
+        .or_else(|| u("rope.dimension_count").ok())
+        .filter(|&d| d != hidden / heads.max(1));
+    let cfg = LlamaConfig {
+        vocab_size: vocab_size(header, "llama")?,
+        hidden_size: hidden,
+        intermediate_size: u("feed_forward_length")?,
+        num_hidden_layers: u("block_count")?,
+        num_attention_heads: heads,
+        num_key_value_heads: u("attention.head_count_kv").unwrap_or(heads),
+        head_dim,
+        rms_norm_eps: f64::from(header.get_f32("llama.attention.layer_norm_rms_epsilon")?),
+        rope_theta: header
+            .get_f32("llama.rope.freq_base")
+            .map_or(10_000.0, f64::from),
+        rope_scaling: None,
+        max_position_embeddings: u("context_length")?,
+        tie_word_embeddings: header.tensor("output.weight").is_err(),
+        bos_token_id: header.get_u32("tokenizer.ggml.bos_token_id").ok(),
+        eos_token_id: header
+            .get_u32("tokenizer.ggml.eos_token_id")
+            .ok()
+            .into_iter()
+            .collect(),
+    };
+    cfg.check("gguf metadata")?;
+    Ok(cfg)
+}
+
+/// De-quantises every tensor of a Llama GGUF into Hugging Face layout, Q/K rows un-permuted;
+/// `rope_freqs.weight` becomes [`RopeScaling::FreqFactors`].
+///
+/// A Llama 3 vocabulary (`tokenizer.ggml.pre = llama-bpe`) with a context beyond Llama 3.0's
+/// 8,192 positions is a Llama 3.1/3.2 model, whose converter always writes `rope_freqs.weight`:
+/// its absence is an error rather than silently unscaled positions.
+///
+/// # Errors
+/// Unknown tensors, shapes that do not fit the metadata (naming the tensor), a missing
+/// `rope_freqs.weight` as above.
+pub fn load_gguf(file: &GgufFile, origin: &str) -> Result<(LlamaConfig, HostWeights)> {
+    let header = file.header();
+    let mut cfg = config_from_gguf(header)?;
+    let d = cfg.head_dim();
+    let layout = GgufLayout {
+        leaf: gguf_leaf,
+        permuted_qk: Some((cfg.num_attention_heads, cfg.num_key_value_heads, d)),
+        auxiliary: &["rope_freqs.weight"],
+    };
+    let (weights, aux) = load_tensors(file, origin, layout)?;
+    match aux.get("rope_freqs.weight") {
+        Some(t) => cfg.rope_scaling = Some(RopeScaling::FreqFactors(t.data.clone())),
+        None => {
+            let llama3 = header.get_str("tokenizer.ggml.pre").is_ok_and(|p| p == "llama-bpe");
+            if llama3 && cfg.max_position_embeddings > 8192 {
+                return Err(LmError::WeightKeys {
+                    path: origin.into(),
+                    missing: vec!["rope_freqs.weight".into()],
+                    unexpected: Vec::new(),
                 });
             }
         }
-        Ok(())
     }
-
-    fn get(&self, name: &str) -> Result<&HostTensor> {
-        self.tensors
-            .get(name)
-            .ok_or_else(|| LmError::WeightNotFound {
-                path: self.origin.clone().into(),
-                name: name.to_string(),
-            })
-    }
-}
-
-/// PyTorch `[out, in]` → burn `[in, out]`.
-fn transpose(t: &HostTensor) -> (Vec<f32>, usize, usize) {
-    let (out, inp) = (t.shape[0], t.shape[1]);
-    let mut v = vec![0f32; out * inp];
-    // Blocked so that both the reads and the writes stay within cache lines.
-    const B: usize = 32;
-    for o0 in (0..out).step_by(B) {
-        for i0 in (0..inp).step_by(B) {
-            for o in o0..(o0 + B).min(out) {
-                for i in i0..(i0 + B).min(inp) {
-                    v[i * out + o] = t.data[o * inp + i];
-                }
-            }
-        }
-    }
-    (v, inp, out)
-}
-
-/// Concatenates several `[in, out_k]` matrices along columns.
-fn hcat(parts: &[(Vec<f32>, usize, usize)]) -> (Vec<f32>, usize, usize) {
-    let rows = parts[0].1;
-    let cols: usize = parts.iter().map(|p| p.2).sum();
-    let mut v = Vec::with_capacity(rows * cols);
-    for r in 0..rows {
-        for (data, _, c) in parts {
-            v.extend_from_slice(&data[r * c..(r + 1) * c]);
-        }
-    }
-    (v, rows, cols)
-}
-
-#[derive(Debug, Clone)]
-struct Layer {
-    attn_norm: Tensor<1>,
-    wqkv: Tensor<2>,
-    wo: Tensor<2>,
-    ffn_norm: Tensor<1>,
-    w_gate_up: Tensor<2>,
-    w_down: Tensor<2>,
-}
-
-/// A Llama model on a device.
-#[derive(Debug, Clone)]
-pub struct Llama {
-    cfg: LlamaConfig,
-    device: Device,
-    embed: Tensor<2>,
-    layers: Vec<Layer>,
-    norm: Tensor<1>,
-    lm_head: Tensor<2>,
-    rope: Rope,
-}
-
-/// Which positions to return logits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogitsAt {
-    /// Every position of the step (teacher forcing, scoring).
-    All,
-    /// Only the last position (decoding).
-    Last,
-}
-
-impl Llama {
-    /// Uploads checked weights to `device`.
-    pub fn new(cfg: LlamaConfig, weights: &LlamaWeights, device: &Device) -> Result<Self> {
-        cfg.check(&weights.origin)?;
-        weights.check(&cfg)?;
-        let up2 = |(v, r, c): (Vec<f32>, usize, usize)| upload(v, [r, c], device);
-        let up1 = |t: &HostTensor| upload(t.data.clone(), [t.data.len()], device);
-        let embed_host = weights.get("model.embed_tokens.weight")?;
-        let embed = upload(
-            embed_host.data.clone(),
-            [cfg.vocab_size, cfg.hidden_size],
-            device,
-        );
-        let lm_head = if cfg.tie_word_embeddings {
-            up2(transpose(embed_host))
-        } else {
-            up2(transpose(weights.get("lm_head.weight")?))
-        };
-        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
-        for i in 0..cfg.num_hidden_layers {
-            let p = format!("model.layers.{i}");
-            let w = |n: &str| weights.get(&format!("{p}.{n}"));
-            layers.push(Layer {
-                attn_norm: up1(w("input_layernorm.weight")?),
-                wqkv: up2(hcat(&[
-                    transpose(w("self_attn.q_proj.weight")?),
-                    transpose(w("self_attn.k_proj.weight")?),
-                    transpose(w("self_attn.v_proj.weight")?),
-                ])),
-                wo: up2(transpose(w("self_attn.o_proj.weight")?)),
-                ffn_norm: up1(w("post_attention_layernorm.weight")?),
-                w_gate_up: up2(hcat(&[
-                    transpose(w("mlp.gate_proj.weight")?),
-                    transpose(w("mlp.up_proj.weight")?),
-                ])),
-                w_down: up2(transpose(w("mlp.down_proj.weight")?)),
-            });
-        }
-        let rope = Rope::new(
-            RopeLayout::RotateHalf,
-            cfg.head_dim(),
-            cfg.max_position_embeddings,
-            cfg.rope_theta,
-            device,
-        );
-        Ok(Self {
-            norm: up1(weights.get("model.norm.weight")?),
-            cfg,
-            device: device.clone(),
-            embed,
-            layers,
-            lm_head,
-            rope,
-        })
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &LlamaConfig {
-        &self.cfg
-    }
-
-    /// The device the weights live on.
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
-    /// A fresh cache for `batch` sequences.
-    pub fn new_cache(&self, batch: usize) -> KvCache {
-        KvCache::new(self.cfg.num_hidden_layers, batch)
-    }
-
-    /// Runs `tokens` (`batch` rows of equal length `t`, already left-padded as the cache's
-    /// padding says) through the model, appending to `cache`. Returns logits
-    /// `[batch, t, vocab]` ([`LogitsAt::All`]) or `[batch, 1, vocab]` ([`LogitsAt::Last`]).
-    pub fn forward(
-        &self,
-        tokens: &[Vec<u32>],
-        cache: &mut KvCache,
-        at: LogitsAt,
-    ) -> Result<Tensor<3>> {
-        let b = tokens.len();
-        let t = tokens.first().map_or(0, Vec::len);
-        if b == 0 || t == 0 || tokens.iter().any(|r| r.len() != t) || cache.batch() != b {
-            return Err(LmError::InvalidModelConfig {
-                path: "forward".into(),
-                detail: format!(
-                    "expected {} rows of equal, non-zero length; got lengths {:?}",
-                    cache.batch(),
-                    tokens.iter().map(Vec::len).collect::<Vec<_>>()
-                ),
-            });
-        }
-        let start = cache.len();
-        if start + t > self.cfg.max_position_embeddings {
-            return Err(LmError::SequenceTooLong {
-                len: start + t,
-                max: self.cfg.max_position_embeddings,
-            });
-        }
-        let mut ids = Vec::with_capacity(b * t);
-        for row in tokens {
-            for &id in row {
-                if id as usize >= self.cfg.vocab_size {
-                    return Err(LmError::TokenOutOfRange {
-                        id,
-                        vocab_size: self.cfg.vocab_size,
-                    });
-                }
-                ids.push(i64::from(id));
-            }
-        }
-        let (h, d) = (self.cfg.hidden_size, self.cfg.head_dim());
-        let (nh, nkv) = (self.cfg.num_attention_heads, self.cfg.num_key_value_heads);
-        let rep = nh / nkv;
-        let total = start + t;
-        let pad = cache.padding().to_vec();
-
-        // Positions count from each sequence's first real token; pad slots get position 0.
-        let positions: Vec<i64> = (0..b)
-            .flat_map(|s| {
-                let p = pad[s] as i64;
-                (0..t).map(move |i| (start + i) as i64 - p)
-            })
-            .map(|p| p.max(0))
-            .collect();
-        let (cos, sin) = self.rope.tables(&positions, b, t, &self.device);
-
-        // Additive mask [b, 1, rep·t, total]: causal, and pad slots hidden. A pad query may
-        // still see itself, so that no softmax row is empty (its output is never used). A
-        // single-token step of unpadded sequences sees every cached slot: no mask at all.
-        let needs_mask = t > 1 || pad.iter().any(|&p| p > 0);
-        let mut mask = vec![0f32; if needs_mask { b * rep * t * total } else { 0 }];
-        for s in (0..b).filter(|_| needs_mask) {
-            for r in 0..rep {
-                for i in 0..t {
-                    let q = start + i;
-                    let row = ((s * rep + r) * t + i) * total;
-                    for j in 0..total {
-                        if j > q || (j < pad[s] && j != q) {
-                            mask[row + j] = f32::NEG_INFINITY;
-                        }
-                    }
-                }
-            }
-        }
-        let mask = needs_mask.then(|| upload(mask, [b, 1, rep * t, total], &self.device));
-
-        let mut x = self.embed.clone().select(0, upload_ids(ids, &self.device)); // [b·t, h]
-        let scale = 1.0 / (d as f64).sqrt();
-        for (li, layer) in self.layers.iter().enumerate() {
-            let xn = rms_norm(x.clone(), &layer.attn_norm, self.cfg.rms_norm_eps);
-            let qkv = xn.matmul(layer.wqkv.clone()); // [b·t, (nh + 2 nkv) d]
-            let q = qkv
-                .clone()
-                .slice_dim(1, 0..nh * d)
-                .reshape([b, t, nh, d])
-                .swap_dims(1, 2);
-            let k = qkv
-                .clone()
-                .slice_dim(1, nh * d..(nh + nkv) * d)
-                .reshape([b, t, nkv, d])
-                .swap_dims(1, 2);
-            let v = qkv
-                .slice_dim(1, (nh + nkv) * d..(nh + 2 * nkv) * d)
-                .reshape([b, t, nkv, d])
-                .swap_dims(1, 2);
-            let q = self.rope.apply(q, &cos, &sin);
-            let k = self.rope.apply(k, &cos, &sin);
-            let (k_all, v_all) = cache.append(li, k, v); // [b, nkv, total, d]
-            // Grouped-query attention without copying K/V: the `rep` query heads sharing a KV
-            // head are stacked along the query axis.
-            let q = q.reshape([b, nkv, rep * t, d]);
-            let mut scores = q.matmul(k_all.swap_dims(2, 3)).mul_scalar(scale);
-            if let Some(m) = &mask {
-                scores = scores + m.clone();
-            }
-            let probs = softmax(scores, 3);
-            let attn = probs
-                .matmul(v_all)
-                .reshape([b, nh, t, d])
-                .swap_dims(1, 2)
-                .reshape([b * t, nh * d]);
-            x = x + attn.matmul(layer.wo.clone());
-
-            let xn = rms_norm(x.clone(), &layer.ffn_norm, self.cfg.rms_norm_eps);
-            let gu = xn.matmul(layer.w_gate_up.clone());
-            let f = self.cfg.intermediate_size;
-            let gate = gu.clone().slice_dim(1, 0..f);
-            let upv = gu.slice_dim(1, f..2 * f);
-            x = x + (silu(gate) * upv).matmul(layer.w_down.clone());
-        }
-        cache.advance(t);
-        let x = match at {
-            LogitsAt::All => x,
-            LogitsAt::Last => x.reshape([b, t, h]).slice_dim(1, t - 1..t).reshape([b, h]),
-        };
-        let rows = if at == LogitsAt::All { t } else { 1 };
-        let x = rms_norm(x, &self.norm, self.cfg.rms_norm_eps);
-        Ok(x.matmul(self.lm_head.clone())
-            .reshape([b, rows, self.cfg.vocab_size]))
-    }
-}
-
-/// RMSNorm over the last dimension of `[n, h]`: `x / sqrt(mean(x²) + ε) · w`.
-pub fn rms_norm(x: Tensor<2>, w: &Tensor<1>, eps: f64) -> Tensor<2> {
-    let ms = (x.clone() * x.clone()).mean_dim(1);
-    x * ms.add_scalar(eps).sqrt().recip() * w.clone().unsqueeze::<2>()
+    weights.check(&cfg.spec()?)?;
+    Ok((cfg, weights))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transformer::HostTensor;
 
     pub(crate) fn tiny_config() -> LlamaConfig {
         LlamaConfig {
@@ -509,8 +344,10 @@ mod tests {
             num_hidden_layers: 2,
             num_attention_heads: 2,
             num_key_value_heads: 1,
+            head_dim: None,
             rms_norm_eps: 1e-5,
             rope_theta: 10_000.0,
+            rope_scaling: None,
             max_position_embeddings: 32,
             tie_word_embeddings: true,
             bos_token_id: Some(1),
@@ -523,8 +360,9 @@ mod tests {
         let json = r#"{"vocab_size": 11, "hidden_size": 8, "intermediate_size": 12, "num_hidden_layers": 2,
             "num_attention_heads": 2, "num_key_value_heads": 1, "rms_norm_eps": 1e-5,
             "max_position_embeddings": 32, "eos_token_id": [2, 3]}"#;
-        let c: LlamaConfig = serde_json::from_str(json).unwrap();
+        let c = LlamaConfig::from_hf_json(json, "config.json").unwrap();
         assert_eq!(c.eos_token_id, vec![2, 3]);
+        assert_eq!(c.rope_scaling, None);
         assert_eq!(c.rope_theta, 10_000.0);
         c.check("config.json").unwrap();
         let bad = LlamaConfig {
@@ -540,13 +378,36 @@ mod tests {
     }
 
     #[test]
+    fn rope_scaling_reads_both_config_styles() {
+        let base = r#""vocab_size": 11, "hidden_size": 8, "intermediate_size": 12, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "num_key_value_heads": 1, "rms_norm_eps": 1e-5,
+            "max_position_embeddings": 32"#;
+        let scaling = r#"{"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+            "original_max_position_embeddings": 8192, "rope_type": "llama3""#;
+        let v5 = format!(r#"{{{base}, "rope_parameters": {scaling}, "rope_theta": 500000.0}}}}"#);
+        let v4 = format!(r#"{{{base}, "rope_theta": 500000.0, "rope_scaling": {scaling}}}}}"#);
+        let a = LlamaConfig::from_hf_json(&v5, "v5").unwrap();
+        let b = LlamaConfig::from_hf_json(&v4, "v4").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.rope_theta, 500_000.0);
+        assert!(matches!(a.rope_scaling, Some(RopeScaling::Llama3 { factor, .. }) if factor == 32.0));
+        let yarn = format!(r#"{{{base}, "rope_scaling": {{"rope_type": "yarn", "factor": 4.0}}}}"#);
+        let e = LlamaConfig::from_hf_json(&yarn, "cfg.json").unwrap_err().to_string();
+        assert!(e.contains("yarn") && e.contains("cfg.json"), "{e}");
+        let missing = format!(r#"{{{base}, "rope_scaling": {{"rope_type": "llama3", "factor": 4.0}}}}"#);
+        let e = LlamaConfig::from_hf_json(&missing, "cfg.json").unwrap_err().to_string();
+        assert!(e.contains("low_freq_factor"), "{e}");
+    }
+
+    #[test]
     fn weight_check_names_missing_and_unexpected_keys() {
         let cfg = tiny_config();
-        let mut w = LlamaWeights {
+        let spec = cfg.spec().unwrap();
+        let mut w = HostWeights {
             origin: "mem".into(),
             ..Default::default()
         };
-        for (name, shape) in LlamaWeights::expected(&cfg) {
+        for (name, shape) in HostWeights::expected(&spec) {
             let n = shape.iter().product();
             w.tensors.insert(
                 name,
@@ -556,7 +417,7 @@ mod tests {
                 },
             );
         }
-        w.check(&cfg).unwrap();
+        w.check(&spec).unwrap();
         w.tensors.remove("model.norm.weight");
         w.tensors.insert(
             "extra".into(),
@@ -565,7 +426,7 @@ mod tests {
                 data: vec![0.0],
             },
         );
-        let e = w.check(&cfg).unwrap_err().to_string();
+        let e = w.check(&spec).unwrap_err().to_string();
         assert!(
             e.contains("model.norm.weight") && e.contains("extra"),
             "{e}"

@@ -14,7 +14,9 @@
 //! that permutation (and [`permute_rows`] applies it), so one model implementation serves both
 //! file formats. The equivalence is tested below.
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::error::{LmError, Result};
 
 /// Which values of a head vector form a rotation pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,52 +27,137 @@ pub enum RopeLayout {
     Interleaved,
 }
 
-/// Precomputed `cos` and `sin` tables, `[max_positions, head_dim]`, laid out for one layout.
+/// How the rotation frequencies of a model are derived from its base frequency.
+///
+/// Transformers' `rope_parameters` / `rope_scaling` (`rope_type`); the GGUF form of the
+/// `llama3` kind is the `rope_freqs.weight` tensor of per-frequency divisors
+/// ([`RopeScaling::FreqFactors`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "rope_type", rename_all = "lowercase")]
+pub enum RopeScaling {
+    /// `θ_j = base^(−2j/d)` (transformers `"default"`).
+    Default,
+    /// Llama 3.1/3.2 frequency scaling (transformers `_compute_llama3_parameters`): wavelengths
+    /// above `original_max_position_embeddings / low_freq_factor` are divided by `factor`,
+    /// those below `original / high_freq_factor` kept, the band between interpolated smoothly.
+    Llama3 {
+        /// Scale factor for the low frequencies.
+        factor: f64,
+        /// Low-frequency edge (wavelength divisor).
+        low_freq_factor: f64,
+        /// High-frequency edge (wavelength divisor).
+        high_freq_factor: f64,
+        /// Context length the model was pre-trained with.
+        original_max_position_embeddings: f64,
+    },
+    /// Per-frequency divisors read from a file (llama.cpp's `rope_freqs.weight`):
+    /// `θ_j = base^(−2j/d) / factors[j]`.
+    #[serde(skip)]
+    FreqFactors(Vec<f32>),
+}
+
+/// The `d / 2` inverse frequencies `θ_j` of a head of width `head_dim`, computed in f32 as
+/// transformers does (`1 / base^(2j/d)`, then the scaling), so that positions far into the
+/// context (where `p · θ_j` needs every bit) give the reference's angles.
+///
+/// # Errors
+/// [`LmError::InvalidModelConfig`] when `FreqFactors` has the wrong length or a non-positive
+/// entry, or a `Llama3` parameter is not positive with `high_freq_factor > low_freq_factor`.
+pub fn inv_frequencies(head_dim: usize, base: f64, scaling: &RopeScaling) -> Result<Vec<f32>> {
+    let half = head_dim / 2;
+    let bad = |detail: String| LmError::InvalidModelConfig {
+        path: "rope".into(),
+        detail,
+    };
+    let plain: Vec<f32> = (0..half)
+        .map(|j| {
+            let exponent = (2 * j) as f32 / head_dim as f32;
+            1.0f32 / ((base as f32).powf(exponent))
+        })
+        .collect();
+    match scaling {
+        RopeScaling::Default => Ok(plain),
+        RopeScaling::FreqFactors(f) => {
+            if f.len() != half {
+                return Err(bad(format!(
+                    "rope_freqs has {} entries, expected head_dim / 2 = {half}",
+                    f.len()
+                )));
+            }
+            if let Some(x) = f.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
+                return Err(bad(format!("rope_freqs holds {x}, expected positive values")));
+            }
+            Ok(plain.iter().zip(f).map(|(t, d)| t / d).collect())
+        }
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        } => {
+            let ok = [*factor, *low_freq_factor, *high_freq_factor, *original_max_position_embeddings]
+                .iter()
+                .all(|x| x.is_finite() && *x > 0.0)
+                && high_freq_factor > low_freq_factor;
+            if !ok {
+                return Err(bad(format!(
+                    "llama3 rope scaling needs positive parameters with high_freq_factor > low_freq_factor; got {scaling:?}"
+                )));
+            }
+            let (factor, low, high, old) = (
+                *factor as f32,
+                *low_freq_factor as f32,
+                *high_freq_factor as f32,
+                *original_max_position_embeddings as f32,
+            );
+            let low_wavelen = old / low;
+            let high_wavelen = old / high;
+            Ok(plain
+                .iter()
+                .map(|&inv| {
+                    let wavelen = 2.0 * std::f32::consts::PI / inv;
+                    let scaled = if wavelen > low_wavelen { inv / factor } else { inv };
+                    let medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+                    if medium {
+                        let smooth = (old / wavelen - low) / (high - low);
+                        (1.0 - smooth) * scaled / factor + smooth * scaled
+                    } else {
+                        scaled
+                    }
+                })
+                .collect())
+        }
+    }
+}
+
+/// Rotary embedding of one head width: its inverse frequencies and pair layout. `cos` / `sin`
+/// rows are computed on the host for the positions of each step (no position table, so a
+/// 128k-token context costs nothing until it is used).
 #[derive(Debug, Clone)]
 pub struct Rope {
     layout: RopeLayout,
     head_dim: usize,
-    max_positions: usize,
-    cos: Tensor<2>,
-    sin: Tensor<2>,
+    inv_freq: Vec<f32>,
 }
 
 impl Rope {
-    /// Builds the tables for `max_positions` positions with frequency `base` (`rope_theta`).
-    pub fn new(
-        layout: RopeLayout,
-        head_dim: usize,
-        max_positions: usize,
-        base: f64,
-        device: &Device,
-    ) -> Self {
-        let half = head_dim / 2;
-        let mut cos = vec![0f32; max_positions * head_dim];
-        let mut sin = vec![0f32; max_positions * head_dim];
-        for p in 0..max_positions {
-            for j in 0..half {
-                // Computed in f64, as the reference computes inv_freq in f32 then the product in f32;
-                // the difference is far below the 1e-2 logit tolerance.
-                let inv = base.powf(-2.0 * j as f64 / head_dim as f64);
-                let angle = p as f64 * inv;
-                let (c, s) = (angle.cos() as f32, angle.sin() as f32);
-                let (a, b) = match layout {
-                    RopeLayout::RotateHalf => (j, j + half),
-                    RopeLayout::Interleaved => (2 * j, 2 * j + 1),
-                };
-                let row = p * head_dim;
-                cos[row + a] = c;
-                cos[row + b] = c;
-                sin[row + a] = s;
-                sin[row + b] = s;
-            }
-        }
+    /// Plain RoPE with base frequency `base` (`rope_theta`).
+    pub fn new(layout: RopeLayout, head_dim: usize, base: f64) -> Self {
+        let inv_freq = inv_frequencies(head_dim, base, &RopeScaling::Default)
+            .unwrap_or_default();
         Self {
             layout,
             head_dim,
-            max_positions,
-            cos: Tensor::from_data(TensorData::new(cos, [max_positions, head_dim]), device),
-            sin: Tensor::from_data(TensorData::new(sin, [max_positions, head_dim]), device),
+            inv_freq,
+        }
+    }
+
+    /// RoPE with precomputed inverse frequencies ([`inv_frequencies`]), `head_dim / 2` of them.
+    pub fn with_inv_freq(layout: RopeLayout, inv_freq: Vec<f32>) -> Self {
+        Self {
+            layout,
+            head_dim: 2 * inv_freq.len(),
+            inv_freq,
         }
     }
 
@@ -79,13 +166,14 @@ impl Rope {
         self.layout
     }
 
-    /// Positions in the table.
-    pub fn max_positions(&self) -> usize {
-        self.max_positions
+    /// The inverse frequencies `θ_j`.
+    pub fn inv_freq(&self) -> &[f32] {
+        &self.inv_freq
     }
 
     /// `cos` and `sin` rows for `positions` (one per (sequence, token), row-major `[b, t]`),
-    /// shaped `[b, 1, t, head_dim]` to broadcast over heads.
+    /// shaped `[b, 1, t, head_dim]` to broadcast over heads. Angles are `p · θ_j` rounded to
+    /// f32, as the reference computes them.
     pub fn tables(
         &self,
         positions: &[i64],
@@ -93,21 +181,28 @@ impl Rope {
         t: usize,
         device: &Device,
     ) -> (Tensor<4>, Tensor<4>) {
-        let idx = Tensor::<1, Int>::from_data(
-            TensorData::new(positions.to_vec(), [positions.len()]),
-            device,
-        );
-        let cos = self
-            .cos
-            .clone()
-            .select(0, idx.clone())
-            .reshape([b, 1, t, self.head_dim]);
-        let sin = self
-            .sin
-            .clone()
-            .select(0, idx)
-            .reshape([b, 1, t, self.head_dim]);
-        (cos, sin)
+        let d = self.head_dim;
+        let half = d / 2;
+        let mut cos = vec![0f32; positions.len() * d];
+        let mut sin = vec![0f32; positions.len() * d];
+        for (row, &p) in positions.iter().enumerate() {
+            for (j, &inv) in self.inv_freq.iter().enumerate() {
+                let angle = f64::from(p as f32 * inv);
+                let (c, s) = (angle.cos() as f32, angle.sin() as f32);
+                let (a, bb) = match self.layout {
+                    RopeLayout::RotateHalf => (j, j + half),
+                    RopeLayout::Interleaved => (2 * j, 2 * j + 1),
+                };
+                cos[row * d + a] = c;
+                cos[row * d + bb] = c;
+                sin[row * d + a] = s;
+                sin[row * d + bb] = s;
+            }
+        }
+        (
+            Tensor::from_data(TensorData::new(cos, [b, 1, t, d]), device),
+            Tensor::from_data(TensorData::new(sin, [b, 1, t, d]), device),
+        )
     }
 
     /// Rotates `x` (`[b, heads, t, head_dim]`) with tables from [`Rope::tables`].
@@ -204,8 +299,8 @@ mod tests {
         let q_gg = project(&permute_rows(&w, heads, d, cols));
         let as_tensor =
             |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [1, heads, 1, d]), &device);
-        let half = Rope::new(RopeLayout::RotateHalf, d, 16, 10_000.0, &device);
-        let inter = Rope::new(RopeLayout::Interleaved, d, 16, 10_000.0, &device);
+        let half = Rope::new(RopeLayout::RotateHalf, d, 10_000.0);
+        let inter = Rope::new(RopeLayout::Interleaved, d, 10_000.0);
         let (c, s) = half.tables(&[pos as i64], 1, 1, &device);
         let a = vec_of(half.apply(as_tensor(q_hf), &c, &s));
         let (c, s) = inter.tables(&[pos as i64], 1, 1, &device);
@@ -219,5 +314,33 @@ mod tests {
         let (c, s) = half.tables(&[0], 1, 1, &device);
         let q = as_tensor(project(&w));
         assert_eq!(vec_of(half.apply(q.clone(), &c, &s)), vec_of(q));
+    }
+
+    #[test]
+    fn llama3_scaling_keeps_high_and_divides_low_frequencies() {
+        // Llama 3.1 parameters: factor 8, low 1, high 4, original 8192, θ 500000, d = 128.
+        let scaling = RopeScaling::Llama3 {
+            factor: 8.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_max_position_embeddings: 8192.0,
+        };
+        let plain = inv_frequencies(128, 500_000.0, &RopeScaling::Default).unwrap();
+        let scaled = inv_frequencies(128, 500_000.0, &scaling).unwrap();
+        // Wavelength 2π/θ below 8192/4 = 2048: unchanged.
+        assert_eq!(scaled[0], plain[0]);
+        // The lowest frequency (wavelength far above 8192): divided by the factor.
+        assert!((scaled[63] - plain[63] / 8.0).abs() <= plain[63] * 1e-6);
+        // In between: between the two, monotone.
+        for j in 0..64 {
+            assert!(scaled[j] <= plain[j] && scaled[j] >= plain[j] / 8.0 * (1.0 - 1e-6));
+        }
+        // Divisors that equal the llama3 ratios reproduce the same frequencies.
+        let factors: Vec<f32> = plain.iter().zip(&scaled).map(|(p, s)| p / s).collect();
+        let via = inv_frequencies(128, 500_000.0, &RopeScaling::FreqFactors(factors)).unwrap();
+        for (a, b) in via.iter().zip(&scaled) {
+            assert!((a - b).abs() <= b * 1e-6);
+        }
+        assert!(inv_frequencies(128, 1e4, &RopeScaling::FreqFactors(vec![1.0; 3])).is_err());
     }
 }

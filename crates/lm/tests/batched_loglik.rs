@@ -4,14 +4,14 @@
 mod common;
 
 use burn::tensor::Device;
-use lm::{LanguageModel, LlamaLm, loglikelihood};
+use lm::{LanguageModel, CausalLm, loglikelihood};
 
 #[test]
 fn batched_scoring_matches_unbatched() {
     let Some(path) = common::smollm2_gguf_or_skip() else {
         return;
     };
-    let model = LlamaLm::from_gguf(&path, &Device::flex()).unwrap();
+    let model = CausalLm::from_gguf(&path, &Device::flex()).unwrap();
     let texts = [
         ("The capital of France is", " Paris"),
         (

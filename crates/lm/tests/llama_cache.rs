@@ -3,13 +3,12 @@
 //! rolling the cache back reproduces the same logits.
 
 use burn::tensor::Device;
-use lm::llama::HostTensor;
 use lm::tensor_io::read_f32;
-use lm::{Llama, LlamaConfig, LlamaWeights, LmError, LogitsAt};
+use lm::{HostTensor, HostWeights, LlamaConfig, LmError, LogitsAt, Transformer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn tiny() -> (LlamaConfig, Llama) {
+fn tiny() -> (LlamaConfig, Transformer) {
     let cfg = LlamaConfig {
         vocab_size: 37,
         hidden_size: 24,
@@ -17,19 +16,22 @@ fn tiny() -> (LlamaConfig, Llama) {
         num_hidden_layers: 3,
         num_attention_heads: 6,
         num_key_value_heads: 2,
+        head_dim: None,
         rms_norm_eps: 1e-5,
         rope_theta: 10_000.0,
+        rope_scaling: None,
         max_position_embeddings: 64,
         tie_word_embeddings: false,
         bos_token_id: Some(1),
         eos_token_id: vec![2],
     };
     let mut rng = ChaCha8Rng::seed_from_u64(7);
-    let mut w = LlamaWeights {
+    let spec = cfg.spec().unwrap();
+    let mut w = HostWeights {
         origin: "random".into(),
         ..Default::default()
     };
-    for (name, shape) in LlamaWeights::expected(&cfg) {
+    for (name, shape) in HostWeights::expected(&spec) {
         let n: usize = shape.iter().product();
         let norm = name.ends_with("norm.weight");
         let data = (0..n)
@@ -43,7 +45,7 @@ fn tiny() -> (LlamaConfig, Llama) {
             .collect();
         w.tensors.insert(name, HostTensor { shape, data });
     }
-    let model = Llama::new(cfg.clone(), &w, &Device::flex()).unwrap();
+    let model = Transformer::new(spec, &w, &Device::flex()).unwrap();
     (cfg, model)
 }
 

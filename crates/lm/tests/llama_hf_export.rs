@@ -5,11 +5,11 @@
 mod common;
 
 use burn::tensor::Device;
-use lm::llama_gguf::load_gguf_weights;
-use lm::llama_hf::export_hf_dir;
+use lm::hf_dir::export_llama;
+use lm::llama::load_gguf;
 use lm::tensor_io::read_f32;
 use lm::tokenizer::tokenizer_from_gguf;
-use lm::{GgufFile, LanguageModel, LlamaLm, LogitsAt};
+use lm::{CausalLm, GgufFile, LanguageModel, LogitsAt};
 
 #[test]
 fn gguf_and_exported_hf_directory_give_the_same_logits() {
@@ -18,19 +18,19 @@ fn gguf_and_exported_hf_directory_give_the_same_logits() {
     };
     let device = Device::flex();
     let file = GgufFile::open(&path).unwrap();
-    let (cfg, weights) = load_gguf_weights(&file, "smollm2").unwrap();
+    let (cfg, weights) = load_gguf(&file, "smollm2").unwrap();
     let tokenizer = tokenizer_from_gguf(file.header()).unwrap();
     let dir = std::env::temp_dir().join(format!("smollm2-hf-{}", std::process::id()));
-    export_hf_dir(&cfg, &weights, &tokenizer, &dir).unwrap();
+    export_llama(&cfg, &weights, &tokenizer, &dir).unwrap();
     drop(weights);
 
-    let from_gguf = LlamaLm::from_gguf(&path, &device).unwrap();
-    let from_hf = LlamaLm::from_hf_dir(&dir, &device).unwrap();
+    let from_gguf = CausalLm::from_gguf(&path, &device).unwrap();
+    let from_hf = CausalLm::from_hf_dir(&dir, &device).unwrap();
     let mut worst = 0f32;
     for prompt in ["The capital of France is", "def add(a, b):\n    return"] {
         let ids = from_gguf.encode(prompt).unwrap();
         assert_eq!(ids, from_hf.encode(prompt).unwrap());
-        let run = |m: &LlamaLm| {
+        let run = |m: &CausalLm| {
             let mut c = m.new_cache(1);
             read_f32(m.forward(&[ids.clone()], &mut c, LogitsAt::All).unwrap()).unwrap()
         };
@@ -52,7 +52,7 @@ fn gguf_and_exported_hf_directory_give_the_same_logits() {
         text.replace("\"num_hidden_layers\": 30", "\"num_hidden_layers\": 29"),
     )
     .unwrap();
-    let err = LlamaLm::from_hf_dir(&dir, &device).unwrap_err().to_string();
+    let err = CausalLm::from_hf_dir(&dir, &device).unwrap_err().to_string();
     assert!(err.contains("model.layers.29"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

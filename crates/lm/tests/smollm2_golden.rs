@@ -5,7 +5,7 @@
 mod common;
 
 use lm::{
-    GenerateOptions, LanguageModel, LlamaLm, LogitsAt, generate, tensor_io::read_f32,
+    GenerateOptions, LanguageModel, CausalLm, LogitsAt, generate, tensor_io::read_f32,
     token_logprobs,
 };
 
@@ -34,7 +34,7 @@ fn smollm2_matches_the_pytorch_reference() {
         return;
     };
     let device = common::test_device();
-    let model = LlamaLm::from_gguf(&path, &device).unwrap();
+    let model = CausalLm::from_gguf(&path, &device).unwrap();
     let mut worst_logit = 0f32;
     let mut worst_lp = 0f32;
     for case in golden["cases"].as_array().unwrap() {

@@ -7,9 +7,9 @@
 //!
 //! ```no_run
 //! use evals::harness::{RunConfig, Task, run};
-//! use lm::LlamaLm;
+//! use lm::CausalLm;
 //!
-//! let model = LlamaLm::from_gguf(lm::locate::smollm2_gguf()?, &burn::tensor::Device::flex())?;
+//! let model = CausalLm::from_gguf(lm::locate::smollm2_gguf()?, &burn::tensor::Device::flex())?;
 //! let cfg = RunConfig {
 //!     tasks: vec![Task::parse("arc_easy")?, Task::parse("hellaswag")?],
 //!     limit: Some(50),

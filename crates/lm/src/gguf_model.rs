@@ -1,0 +1,146 @@
+//! GGUF files of decoder families into Hugging Face names and layout, shared by every family.
+//!
+//! A family supplies its name table (GGUF leaf → Hugging Face leaf, see
+//! [`crate::llama::gguf_leaf`], [`crate::gemma3::gguf_leaf`]); this module reads every tensor,
+//! de-quantises it to f32 ([`crate::dequant`]), reverses GGUF's `ne` order into PyTorch's shape
+//! (`ne[0]` is the fastest axis, so `[ne1, ne0]` row-major is the same memory), un-permutes the
+//! Q/K rows of families whose converter permutes them for interleaved RoPE
+//! ([`crate::rope::unpermute_rows`]), and sets aside the auxiliary tensors a family asks for
+//! (`rope_freqs.weight`). A tensor that maps to nothing is an error naming it: nothing is
+//! silently ignored.
+
+use std::collections::BTreeMap;
+
+use crate::error::{LmError, Result};
+use crate::gguf::{GgufFile, GgufHeader};
+use crate::rope::unpermute_rows;
+use crate::transformer::{HostTensor, HostWeights};
+
+/// The Hugging Face name of a GGUF tensor, given the family's per-block leaf table, or `None`
+/// for tensors the family does not use. The names outside blocks are common to every family.
+pub fn hf_name(gguf_name: &str, leaf: fn(&str) -> Option<&'static str>) -> Option<String> {
+    let fixed = match gguf_name {
+        "token_embd.weight" => Some("model.embed_tokens.weight"),
+        "output_norm.weight" => Some("model.norm.weight"),
+        "output.weight" => Some("lm_head.weight"),
+        _ => None,
+    };
+    if let Some(f) = fixed {
+        return Some(f.to_string());
+    }
+    let rest = gguf_name.strip_prefix("blk.")?;
+    let (i, l) = rest.split_once('.')?;
+    let i: usize = i.parse().ok()?;
+    Some(format!("model.layers.{i}.{}", leaf(l)?))
+}
+
+/// Per-block GGUF leaves every decoder family here names the same way.
+pub fn common_leaf(leaf: &str) -> Option<&'static str> {
+    Some(match leaf {
+        "attn_norm.weight" => "input_layernorm.weight",
+        "attn_q.weight" => "self_attn.q_proj.weight",
+        "attn_k.weight" => "self_attn.k_proj.weight",
+        "attn_v.weight" => "self_attn.v_proj.weight",
+        "attn_output.weight" => "self_attn.o_proj.weight",
+        "attn_q_norm.weight" => "self_attn.q_norm.weight",
+        "attn_k_norm.weight" => "self_attn.k_norm.weight",
+        "ffn_gate.weight" => "mlp.gate_proj.weight",
+        "ffn_up.weight" => "mlp.up_proj.weight",
+        "ffn_down.weight" => "mlp.down_proj.weight",
+        _ => return None,
+    })
+}
+
+/// How to read one family's tensors.
+#[derive(Debug, Clone, Copy)]
+pub struct GgufLayout<'a> {
+    /// The family's block leaf table.
+    pub leaf: fn(&str) -> Option<&'static str>,
+    /// `Some((query heads, key/value heads, head_dim))` when Q/K rows are stored permuted for
+    /// interleaved RoPE (llama.cpp's `llama` architecture).
+    pub permuted_qk: Option<(usize, usize, usize)>,
+    /// GGUF tensors kept aside by their GGUF name instead of mapped (e.g. `rope_freqs.weight`).
+    pub auxiliary: &'a [&'a str],
+}
+
+/// De-quantises every tensor of `file` into Hugging Face names; returns the weights and the
+/// auxiliary tensors found.
+///
+/// # Errors
+/// Tensors with no Hugging Face counterpart ([`LmError::WeightKeys`] naming them all), and any
+/// de-quantisation error (naming the tensor's type).
+pub fn load_tensors(
+    file: &GgufFile,
+    origin: &str,
+    layout: GgufLayout<'_>,
+) -> Result<(HostWeights, BTreeMap<String, HostTensor>)> {
+    let header = file.header();
+    let mut weights = HostWeights {
+        origin: origin.to_string(),
+        ..Default::default()
+    };
+    let mut aux = BTreeMap::new();
+    let mut unknown = Vec::new();
+    for info in header.tensors() {
+        let shape: Vec<usize> = info.dims.iter().rev().map(|&x| x as usize).collect();
+        if layout.auxiliary.contains(&info.name.as_str()) {
+            let data = file.dequantize_info(info)?;
+            aux.insert(info.name.clone(), HostTensor { shape, data });
+            continue;
+        }
+        let Some(name) = hf_name(&info.name, layout.leaf) else {
+            unknown.push(info.name.clone());
+            continue;
+        };
+        let mut data = file.dequantize_info(info)?;
+        let cols = shape.last().copied().unwrap_or(1);
+        if let Some((nh, nkv, d)) = layout.permuted_qk {
+            let heads = if info.name.ends_with("attn_q.weight") {
+                Some(nh)
+            } else if info.name.ends_with("attn_k.weight") {
+                Some(nkv)
+            } else {
+                None
+            };
+            if let Some(heads) = heads {
+                if data.len() != heads * d * cols {
+                    return Err(LmError::WeightShape {
+                        path: origin.into(),
+                        name: info.name.clone(),
+                        expected: vec![heads * d, cols],
+                        found: shape,
+                    });
+                }
+                data = unpermute_rows(&data, heads, d, cols);
+            }
+        }
+        weights.tensors.insert(name, HostTensor { shape, data });
+    }
+    if !unknown.is_empty() {
+        return Err(LmError::WeightKeys {
+            path: origin.into(),
+            missing: Vec::new(),
+            unexpected: unknown,
+        });
+    }
+    Ok((weights, aux))
+}
+
+/// Reads `{arch}.{key}` as a `usize`.
+///
+/// # Errors
+/// [`LmError::MissingKey`] / [`LmError::WrongValueType`] naming the key.
+pub fn arch_usize(header: &GgufHeader, arch: &str, key: &str) -> Result<usize> {
+    header.get_u32(&format!("{arch}.{key}")).map(|v| v as usize)
+}
+
+/// The vocabulary size: `{arch}.vocab_size`, else the length of `tokenizer.ggml.tokens`.
+///
+/// # Errors
+/// Neither key present.
+pub fn vocab_size(header: &GgufHeader, arch: &str) -> Result<usize> {
+    match header.get_u32(&format!("{arch}.vocab_size")) {
+        Ok(v) => Ok(v as usize),
+        Err(_) => Ok(header.get_str_array("tokenizer.ggml.tokens")?.len()),
+    }
+}

@@ -1,0 +1,155 @@
+//! Hugging Face model directories: `config.json` + `model.safetensors` + `tokenizer.json`.
+//!
+//! Loading reads the parameters by their Hugging Face names ([`HostWeights::expected`] lists
+//! them with shapes for a [`TransformerSpec`]); missing or unexpected keys are one error naming
+//! them. Two kinds of extra
+//! keys are tolerated because Hugging Face itself writes them: `lm_head.weight` in a checkpoint
+//! whose config says the head is tied (the copy is ignored), and `*.rotary_emb.inv_freq`
+//! buffers (recomputed from `rope_theta`).
+//!
+//! Exporting (Llama) writes the same three files from host weights, in f32; together with
+//! [`crate::llama::load_gguf`] it turns a GGUF file into a directory any Llama implementation reads
+//! (Q/K rows in rotate-half order).
+
+use std::path::Path;
+
+use tokenizers::Tokenizer;
+
+use crate::error::{LmError, Result};
+use crate::llama::LlamaConfig;
+use crate::transformer::{HostTensor, HostWeights, TransformerSpec};
+use crate::weights::{SafetensorsWeights, f32_safetensors};
+
+/// Reads a text file, naming it in the error.
+///
+/// # Errors
+/// [`LmError::Io`].
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| LmError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The `model_type` of `dir/config.json`.
+///
+/// # Errors
+/// An unreadable file or a config without a string `model_type`.
+pub fn model_type(dir: &Path) -> Result<String> {
+    let path = dir.join("config.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&read_text(&path)?).map_err(|e| LmError::InvalidModelConfig {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+    v.get("model_type")
+        .and_then(|t| t.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| LmError::InvalidModelConfig {
+            path,
+            detail: "`model_type` is missing".into(),
+        })
+}
+
+/// Reads and validates `dir/config.json` of a Llama model (both RoPE-scaling styles).
+///
+/// # Errors
+/// See [`LlamaConfig::from_hf_json`].
+pub fn read_llama_config(dir: &Path) -> Result<LlamaConfig> {
+    let path = dir.join("config.json");
+    LlamaConfig::from_hf_json(&read_text(&path)?, &path.display().to_string())
+}
+
+/// Reads every parameter `spec` needs from `dir/model.safetensors` (f32, f16 or bf16), by
+/// Hugging Face name and shape. `*.rotary_emb.inv_freq` buffers and a tied model's
+/// `lm_head.weight` copy are skipped; any other extra or missing key is an error naming it.
+///
+/// # Errors
+/// [`LmError::WeightKeys`], [`LmError::WeightShape`], unreadable files.
+pub fn load_weights(dir: &Path, spec: &TransformerSpec) -> Result<HostWeights> {
+    let path = dir.join("model.safetensors");
+    let mut file = SafetensorsWeights::open(&path)?;
+    let names: Vec<String> = file.names().map(str::to_string).collect();
+    for n in names {
+        if n.ends_with("rotary_emb.inv_freq") || (spec.tie_word_embeddings && n == "lm_head.weight")
+        {
+            file.ignore(&n);
+        }
+    }
+    let expected = HostWeights::expected(spec);
+    file.check_keys(expected.iter().map(|(n, _)| n.as_str()))?;
+    let mut weights = HostWeights {
+        origin: path.display().to_string(),
+        ..Default::default()
+    };
+    for (name, shape) in expected {
+        let data = file.take_f32(&name, &shape)?;
+        weights.tensors.insert(name, HostTensor { shape, data });
+    }
+    file.finish()?;
+    Ok(weights)
+}
+
+/// Loads the configuration and weights of a Hugging Face Llama directory.
+///
+/// # Errors
+/// As [`read_llama_config`] and [`load_weights`].
+pub fn load_llama(dir: &Path) -> Result<(LlamaConfig, HostWeights)> {
+    let cfg = read_llama_config(dir)?;
+    let weights = load_weights(dir, &cfg.spec()?)?;
+    Ok((cfg, weights))
+}
+
+/// Writes `config.json`, `model.safetensors` (f32) and `tokenizer.json` of a Llama model into
+/// `dir` (created).
+///
+/// # Errors
+/// Weights that do not fit `cfg`, RoPE factors read from a file (they have no `config.json`
+/// form), and I/O errors.
+pub fn export_llama(
+    cfg: &LlamaConfig,
+    weights: &HostWeights,
+    tokenizer: &Tokenizer,
+    dir: &Path,
+) -> Result<()> {
+    weights.check(&cfg.spec()?)?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LmError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut config = serde_json::to_value(cfg).map_err(|e| LmError::InvalidModelConfig {
+        path: dir.join("config.json"),
+        detail: e.to_string(),
+    })?;
+    if let Some(obj) = config.as_object_mut() {
+        obj.insert(
+            "architectures".into(),
+            serde_json::json!(["LlamaForCausalLM"]),
+        );
+        obj.insert("model_type".into(), serde_json::json!("llama"));
+        obj.insert("torch_dtype".into(), serde_json::json!("float32"));
+        obj.insert("hidden_act".into(), serde_json::json!("silu"));
+    }
+    let config_path = dir.join("config.json");
+    std::fs::write(
+        &config_path,
+        serde_json::to_string_pretty(&config).unwrap_or_default(),
+    )
+    .map_err(io(&config_path))?;
+    let tensors: Vec<(&str, &[usize], &[f32])> = weights
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.shape.as_slice(), t.data.as_slice()))
+        .collect();
+    let bytes = f32_safetensors(&tensors)?;
+    let st = dir.join("model.safetensors");
+    std::fs::write(&st, bytes).map_err(io(&st))?;
+    let tk = dir.join("tokenizer.json");
+    tokenizer
+        .save(&tk, false)
+        .map_err(|source| LmError::Tokenizers {
+            context: "saving tokenizer.json",
+            source,
+        })
+}
