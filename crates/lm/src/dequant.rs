@@ -1,17 +1,22 @@
 //! De-quantisation of ggml tensor data to f32.
 //!
-//! Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K and Q6_K. The block layouts are those of the
-//! `block_*` structs in ggml's `src/ggml-common.h`, and the arithmetic is that of the
-//! `dequantize_row_*` functions in `src/ggml-quants.c` (and of `gguf-py`'s `gguf/quants.py`),
-//! operation for operation in f32, so the results are bit-identical to llama.cpp's reference
-//! de-quantisation:
+//! Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K.
+//! The block layouts are those of the `block_*` structs in ggml's `src/ggml-common.h`, and the
+//! arithmetic is that of the `dequantize_row_*` functions in `src/ggml-quants.c` (and of
+//! `gguf-py`'s `gguf/quants.py`), operation for operation in f32, so the results are
+//! bit-identical to llama.cpp's reference de-quantisation:
 //!
 //! | type | values/block | bytes/block | layout | value |
 //! |------|-----|-----|--------|-------|
 //! | Q8_0 | 32 | 34 | `d: f16, qs: [i8; 32]` | `qs[j] * d` |
 //! | Q4_0 | 32 | 18 | `d: f16, qs: [u8; 16]` | `(nibble - 8) * d`; low nibbles are values 0..16, high 16..32 |
 //! | Q4_1 | 32 | 20 | `d: f16, m: f16, qs: [u8; 16]` | `nibble * d + m`, same nibble order |
+//! | Q5_0 | 32 | 22 | `d: f16, qh: [u8; 4], qs: [u8; 16]` | `(q - 16) * d`; nibbles as Q4_0, bit `j` of `qh` (u32) is bit 4 of value `j` |
+//! | Q5_1 | 32 | 24 | `d: f16, m: f16, qh: [u8; 4], qs: [u8; 16]` | `q * d + m`, 5-bit `q` as Q5_0 |
+//! | Q2_K | 256 | 84 | `scales: [u8; 16], qs: [u8; 64], d: f16, dmin: f16` | `(d * sc) * q - (dmin * m)` per 16-value sub-block, 4-bit `sc`, `m`, 2-bit `q` |
+//! | Q3_K | 256 | 110 | `hmask: [u8; 32], qs: [u8; 64], scales: [u8; 12], d: f16` | `(d * (sc - 32)) * (q - 4 * !hbit)` per 16-value sub-block, 6-bit `sc`, 2-bit `q` |
 //! | Q4_K | 256 | 144 | `d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128]` | `(d * sc) * q - (dmin * m)` per 32-value sub-block, 6-bit `sc`, `m` |
+//! | Q5_K | 256 | 176 | `d: f16, dmin: f16, scales: [u8; 12], qh: [u8; 32], qs: [u8; 128]` | as Q4_K with a 5th bit per value from `qh` |
 //! | Q6_K | 256 | 210 | `ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: f16` | `(d * sc) * (q - 32)` per 16-value sub-block, 6-bit `q` |
 //!
 //! All multi-byte fields are little-endian.
@@ -61,7 +66,12 @@ pub fn is_supported(ggml_type: GgmlType) -> bool {
             | GgmlType::Q8_0
             | GgmlType::Q4_0
             | GgmlType::Q4_1
+            | GgmlType::Q5_0
+            | GgmlType::Q5_1
+            | GgmlType::Q2_K
+            | GgmlType::Q3_K
             | GgmlType::Q4_K
+            | GgmlType::Q5_K
             | GgmlType::Q6_K
     )
 }
@@ -151,7 +161,12 @@ pub fn dequantize_into(ggml_type: GgmlType, bytes: &[u8], out: &mut [f32]) -> Re
         GgmlType::Q8_0 => blocks.for_each(|(b, y)| block_q8_0(b, y)),
         GgmlType::Q4_0 => blocks.for_each(|(b, y)| block_q4_0(b, y)),
         GgmlType::Q4_1 => blocks.for_each(|(b, y)| block_q4_1(b, y)),
+        GgmlType::Q5_0 => blocks.for_each(|(b, y)| block_q5_0(b, y)),
+        GgmlType::Q5_1 => blocks.for_each(|(b, y)| block_q5_1(b, y)),
+        GgmlType::Q2_K => blocks.for_each(|(b, y)| block_q2_k(b, y)),
+        GgmlType::Q3_K => blocks.for_each(|(b, y)| block_q3_k(b, y)),
         GgmlType::Q4_K => blocks.for_each(|(b, y)| block_q4_k(b, y)),
+        GgmlType::Q5_K => blocks.for_each(|(b, y)| block_q5_k(b, y)),
         GgmlType::Q6_K => blocks.for_each(|(b, y)| block_q6_k(b, y)),
         other => {
             return Err(LmError::UnsupportedDequant {
@@ -196,6 +211,126 @@ fn block_q4_1(block: &[u8], y: &mut [f32]) {
     }
 }
 
+/// The 32 5-bit quants of a Q5_0/Q5_1 block from `qh` (4 bytes, a little-endian u32 whose bit
+/// `j` is bit 4 of value `j`) and `qs` (16 bytes, nibbles ordered as in Q4_0).
+fn q5_quants(qh: &[u8], qs: &[u8]) -> [u8; 32] {
+    let qh = match qh {
+        &[a, b, c, d] => u32::from_le_bytes([a, b, c, d]),
+        _ => 0,
+    };
+    let mut q = [0u8; 32];
+    for (j, &b) in qs.iter().enumerate().take(16) {
+        let h0 = ((qh >> j) & 1) as u8;
+        let h1 = ((qh >> (j + 16)) & 1) as u8;
+        q[j] = (b & 0x0f) | (h0 << 4);
+        q[j + 16] = (b >> 4) | (h1 << 4);
+    }
+    q
+}
+
+/// `block_q5_0 { ggml_half d; uint8_t qh[4]; uint8_t qs[16]; }` → `y = (q - 16) * d` with the
+/// 5-bit `q` of [`q5_quants`] (`dequantize_row_q5_0`).
+fn block_q5_0(block: &[u8], y: &mut [f32]) {
+    let d = f16_at(block, 0);
+    let q = q5_quants(
+        block.get(2..6).unwrap_or_default(),
+        block.get(6..).unwrap_or_default(),
+    );
+    for (y, &q) in y.iter_mut().zip(&q) {
+        *y = f32::from(q as i8 - 16) * d;
+    }
+}
+
+/// `block_q5_1 { ggml_half d; ggml_half m; uint8_t qh[4]; uint8_t qs[16]; }` → `y = q * d + m`
+/// (multiply, then add, as in `dequantize_row_q5_1`).
+fn block_q5_1(block: &[u8], y: &mut [f32]) {
+    let d = f16_at(block, 0);
+    let m = f16_at(block, 2);
+    let q = q5_quants(
+        block.get(4..8).unwrap_or_default(),
+        block.get(8..).unwrap_or_default(),
+    );
+    for (y, &q) in y.iter_mut().zip(&q) {
+        *y = f32::from(q) * d + m;
+    }
+}
+
+/// `block_q2_K { uint8_t scales[16]; uint8_t qs[64]; ggml_half d; ggml_half dmin; }`
+/// (`dequantize_row_q2_K`): 256 values in 2 halves of 128; half `h` reads `qs[32h..32h + 32]`,
+/// and value `128h + 32s + l` (`s` in 0..4, `l` in 0..32) is bits `2s..2s + 2` of `qs[32h + l]`.
+/// Each 16-value sub-block `i` has scale `scales[i] & 15` and min `scales[i] >> 4`;
+/// `y = (d * sc) * q - (dmin * m)`.
+fn block_q2_k(block: &[u8], y: &mut [f32]) {
+    let sc_all = block.get(0..16).unwrap_or_default();
+    let qs_all = block.get(16..80).unwrap_or_default();
+    let d = f16_at(block, 80);
+    let dmin = f16_at(block, 82);
+    for (h, (qs, y)) in qs_all
+        .chunks_exact(32)
+        .zip(y.chunks_exact_mut(128))
+        .enumerate()
+    {
+        for (s, y) in y.chunks_exact_mut(32).enumerate() {
+            for (l, y) in y.iter_mut().enumerate() {
+                let (Some(&b), Some(&sc)) = (qs.get(l), sc_all.get(8 * h + 2 * s + l / 16)) else {
+                    continue;
+                };
+                let dl = d * f32::from(sc & 0x0f);
+                let ml = dmin * f32::from(sc >> 4);
+                *y = dl * f32::from((b >> (2 * s)) & 3) - ml;
+            }
+        }
+    }
+}
+
+/// The 16 signed 6-bit sub-block scales of a Q3_K block from its 12 packed bytes: scale `i`
+/// has its low 4 bits in the low (`i < 8`) or high (`i >= 8`) nibble of byte `i % 8`, and its
+/// top 2 bits at bits `2 * (i / 4)` of byte `8 + i % 4`; the stored value is offset by 32.
+fn scales_q3_k(q: &[u8; 12]) -> [i8; 16] {
+    let mut out = [0i8; 16];
+    for (i, out) in out.iter_mut().enumerate() {
+        let lo = (q[i % 8] >> (4 * (i / 8))) & 0x0f;
+        let hi = (q[8 + i % 4] >> (2 * (i / 4))) & 3;
+        *out = (lo | (hi << 4)) as i8 - 32;
+    }
+    out
+}
+
+/// `block_q3_K { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; ggml_half d; }`
+/// (`dequantize_row_q3_K`): value `128h + 32s + l` (`h` in 0..2, `s` in 0..4, `l` in 0..32)
+/// takes bits `2s..2s + 2` of `qs[32h + l]` and bit `4h + s` of `hmask[l]`, and is that 2-bit
+/// value minus 4 when the `hmask` bit is clear; 16-value sub-block `i` has scale
+/// [`scales_q3_k`]`[i]`; `y = (d * sc) * q`.
+fn block_q3_k(block: &[u8], y: &mut [f32]) {
+    let hmask = block.get(0..32).unwrap_or_default();
+    let qs_all = block.get(32..96).unwrap_or_default();
+    let mut packed = [0u8; 12];
+    if let Some(s) = block.get(96..108) {
+        packed.copy_from_slice(s);
+    }
+    let scales = scales_q3_k(&packed);
+    let d = f16_at(block, 108);
+    for (h, (qs, y)) in qs_all
+        .chunks_exact(32)
+        .zip(y.chunks_exact_mut(128))
+        .enumerate()
+    {
+        for (s, y) in y.chunks_exact_mut(32).enumerate() {
+            let bit = 4 * h + s;
+            for (l, y) in y.iter_mut().enumerate() {
+                let (Some(&b), Some(&m), Some(&sc)) =
+                    (qs.get(l), hmask.get(l), scales.get(8 * h + 2 * s + l / 16))
+                else {
+                    continue;
+                };
+                let low = ((b >> (2 * s)) & 3) as i8;
+                let q = if (m >> bit) & 1 == 1 { low } else { low - 4 };
+                *y = (d * f32::from(sc)) * f32::from(q);
+            }
+        }
+    }
+}
+
 /// The `j`-th (0..8) 6-bit scale and min of a Q4_K block's 12 packed bytes
 /// (`get_scale_min_k4` in `ggml-quants.c`): bytes 0..4 hold scales 0..4 in their low 6 bits,
 /// bytes 4..8 mins 0..4; bytes 8..12 hold the low 4 bits of scales (low nibble) and mins (high
@@ -231,6 +366,34 @@ fn block_q4_k(block: &[u8], y: &mut [f32]) {
         for ((&q, y0), y1) in q.iter().zip(lo).zip(hi) {
             *y0 = d1 * f32::from(q & 0x0f) - min1;
             *y1 = d2 * f32::from(q >> 4) - min2;
+        }
+    }
+}
+
+/// `block_q5_K { ggml_half d; ggml_half dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; }`
+/// (`dequantize_row_q5_K`): as Q4_K (scales and mins from [`scale_min_k4`], chunk `c` of 64
+/// values reading `qs[32c..32c + 32]`), with bit 4 of value `64c + 32k + l` (`k` in 0..2, `l` in
+/// 0..32) taken from bit `2c + k` of `qh[l]`; `y = (d * sc) * q - (dmin * m)`.
+fn block_q5_k(block: &[u8], y: &mut [f32]) {
+    let d = f16_at(block, 0);
+    let dmin = f16_at(block, 2);
+    let mut scales = [0u8; 12];
+    if let Some(s) = block.get(4..16) {
+        scales.copy_from_slice(s);
+    }
+    let qh = block.get(16..48).unwrap_or_default();
+    let qs = block.get(48..176).unwrap_or_default();
+    for (c, (q, y)) in qs.chunks_exact(32).zip(y.chunks_exact_mut(64)).enumerate() {
+        let (sc1, m1) = scale_min_k4(2 * c, &scales);
+        let (sc2, m2) = scale_min_k4(2 * c + 1, &scales);
+        let (d1, min1) = (d * f32::from(sc1), dmin * f32::from(m1));
+        let (d2, min2) = (d * f32::from(sc2), dmin * f32::from(m2));
+        let (lo, hi) = y.split_at_mut(32);
+        for (((&q, &h), y0), y1) in q.iter().zip(qh).zip(lo).zip(hi) {
+            let q0 = (q & 0x0f) | (((h >> (2 * c)) & 1) << 4);
+            let q1 = (q >> 4) | (((h >> (2 * c + 1)) & 1) << 4);
+            *y0 = d1 * f32::from(q0) - min1;
+            *y1 = d2 * f32::from(q1) - min2;
         }
     }
 }
@@ -354,6 +517,57 @@ mod tests {
     }
 
     #[test]
+    fn q5_0_high_bits() {
+        // d = 1.0; all nibbles 0; qh bit j set for odd j -> values 16 (-> 0) at odd j, -16 at even.
+        let mut block = vec![0x00, 0x3c];
+        block.extend(0xaaaa_aaaau32.to_le_bytes());
+        block.extend([0u8; 16]);
+        let y = dequantize(GgmlType::Q5_0, &block, 32).unwrap();
+        for (j, &v) in y.iter().enumerate() {
+            assert_eq!(v, if j % 2 == 1 { 0.0 } else { -16.0 }, "value {j}");
+        }
+    }
+
+    #[test]
+    fn q3_k_scale_unpacking() {
+        // Scale i stored as i + 20 (low nibble in byte i % 8, top 2 bits in byte 8 + i % 4).
+        let mut packed = [0u8; 12];
+        for i in 0..16 {
+            let v = (i + 20) as u8;
+            packed[i % 8] |= (v & 0x0f) << (4 * (i / 8));
+            packed[8 + i % 4] |= (v >> 4) << (2 * (i / 4));
+        }
+        let scales = scales_q3_k(&packed);
+        for (i, &s) in scales.iter().enumerate() {
+            assert_eq!(i32::from(s), i as i32 + 20 - 32);
+        }
+    }
+
+    #[test]
+    fn truncated_k_quant_buffers_are_errors() {
+        for ty in [
+            GgmlType::Q5_0,
+            GgmlType::Q5_1,
+            GgmlType::Q2_K,
+            GgmlType::Q3_K,
+            GgmlType::Q5_K,
+        ] {
+            let n = ty.block_size() as usize * 2;
+            let full = vec![0u8; ty.type_size() as usize * 2];
+            assert_eq!(dequantize(ty, &full, n).unwrap().len(), n, "{ty}");
+            for cut in [1, ty.type_size() as usize, full.len()] {
+                assert!(
+                    matches!(
+                        dequantize(ty, &full[..full.len() - cut], n),
+                        Err(LmError::WrongByteLength { .. })
+                    ),
+                    "{ty} cut {cut}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn length_errors() {
         assert!(matches!(
             dequantize(GgmlType::Q8_0, &[0; 34], 31),
@@ -364,7 +578,7 @@ mod tests {
             Err(LmError::WrongByteLength { .. })
         ));
         assert!(matches!(
-            dequantize(GgmlType::Q5_K, &[0; 176], 256),
+            dequantize(GgmlType::Q8_K, &[0; 292], 256),
             Err(LmError::UnsupportedDequant { .. })
         ));
         assert!(dequantize(GgmlType::F32, &[], 0).unwrap().is_empty());

@@ -24,21 +24,21 @@ pub enum GgmlType {
     Q4_0,
     /// 32 values: f16 scale `d`, f16 minimum `m` + 16 bytes of 4-bit quants; `x = q * d + m`.
     Q4_1,
-    /// 32 values: f16 `d` + 4 bytes high bits + 16 bytes low nibbles.
+    /// 32 values: f16 `d` + 4 bytes high bits + 16 bytes low nibbles; `x = (q - 16) * d`.
     Q5_0,
-    /// 32 values: f16 `d`, f16 `m` + 4 bytes high bits + 16 bytes low nibbles.
+    /// 32 values: f16 `d`, f16 `m` + 4 bytes high bits + 16 bytes low nibbles; `x = q * d + m`.
     Q5_1,
     /// 32 values: f16 scale `d` + 32 signed bytes; `x = q * d`.
     Q8_0,
     /// 32 values: f16 `d`, f16 sum + 32 signed bytes (used for activations).
     Q8_1,
-    /// 256-value super-block, 2-bit k-quant.
+    /// 256-value super-block, 2-bit k-quant with 4-bit sub-block scales and mins.
     Q2_K,
-    /// 256-value super-block, 3-bit k-quant.
+    /// 256-value super-block, 3-bit k-quant with 6-bit signed sub-block scales.
     Q3_K,
     /// 256-value super-block, 4-bit k-quant with 6-bit sub-block scales and mins.
     Q4_K,
-    /// 256-value super-block, 5-bit k-quant.
+    /// 256-value super-block, 5-bit k-quant with 6-bit sub-block scales and mins.
     Q5_K,
     /// 256-value super-block, 6-bit k-quant with signed 8-bit sub-block scales.
     Q6_K,
@@ -316,6 +316,11 @@ mod tests {
     fn byte_sizes() {
         assert_eq!(GgmlType::Q4_K.n_bytes(512), Some(288));
         assert_eq!(GgmlType::Q6_K.n_bytes(256), Some(210));
+        assert_eq!(GgmlType::Q5_0.n_bytes(64), Some(44));
+        assert_eq!(GgmlType::Q5_1.n_bytes(64), Some(48));
+        assert_eq!(GgmlType::Q2_K.n_bytes(512), Some(168));
+        assert_eq!(GgmlType::Q3_K.n_bytes(512), Some(220));
+        assert_eq!(GgmlType::Q5_K.n_bytes(512), Some(352));
         assert_eq!(GgmlType::Q8_0.n_bytes(33), None);
         assert_eq!(GgmlType::F32.n_bytes(u64::MAX), None);
     }

@@ -35,7 +35,8 @@
 //! - [`gguf`]: GGUF v2/v3 reader ([`GgufHeader`], [`GgufFile`]).
 //! - [`gguf_writer`]: building GGUF files in memory ([`gguf::GgufWriter`]).
 //! - [`ggml_type`]: ggml tensor types with their block sizes ([`GgmlType`]).
-//! - [`dequant`]: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K to f32, bit-identical to llama.cpp.
+//! - [`dequant`]: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K to f32,
+//!   bit-identical to llama.cpp.
 //! - [`tokenizer`]: `tokenizer.json` loading and [`tokenizer::tokenizer_from_gguf`].
 //! - [`locate`]: where the fetched models are ([`locate::smollm2_gguf`], [`locate::minilm_dir`]).
 //! - [`weights`]: safetensors weights by Hugging Face name, with shape and key checks

@@ -1,4 +1,5 @@
-//! `shared/golden/gguf_dequant.json` (llama.cpp's `gguf-py` de-quantisation) reproduced bit for bit.
+//! `shared/golden/gguf_dequant.json` and `gguf_dequant_more.json` (llama.cpp's `gguf-py`
+//! de-quantisation) reproduced bit for bit.
 
 mod common;
 
@@ -6,7 +7,38 @@ use lm::{GgmlType, dequant};
 
 #[test]
 fn dequantization_matches_llama_cpp_bit_for_bit() {
-    let Some(golden) = common::golden_json("gguf_dequant.json") else {
+    check_golden_file(
+        "gguf_dequant.json",
+        &[
+            GgmlType::F16,
+            GgmlType::BF16,
+            GgmlType::Q8_0,
+            GgmlType::Q4_0,
+            GgmlType::Q4_1,
+            GgmlType::Q4_K,
+            GgmlType::Q6_K,
+        ],
+    );
+}
+
+#[test]
+fn more_dequantization_matches_llama_cpp_bit_for_bit() {
+    check_golden_file(
+        "gguf_dequant_more.json",
+        &[
+            GgmlType::Q5_0,
+            GgmlType::Q5_1,
+            GgmlType::Q5_K,
+            GgmlType::Q3_K,
+            GgmlType::Q2_K,
+        ],
+    );
+}
+
+/// Checks every case of golden file `file` bit for bit and that it covers `types`; skips (as
+/// [`common::golden_json`] does) when the golden folder is absent.
+fn check_golden_file(file: &str, types: &[GgmlType]) {
+    let Some(golden) = common::golden_json(file) else {
         return;
     };
     let cases = golden["cases"].as_array().expect("cases array");
@@ -51,16 +83,8 @@ fn dequantization_matches_llama_cpp_bit_for_bit() {
         assert_eq!(mismatches, 0, "{name}: max abs diff {max_abs:e}");
         seen.push(ty);
     }
-    for ty in [
-        GgmlType::F16,
-        GgmlType::BF16,
-        GgmlType::Q8_0,
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q4_K,
-        GgmlType::Q6_K,
-    ] {
-        assert!(seen.contains(&ty), "golden file lacks {ty}");
+    for ty in types {
+        assert!(seen.contains(ty), "{file} lacks {ty}");
     }
 }
 
