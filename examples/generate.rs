@@ -1,12 +1,13 @@
-//! `generate` — prompt → text with a Llama-family model, with tokens/s.
+//! `generate` — prompt → text with any supported model (Llama, SmolLM2, Gemma 3), with tokens/s.
 //!
 //! ```text
 //! cargo run --release -p examples --bin generate -- "The capital of France is"
 //! cargo run --release -p examples --bin generate -- --chat "What is 2+2?" --max-tokens 64 --temperature 0.7 --seed 1
 //! ```
 //!
-//! The model is SmolLM2-135M-Instruct from `scripts/fetch_models.sh` unless `--gguf FILE` or
-//! `--hf-dir DIR` names another. `--chat` wraps the prompt in the ChatML template SmolLM2 was
+//! The model is SmolLM2-135M-Instruct from `scripts/fetch_models.sh` unless `--model PATH` (a
+//! GGUF file or a Hugging Face directory; `--gguf` / `--hf-dir` are older spellings) names
+//! another. `--chat` wraps the prompt in the ChatML template SmolLM2 was
 //! tuned with.
 
 #[path = "common/alloc.rs"]
@@ -14,15 +15,14 @@ mod alloc;
 #[path = "common/backend.rs"]
 mod backend;
 
-use lm::{GenerateOptions, LanguageModel, CausalLm, SamplingConfig, generate};
+use lm::{CausalLm, GenerateOptions, LanguageModel, SamplingConfig, generate};
 
 type BoxError = Box<dyn std::error::Error>;
 
 fn main() -> Result<(), BoxError> {
     let mut prompt = None;
     let mut chat = false;
-    let mut gguf = None;
-    let mut hf_dir = None;
+    let mut model_path: Option<String> = None;
     let mut opts = GenerateOptions::default();
     let mut device = "cpu".to_string();
     let mut it = std::env::args().skip(1);
@@ -33,8 +33,7 @@ fn main() -> Result<(), BoxError> {
                 chat = true;
                 prompt = Some(val()?);
             }
-            "--gguf" => gguf = Some(val()?),
-            "--hf-dir" => hf_dir = Some(val()?),
+            "--model" | "--gguf" | "--hf-dir" => model_path = Some(val()?),
             "--max-tokens" => opts.max_new_tokens = val()?.parse()?,
             "--temperature" => opts.sampling.temperature = val()?.parse()?,
             "--top-k" => opts.sampling.top_k = Some(val()?.parse()?),
@@ -44,7 +43,7 @@ fn main() -> Result<(), BoxError> {
             "--device" => device = val()?,
             "-h" | "--help" => {
                 println!(
-                    "usage: generate [--chat] PROMPT [--gguf FILE | --hf-dir DIR] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop STR]... [--device {}]",
+                    "usage: generate [--chat] PROMPT [--model GGUF_OR_DIR] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop STR]... [--device {}]",
                     backend::available().join("|")
                 );
                 return Ok(());
@@ -56,11 +55,11 @@ fn main() -> Result<(), BoxError> {
     let _: &SamplingConfig = &opts.sampling;
     let device = backend::device(&device)?;
     let t = std::time::Instant::now();
-    let model = match (gguf, hf_dir) {
-        (_, Some(dir)) => CausalLm::from_hf_dir(dir, &device)?,
-        (Some(f), None) => CausalLm::from_gguf(f, &device)?,
-        (None, None) => CausalLm::from_gguf(lm::locate::smollm2_gguf()?, &device)?,
+    let path = match model_path {
+        Some(p) => std::path::PathBuf::from(p),
+        None => lm::locate::smollm2_gguf()?,
     };
+    let model = CausalLm::open(&path, &device)?;
     eprintln!(
         "loaded {} in {:.2} s",
         model.name(),
@@ -72,7 +71,7 @@ fn main() -> Result<(), BoxError> {
     } else {
         text
     };
-    let ids = model.encode(&text)?;
+    let ids = model.encode_prompt(&text)?;
     let g = generate(&model, &ids, &opts)?;
     println!("{text}{}", g.text);
     eprintln!(

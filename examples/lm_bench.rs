@@ -1,4 +1,4 @@
-//! `lm_bench` — prefill and decode throughput of a Llama-family model.
+//! `lm_bench` — prefill and decode throughput of any supported model (`--model GGUF_OR_DIR`).
 //!
 //! ```text
 //! cargo run --release -p examples --bin lm_bench                     # SmolLM2, CPU, all cells
@@ -18,7 +18,7 @@ mod backend;
 
 use std::time::Instant;
 
-use lm::{LanguageModel, CausalLm, LogitsAt, tensor_io::read_f32};
+use lm::{CausalLm, LanguageModel, LogitsAt, tensor_io::read_f32};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -61,7 +61,7 @@ fn main() -> Result<(), BoxError> {
                     .map(str::parse)
                     .collect::<Result<_, _>>()?
             }
-            "--gguf" => gguf = Some(val()?),
+            "--model" | "--gguf" => gguf = Some(val()?),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -70,7 +70,7 @@ fn main() -> Result<(), BoxError> {
         Some(p) => p.into(),
         None => lm::locate::smollm2_gguf()?,
     };
-    let model = CausalLm::from_gguf(&path, &dev)?;
+    let model = CausalLm::open(&path, &dev)?;
     let text = datasets::shared_data_dir()
         .and_then(|d| std::fs::read_to_string(d.join("wikitext2/wiki.test.raw")).ok())
         .unwrap_or_else(|| FALLBACK.repeat(200));

@@ -39,6 +39,7 @@ pub struct CausalLm {
     tokenizer: Tokenizer,
     stop: Vec<u32>,
     prefix: Vec<u32>,
+    bos: Option<u32>,
 }
 
 impl CausalLm {
@@ -53,6 +54,7 @@ impl CausalLm {
         spec: TransformerSpec,
         weights: &HostWeights,
         tokenizer: Tokenizer,
+        bos: Option<u32>,
         eos: &[u32],
         device: &Device,
     ) -> Result<Self> {
@@ -74,6 +76,7 @@ impl CausalLm {
             tokenizer,
             stop,
             prefix,
+            bos,
         })
     }
 
@@ -103,14 +106,14 @@ impl CausalLm {
         let file = GgufFile::open(path)?;
         let header = file.header();
         let arch = header.architecture()?.to_string();
-        let (spec, weights, eos) = match arch.as_str() {
+        let (spec, weights, bos, eos) = match arch.as_str() {
             "llama" => {
                 let (cfg, w) = crate::llama::load_gguf(&file, &origin)?;
-                (cfg.spec()?, w, cfg.eos_token_id)
+                (cfg.spec()?, w, cfg.bos_token_id, cfg.eos_token_id)
             }
             "gemma3" => {
                 let (cfg, w) = crate::gemma3::load_gguf(&file, &origin)?;
-                (cfg.spec()?, w, cfg.eos_token_id)
+                (cfg.spec()?, w, cfg.bos_token_id, cfg.eos_token_id)
             }
             _ => {
                 return Err(LmError::UnsupportedArchitecture {
@@ -130,7 +133,7 @@ impl CausalLm {
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default()
             });
-        Self::new(name, spec, &weights, tokenizer, &eos, device)
+        Self::new(name, spec, &weights, tokenizer, bos, &eos, device)
     }
 
     /// Loads a Hugging Face directory of a supported `model_type`.
@@ -140,14 +143,14 @@ impl CausalLm {
     pub fn from_hf_dir(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let dir = dir.as_ref();
         let model_type = crate::hf_dir::model_type(dir)?;
-        let (spec, weights, eos) = match model_type.as_str() {
+        let (spec, weights, bos, eos) = match model_type.as_str() {
             "llama" => {
                 let (cfg, w) = crate::hf_dir::load_llama(dir)?;
-                (cfg.spec()?, w, cfg.eos_token_id)
+                (cfg.spec()?, w, cfg.bos_token_id, cfg.eos_token_id)
             }
             "gemma3_text" | "gemma3" => {
                 let (cfg, w) = crate::gemma3::load_hf_weights(dir)?;
-                (cfg.spec()?, w, cfg.eos_token_id)
+                (cfg.spec()?, w, cfg.bos_token_id, cfg.eos_token_id)
             }
             _ => {
                 return Err(LmError::UnsupportedArchitecture {
@@ -163,7 +166,7 @@ impl CausalLm {
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Self::new(name, spec, &weights, tokenizer, &eos, device)
+        Self::new(name, spec, &weights, tokenizer, bos, &eos, device)
     }
 
     /// The underlying model.
@@ -205,6 +208,10 @@ impl LanguageModel for CausalLm {
 
     fn prefix_tokens(&self) -> &[u32] {
         &self.prefix
+    }
+
+    fn bos_token(&self) -> Option<u32> {
+        self.bos
     }
 
     fn max_positions(&self) -> usize {

@@ -41,6 +41,12 @@ pub trait LanguageModel {
         &[]
     }
 
+    /// The beginning-of-sequence token, if the model has one (lm-eval's `prefix_token_id`
+    /// for rolling perplexity windows falls back to EOS without it).
+    fn bos_token(&self) -> Option<u32> {
+        None
+    }
+
     /// Maximum positions (context window).
     fn max_positions(&self) -> usize;
 
@@ -75,6 +81,13 @@ pub trait LanguageModel {
             })?
             .get_ids()
             .to_vec())
+    }
+
+    /// [`Self::prefix_tokens`] followed by [`Self::encode`]: the ids a prompt is fed as.
+    fn encode_prompt(&self, text: &str) -> Result<Vec<u32>> {
+        let mut ids = self.prefix_tokens().to_vec();
+        ids.extend(self.encode(text)?);
+        Ok(ids)
     }
 
     /// Decodes ids to text (special tokens kept, as the reference decodes them).

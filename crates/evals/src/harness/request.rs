@@ -48,11 +48,13 @@ pub fn split_trailing_whitespace(context: &str, continuation: &str) -> (String, 
 /// Tokenises a request with lm-eval's `_encode_pair` (`lm_eval/api/model.py`):
 /// trailing whitespace of the context moves to the continuation, then
 /// `whole = encode(context + continuation)`, `ctx = encode(context)` and
-/// `cont = whole[len(ctx)..]`. The continuation is never encoded on its own, and no BOS is added.
+/// `cont = whole[len(ctx)..]`. The continuation is never encoded on its own. Both encodings
+/// start with the model's [`LanguageModel::prefix_tokens`] (BOS for Gemma, as lm-eval's
+/// `add_bos_token`, which it forces for Gemma; nothing for SmolLM2).
 pub fn encode_pair<M: LanguageModel>(model: &M, req: &TextRequest) -> Result<TokenRequest> {
     let (context, continuation) = split_trailing_whitespace(&req.context, &req.continuation);
-    let whole = model.encode(&format!("{context}{continuation}"))?;
-    let ctx = model.encode(&context)?;
+    let whole = model.encode_prompt(&format!("{context}{continuation}"))?;
+    let ctx = model.encode_prompt(&context)?;
     let cont = whole.get(ctx.len()..).unwrap_or_default().to_vec();
     Ok(TokenRequest { ctx, cont })
 }

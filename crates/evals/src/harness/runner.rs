@@ -125,8 +125,15 @@ pub fn evaluate_loglik_items<M: LanguageModel>(
             }
             ItemKind::Rolling { page, .. } => {
                 let detok = perplexity::wikitext_detokenizer(page);
-                let toks = model.encode(&detok)?;
-                let windows = perplexity::rolling_windows(&toks, 1, scorer.max_length(), 1);
+                // lm-eval: `tok_encode(page)` (BOS first when the model adds it) and the
+                // model's BOS (else EOS) as the first window's prefix token.
+                let toks = model.encode_prompt(&detok)?;
+                let prefix_token = model
+                    .bos_token()
+                    .or_else(|| model.stop_tokens().first().copied())
+                    .unwrap_or(0);
+                let windows =
+                    perplexity::rolling_windows(&toks, prefix_token, scorer.max_length(), 1);
                 extra.push(json!({
                     "n_tokens": toks.len(),
                     "first_token_ids": &toks[..toks.len().min(32)],
@@ -257,7 +264,7 @@ pub fn evaluate_generation_item<M: LanguageModel>(
         ItemKind::Code { prompt, until, .. } => (prompt, until.clone(), max_gen_toks),
         _ => return Err(HarnessError::invalid(it.id(), "not a generation item")),
     };
-    let ids = model.encode(prompt)?;
+    let ids = model.encode_prompt(prompt)?;
     let g = generation::greedy_until(scorer, &ids, &until, budget)?;
     rec.inputs = json!({"prompt_n_tokens": ids.len(), "prompt_tail": tail_chars(prompt, 400)});
     rec.details = json!({
