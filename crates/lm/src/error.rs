@@ -297,11 +297,37 @@ pub enum LmError {
         source: std::io::Error,
     },
 
-    /// The GGUF tokenizer metadata describes a tokenizer this crate cannot build.
-    #[error("unsupported GGUF tokenizer: {what}")]
+    /// The GGUF tokenizer metadata names a tokenizer this crate cannot build: an unknown
+    /// `tokenizer.ggml.model` or `tokenizer.ggml.pre` value.
+    #[error("unsupported GGUF tokenizer: {key} = {value:?} (supported: {supported})")]
     UnsupportedTokenizer {
-        /// What is unsupported (model type, pre-tokenizer name, ...).
-        what: String,
+        /// The metadata key (`tokenizer.ggml.model` or `tokenizer.ggml.pre`).
+        key: &'static str,
+        /// The value found under it.
+        value: String,
+        /// The values that are supported (for that model type, in the case of `pre`).
+        supported: String,
+    },
+
+    /// A per-token GGUF tokenizer array (`tokenizer.ggml.scores`, `tokenizer.ggml.token_type`)
+    /// whose length differs from that of `tokenizer.ggml.tokens`.
+    #[error("GGUF tokenizer metadata: {key} has {len} entries, tokenizer.ggml.tokens has {tokens}")]
+    TokenizerLengthMismatch {
+        /// The key of the per-token array.
+        key: &'static str,
+        /// Its length.
+        len: usize,
+        /// The number of tokens.
+        tokens: usize,
+    },
+
+    /// A token a helper needs (e.g. Llama 3's `<|eot_id|>`) is not in the tokenizer's vocabulary.
+    #[error("token {token:?} is not in the tokenizer's vocabulary (needed for {purpose})")]
+    TokenNotInVocabulary {
+        /// The token's text.
+        token: String,
+        /// What it is needed for.
+        purpose: &'static str,
     },
 
     /// The GGUF tokenizer metadata is inconsistent (e.g. arrays of different lengths).

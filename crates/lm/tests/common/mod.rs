@@ -26,6 +26,22 @@ pub fn smollm2_gguf_or_skip() -> Option<PathBuf> {
     }
 }
 
+/// The Gemma 3 270M GGUF, or `None` (with a printed note) when it has not been fetched.
+pub fn gemma3_gguf_or_skip() -> Option<PathBuf> {
+    match lm::locate::gemma3_gguf() {
+        Ok(p) => Some(p),
+        Err(e) => skip_or_panic(&e.to_string()),
+    }
+}
+
+/// The Llama 3.2 `tokenizer.json`, or `None` (with a printed note) when it has not been fetched.
+pub fn llama3_tokenizer_json_or_skip() -> Option<PathBuf> {
+    match lm::locate::llama3_tokenizer_json() {
+        Ok(p) => Some(p),
+        Err(e) => skip_or_panic(&e.to_string()),
+    }
+}
+
 /// The all-MiniLM-L6-v2 folder, or `None` (with a printed note) when it has not been fetched.
 pub fn minilm_dir_or_skip() -> Option<PathBuf> {
     match lm::locate::minilm_dir() {
