@@ -92,7 +92,7 @@ fn main() -> Result<(), BoxError> {
     std::fs::create_dir_all(&out)?;
     let dir = datasets::shared_data_dir().ok_or("shared data not found (set CAI_DATA_DIR)")?;
     let table = datasets::load_routerbench_slice(&dir.join("routerbench_routerdc"), "mbpp")?.data;
-    let encoder = lm::bert::SentenceEncoder::from_dir(
+    let encoder = lm::models::bert::SentenceEncoder::from_dir(
         lm::locate::minilm_dir()?,
         &burn::tensor::Device::flex(),
     )?;

@@ -27,7 +27,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use burn::tensor::Device;
-use lm::bert::{DEFAULT_MAX_BATCH, SentenceEncoder, cosine_similarity};
+use lm::models::bert::{DEFAULT_MAX_BATCH, SentenceEncoder, cosine_similarity};
 
 const BUILT_IN: [&str; 8] = [
     "A man is playing a guitar on stage.",

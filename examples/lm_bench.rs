@@ -18,7 +18,7 @@ mod backend;
 
 use std::time::Instant;
 
-use lm::{CausalLm, LanguageModel, LogitsAt, tensor_io::read_f32};
+use lm::{CausalLm, LanguageModel, LogitsAt, nn::tensor_io::read_f32};
 
 type BoxError = Box<dyn std::error::Error>;
 

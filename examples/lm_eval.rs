@@ -6,7 +6,8 @@
 //!     --offset 0 --limit 20 --batch-size 1 --output out/lm_eval
 //! ```
 //!
-//! `--model` is a GGUF file or a Hugging Face Llama directory (default: SmolLM2-135M-Instruct
+//! `--model` is a GGUF file or a Hugging Face directory of any supported family (Llama, SmolLM2,
+//! Gemma 3; default: SmolLM2-135M-Instruct
 //! from the model cache). Tasks: hellaswag, arc_easy, arc_challenge, piqa, winogrande,
 //! lambada_openai, mmlu, `mmlu_<subject>`, gsm8k, math500, wikitext2, humaneval, mbpp.
 //! Writes `samples_<task>.jsonl` (resumable: items already there are skipped), `results.json`

@@ -312,7 +312,7 @@ fn main() -> Result<(), BoxError> {
 
     eprintln!("loading MiniLM …");
     let device = burn::tensor::Device::flex();
-    let encoder = lm::bert::SentenceEncoder::from_dir(lm::locate::minilm_dir()?, &device)?;
+    let encoder = lm::models::bert::SentenceEncoder::from_dir(lm::locate::minilm_dir()?, &device)?;
     let cached = Arc::new(CachedEmbedder::open(encoder, &args.cache)?);
     eprintln!(
         "embedding cache {}: {} vectors",
@@ -510,7 +510,7 @@ fn main() -> Result<(), BoxError> {
 /// RouterBench (3 zero-shot slices pooled, 11 models): MF on all pairs, AIQ on the test split.
 fn multi_model(
     dir: &std::path::Path,
-    cached: &Arc<CachedEmbedder<lm::bert::SentenceEncoder>>,
+    cached: &Arc<CachedEmbedder<lm::models::bert::SentenceEncoder>>,
     cfg: &MfConfig,
     out: &std::path::Path,
 ) -> Result<(String, serde_json::Value), BoxError> {
@@ -602,7 +602,7 @@ fn speed_and_checkpoint(
     run: &SeedRun,
     mmlu: &OutcomeTable,
     mmlu_emb: &EmbeddingMatrix,
-    encoder: &lm::bert::SentenceEncoder,
+    encoder: &lm::models::bert::SentenceEncoder,
     data: &std::path::Path,
     out: &std::path::Path,
 ) -> Result<(String, serde_json::Value), BoxError> {
@@ -688,7 +688,7 @@ fn speed_and_checkpoint(
         let mean_tokens = tokens.iter().map(Vec::len).sum::<usize>() as f64 / texts.len() as f64;
         for (path, router) in [
             ("f32 (burn `flex`)", &exact as &dyn Route),
-            ("int8 (`lm::bert_int8`)", &fast as &dyn Route),
+            ("int8 (`lm::models::bert::int8`)", &fast as &dyn Route),
         ] {
             router.batch(&texts[..4.min(texts.len())])?; // warm-up
             let t0 = Instant::now();

@@ -19,7 +19,7 @@ use evals::harness::{
     Item, ItemKind, SampleRecord, Scorer, ScoringMode, Task, extract, generation,
     runner::{evaluate_generation_item, evaluate_loglik_items, select},
 };
-use lm::{LanguageModel, CausalLm};
+use lm::{CausalLm, LanguageModel};
 use serde_json::Value;
 
 /// The README's per-loglik tolerance.

@@ -93,7 +93,7 @@ pub enum LmError {
         value: u8,
     },
 
-    /// Arrays nested deeper than [`crate::gguf::MAX_ARRAY_NESTING`].
+    /// Arrays nested deeper than [`crate::format::gguf::MAX_ARRAY_NESTING`].
     #[error("GGUF array at byte {offset} (key {key:?}) nests deeper than {max} levels")]
     NestingTooDeep {
         /// Where the too-deep array starts.
@@ -140,7 +140,7 @@ pub enum LmError {
         offset: u64,
     },
 
-    /// A tensor with more than [`crate::gguf::MAX_DIMS`] dimensions.
+    /// A tensor with more than [`crate::format::gguf::MAX_DIMS`] dimensions.
     #[error("tensor {tensor:?}: {n_dims} dimensions (at most {max} allowed)")]
     BadDimCount {
         /// Tensor name.
@@ -244,7 +244,7 @@ pub enum LmError {
         name: String,
     },
 
-    /// A ggml type that [`crate::dequant`] cannot convert to f32.
+    /// A ggml type that [`crate::format::dequant`] cannot convert to f32.
     #[error("de-quantisation of ggml type {ggml_type} is not supported")]
     UnsupportedDequant {
         /// The type's name.

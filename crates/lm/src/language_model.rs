@@ -14,8 +14,8 @@ use burn::tensor::{Int, Tensor, TensorData};
 use tokenizers::Tokenizer;
 
 use crate::error::{LmError, Result};
-use crate::transformer::LogitsAt;
-use crate::tensor_io::{read_f32, read_i64};
+use crate::models::transformer::LogitsAt;
+use crate::nn::tensor_io::{read_f32, read_i64};
 
 /// A causal language model with a KV cache.
 pub trait LanguageModel {

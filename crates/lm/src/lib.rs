@@ -1,14 +1,15 @@
 //! `lm`: the language-model engine shared by the router, guided decoding, MoE work and the
 //! benchmark harness.
 //!
-//! This first part reads model files: a defensive GGUF reader, de-quantisation of the common
-//! ggml types to f32, tokenizers (Hugging Face `tokenizer.json`, and the byte-level and
-//! SentencePiece BPE tokenizers stored in GGUF metadata), and locating the real test models
-//! fetched by `scripts/fetch_models.sh`.
+//! It reads model files (a defensive GGUF reader, de-quantisation of every common ggml type,
+//! safetensors, tokenizers from `tokenizer.json` or GGUF metadata), builds the model families
+//! (Llama 2/3, SmolLM2, Gemma 3; the MiniLM encoder) from one path with [`CausalLm::open`], runs
+//! them exactly in f32 on any burn device, and scores and generates through the
+//! [`LanguageModel`] trait.
 //!
 //! ```
-//! use lm::gguf::{GgufHeader, GgufWriter, MetadataValue};
-//! use lm::{dequant, GgmlType};
+//! use lm::format::gguf::{GgufHeader, GgufWriter, MetadataValue};
+//! use lm::{format::dequant, GgmlType};
 //!
 //! // Build a small GGUF file in memory: one metadata key and one Q8_0 tensor of 32 values.
 //! let mut block = vec![0x00, 0x3c]; // f16 scale d = 1.0
@@ -32,28 +33,22 @@
 //! # Ok::<(), lm::LmError>(())
 //! ```
 //!
-//! # Modules
-//! - [`gguf`]: GGUF v2/v3 reader ([`GgufHeader`], [`GgufFile`]).
-//! - [`gguf_writer`]: building GGUF files in memory ([`gguf::GgufWriter`]).
-//! - [`ggml_type`]: ggml tensor types with their block sizes ([`GgmlType`]).
-//! - [`dequant`]: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K to f32,
-//!   bit-identical to llama.cpp.
-//! - [`tokenizer`]: `tokenizer.json` loading, [`tokenizer::tokenizer_from_gguf`] (GPT-2, Llama 3
-//!   and SentencePiece/Gemma tokenizers from GGUF metadata) and the Llama 3 chat format
-//!   ([`tokenizer::llama3_chat_prompt`], [`tokenizer::llama3_stop_ids`]).
-//! - [`locate`]: where the fetched models are ([`locate::smollm2_gguf`], [`locate::minilm_dir`],
-//!   [`locate::gemma3_gguf`], [`locate::llama3_tokenizer_json`]).
-//! - [`weights`]: safetensors weights by Hugging Face name, with shape and key checks
-//!   ([`SafetensorsWeights`]).
-//! - [`bert`]: the BERT encoder and the all-MiniLM-L6-v2 [`SentenceEncoder`] (mean pooling, L2
-//!   normalisation, batched [`SentenceEncoder::embed`]).
-//! - [`bert_int8`]: the same encoder with int8 linear layers for CPU inference
-//!   ([`SentenceEncoder::quantized`]): no padding, every step multi-threaded, ~3–5× the f32
-//!   path's throughput at cosine > 0.99 to it.
-//! - [`qgemm`]: int8 matrix products with dynamic per-row activation quantisation;
-//!   [`kernels`]: its AVX-512 VNNI tile and the run-time-dispatched f32 loops (the workspace's one
-//!   module with `unsafe`, each use behind a CPU-feature check).
-//! - [`error`]: the crate's [`LmError`].
+//! # Map
+//!
+//! | folder | what it holds |
+//! |---|---|
+//! | [`format`] | file formats: [`format::gguf`] (reader, [`format::gguf_writer`]), [`format::ggml_type`], [`format::dequant`] (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K…Q6_K, bit-identical to llama.cpp), [`format::safetensors`] |
+//! | [`tokenizer`] | `tokenizer.json`, tokenizers rebuilt from GGUF metadata (GPT-2 / SmolLM2, Llama 3 `llama-bpe`, SentencePiece / Gemma), the Llama 3 chat format |
+//! | [`models`] | [`models::transformer`] (the decoder every family runs on), families [`models::llama`] and [`models::gemma3`], their GGUF and Hugging Face loaders, [`CausalLm::open`] (one entry point for any supported file), [`models::bert`] (MiniLM, f32 and int8) |
+//! | [`nn`] | burn building blocks: [`nn::rope`] (both layouts, Llama 3 scaling), [`nn::kv_cache`] (rollback, padding, position offset), [`nn::tensor_io`] |
+//! | [`kernels`] | CPU kernels with run-time SIMD dispatch (the crate's only `unsafe`): f32 row loops, [`kernels::qgemm`] int8 products, [`kernels::math`] |
+//! | [`generate`] | [`Decoder`] (step, feed, rollback), [`generate()`], [`generate::sampling`] |
+//! | [`language_model`] | the [`LanguageModel`] trait and log-likelihood scoring |
+//! | [`locate`] | where `scripts/fetch_models.sh` put the real models |
+//! | [`error`] | [`LmError`] |
+//!
+//! Dependencies point one way: `format` → `tokenizer` → `nn`/`kernels` → `models` →
+//! `language_model`/`generate`.
 //!
 //! # Features
 //! `wgpu`, `vulkan`, `cuda`: burn's GPU backends (with fusion and autotuning); library code takes
@@ -61,40 +56,25 @@
 //! (multi-threaded gemm and attention) and `simd` parts. The `tokenizers` dependency is built
 //! without default features (pure-Rust `fancy-regex`, no oniguruma C build).
 
-pub mod bert;
-pub mod bert_int8;
-pub mod causal_lm;
-pub mod dequant;
 pub mod error;
-pub mod gemma3;
+pub mod format;
 pub mod generate;
-pub mod ggml_type;
-pub mod gguf;
-pub mod gguf_model;
-pub mod gguf_writer;
-pub mod hf_dir;
 pub mod kernels;
-pub mod kv_cache;
 pub mod language_model;
-pub mod llama;
 pub mod locate;
-pub mod qgemm;
-pub mod rope;
-pub mod sampling;
-pub mod tensor_io;
+pub mod models;
+pub mod nn;
 pub mod tokenizer;
-pub mod transformer;
-pub mod weights;
 
-pub use bert::{BertConfig, BertModel, SentenceEncoder};
 pub use error::{LmError, Result};
+pub use format::ggml_type::GgmlType;
+pub use format::gguf::{GgufFile, GgufHeader, MetadataArray, MetadataValue, TensorInfo};
+pub use format::safetensors::SafetensorsWeights;
+pub use generate::sampling::{Sampler, SamplingConfig, StepInfo};
 pub use generate::{Decoder, GenerateOptions, Generation, StopReason, generate};
-pub use ggml_type::GgmlType;
-pub use gguf::{GgufFile, GgufHeader, MetadataArray, MetadataValue, TensorInfo};
 pub use language_model::{ContinuationScore, LanguageModel, loglikelihood, token_logprobs};
-pub use causal_lm::CausalLm;
-pub use gemma3::Gemma3Config;
-pub use llama::LlamaConfig;
-pub use transformer::{HostTensor, HostWeights, LogitsAt, Transformer, TransformerSpec};
-pub use sampling::{Sampler, SamplingConfig, StepInfo};
-pub use weights::SafetensorsWeights;
+pub use models::bert::{BertConfig, BertModel, SentenceEncoder};
+pub use models::causal_lm::CausalLm;
+pub use models::gemma3::Gemma3Config;
+pub use models::llama::LlamaConfig;
+pub use models::transformer::{HostTensor, HostWeights, LogitsAt, Transformer, TransformerSpec};

@@ -4,7 +4,7 @@
 mod common;
 
 use burn::tensor::Device;
-use lm::{LanguageModel, CausalLm, loglikelihood};
+use lm::{CausalLm, LanguageModel, loglikelihood};
 
 #[test]
 fn batched_scoring_matches_unbatched() {

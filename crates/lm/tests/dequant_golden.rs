@@ -3,7 +3,7 @@
 
 mod common;
 
-use lm::{GgmlType, dequant};
+use lm::{GgmlType, format::dequant};
 
 #[test]
 fn dequantization_matches_llama_cpp_bit_for_bit() {

@@ -27,7 +27,10 @@ fn gemma3_matches_the_pytorch_reference() {
         .map(|c| c["input_ids"].as_array().unwrap().len())
         .max()
         .unwrap();
-    assert!(longest > 512, "the golden file must exercise the sliding window");
+    assert!(
+        longest > 512,
+        "the golden file must exercise the sliding window"
+    );
     let d = golden_lm::check_golden_logits(&model, &golden);
     eprintln!(
         "Gemma 3: max |logit diff| = {:.2e}, max |log-prob diff| = {:.2e}",
@@ -48,7 +51,7 @@ fn the_sliding_window_matters_on_the_long_prompt() {
         return;
     };
     let file = lm::GgufFile::open(&path).unwrap();
-    let (cfg, w) = lm::gemma3::load_gguf(&file, "gemma3").unwrap();
+    let (cfg, w) = lm::models::gemma3::load_gguf(&file, "gemma3").unwrap();
     let mut spec = cfg.spec().unwrap();
     for l in &mut spec.layers {
         l.window = None;
@@ -64,7 +67,7 @@ fn the_sliding_window_matters_on_the_long_prompt() {
     let ids = golden_lm::u32s(&case["input_ids"]);
     let want = golden_lm::f32s(&case["teacher_forced_logprobs"]);
     let mut cache = model.new_cache(1);
-    let logits = lm::tensor_io::read_f32(
+    let logits = lm::nn::tensor_io::read_f32(
         model
             .forward(&[ids.clone()], &mut cache, lm::LogitsAt::All)
             .unwrap(),

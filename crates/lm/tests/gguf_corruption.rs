@@ -9,7 +9,7 @@ mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use lm::gguf::{GgufHeader, GgufWriter, MetadataArray, MetadataValue};
+use lm::format::gguf::{GgufHeader, GgufWriter, MetadataArray, MetadataValue};
 use lm::{GgmlType, GgufFile, LmError};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -109,7 +109,7 @@ fn read_all(bytes: &[u8]) -> Result<usize, LmError> {
     let mut n = 0;
     for t in h.tensors() {
         let data = h.tensor_data(bytes, t)?;
-        n += lm::dequant::dequantize(t.ggml_type, data, t.n_elements as usize)?.len();
+        n += lm::format::dequant::dequantize(t.ggml_type, data, t.n_elements as usize)?.len();
     }
     Ok(n)
 }
@@ -381,7 +381,7 @@ fn targeted_corruptions_give_the_expected_errors() {
             "NestingTooDeep",
             Box::new(|b| {
                 let mut a = MetadataArray::U8(vec![1]);
-                for _ in 0..lm::gguf::MAX_ARRAY_NESTING {
+                for _ in 0..lm::format::gguf::MAX_ARRAY_NESTING {
                     a = MetadataArray::Array(vec![a]);
                 }
                 let mut w = synthetic_writer();

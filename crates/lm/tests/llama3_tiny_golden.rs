@@ -6,8 +6,8 @@
 
 mod common;
 
-use lm::hf_dir::load_llama;
-use lm::tensor_io::read_f32;
+use lm::models::hf_dir::load_llama;
+use lm::nn::tensor_io::read_f32;
 use lm::{GgufFile, HostWeights, LlamaConfig, LmError, LogitsAt, Transformer};
 
 fn u32s(v: &serde_json::Value) -> Vec<u32> {
@@ -30,7 +30,12 @@ fn check(model: &Transformer, golden: &serde_json::Value, what: &str) -> f32 {
             .as_array()
             .unwrap()
             .iter()
-            .flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32))
+            .flat_map(|row| {
+                row.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+            })
             .collect();
         assert_eq!(got.len(), want.len(), "{what}");
         worst = got
@@ -73,14 +78,25 @@ fn llama3_tiny_matches_transformers_from_hf_and_gguf() {
 
     // transformers-5 config (`rope_parameters`).
     let (cfg, w) = load_llama(&root.join("hf")).unwrap();
-    assert!(matches!(cfg.rope_scaling, Some(lm::rope::RopeScaling::Llama3 { .. })));
+    assert!(matches!(
+        cfg.rope_scaling,
+        Some(lm::nn::rope::RopeScaling::Llama3 { .. })
+    ));
     assert!(check(&build(&cfg, &w), &golden, "HF, rope_parameters") <= 1e-4);
 
     // Published-checkpoint config (`rope_theta` + `rope_scaling`): same model.
     let tmp = std::env::temp_dir().join(format!("llama3-v4-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    std::fs::copy(root.join("hf/config_v4_style.json"), tmp.join("config.json")).unwrap();
-    std::fs::copy(root.join("hf/model.safetensors"), tmp.join("model.safetensors")).unwrap();
+    std::fs::copy(
+        root.join("hf/config_v4_style.json"),
+        tmp.join("config.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("hf/model.safetensors"),
+        tmp.join("model.safetensors"),
+    )
+    .unwrap();
     let (cfg4, w4) = load_llama(&tmp).unwrap();
     assert_eq!(cfg4.rope_scaling, cfg.rope_scaling);
     assert!(check(&build(&cfg4, &w4), &golden, "HF, rope_scaling") <= 1e-4);
@@ -88,9 +104,9 @@ fn llama3_tiny_matches_transformers_from_hf_and_gguf() {
 
     // GGUF: permuted Q/K rows and `rope_freqs.weight`, which must equal the golden divisors.
     let file = GgufFile::open(root.join("llama3-tiny-f32.gguf")).unwrap();
-    let (gcfg, gw) = lm::llama::load_gguf(&file, "llama3-tiny-f32.gguf").unwrap();
+    let (gcfg, gw) = lm::models::llama::load_gguf(&file, "llama3-tiny-f32.gguf").unwrap();
     match &gcfg.rope_scaling {
-        Some(lm::rope::RopeScaling::FreqFactors(f)) => {
+        Some(lm::nn::rope::RopeScaling::FreqFactors(f)) => {
             let want: Vec<f32> = golden["rope_freqs"]
                 .as_array()
                 .unwrap()
@@ -112,7 +128,7 @@ fn a_llama3_gguf_without_rope_freqs_is_an_error_naming_it() {
     let bytes = std::fs::read(dir.join("llama3_tiny/llama3-tiny-f32.gguf")).unwrap();
     let header = lm::GgufHeader::parse(&bytes).unwrap();
     // Rewrite the file without `rope_freqs.weight`.
-    let mut writer = lm::gguf::GgufWriter::new();
+    let mut writer = lm::format::gguf::GgufWriter::new();
     for entry in header.metadata() {
         writer.add_metadata(entry.key.clone(), entry.value.clone());
     }
@@ -127,7 +143,7 @@ fn a_llama3_gguf_without_rope_freqs_is_an_error_naming_it() {
     let path = std::env::temp_dir().join(format!("llama3-no-freqs-{}.gguf", std::process::id()));
     std::fs::write(&path, writer.to_bytes().unwrap()).unwrap();
     let file = GgufFile::open(&path).unwrap();
-    let err = lm::llama::load_gguf(&file, "no-freqs.gguf").unwrap_err();
+    let err = lm::models::llama::load_gguf(&file, "no-freqs.gguf").unwrap_err();
     std::fs::remove_file(&path).ok();
     assert!(
         matches!(&err, LmError::WeightKeys { missing, .. } if missing == &["rope_freqs.weight"]),

@@ -3,7 +3,7 @@
 //! rolling the cache back reproduces the same logits.
 
 use burn::tensor::Device;
-use lm::tensor_io::read_f32;
+use lm::nn::tensor_io::read_f32;
 use lm::{HostTensor, HostWeights, LlamaConfig, LmError, LogitsAt, Transformer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -5,9 +5,9 @@
 mod common;
 
 use burn::tensor::Device;
-use lm::hf_dir::export_llama;
-use lm::llama::load_gguf;
-use lm::tensor_io::read_f32;
+use lm::models::hf_dir::export_llama;
+use lm::models::llama::load_gguf;
+use lm::nn::tensor_io::read_f32;
 use lm::tokenizer::tokenizer_from_gguf;
 use lm::{CausalLm, GgufFile, LanguageModel, LogitsAt};
 
@@ -52,7 +52,9 @@ fn gguf_and_exported_hf_directory_give_the_same_logits() {
         text.replace("\"num_hidden_layers\": 30", "\"num_hidden_layers\": 29"),
     )
     .unwrap();
-    let err = CausalLm::from_hf_dir(&dir, &device).unwrap_err().to_string();
+    let err = CausalLm::from_hf_dir(&dir, &device)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("model.layers.29"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use burn::tensor::Device;
-use lm::bert::SentenceEncoder;
+use lm::models::bert::SentenceEncoder;
 
 /// Tolerance on every embedding component (shared/golden/README.md).
 const TOLERANCE: f32 = 1e-4;
@@ -110,7 +110,7 @@ fn minilm_mean_pooled_states_match_sentence_transformers() {
         let golden_norm = expected.iter().map(|x| x * x).sum::<f32>().sqrt();
         let norm = got.iter().map(|x| x * x).sum::<f32>().sqrt();
         let mut unit = got.clone();
-        lm::bert::l2_normalize(&mut unit);
+        lm::models::bert::l2_normalize(&mut unit);
         let err = max_abs_diff(&unit, &expected);
         eprintln!(
             "pooled norm {norm:.4} (golden {golden_norm:.6})  max|Δ| after normalising {err:.2e}"

@@ -8,8 +8,8 @@
 
 mod common;
 
+use lm::kernels::qgemm::{QuantizedMatrix, QuantizedRows, qgemm};
 use lm::kernels::{attention_head, attention_scratch, set_simd_enabled};
-use lm::qgemm::{QuantizedMatrix, QuantizedRows, qgemm};
 
 fn data(len: usize, seed: f32) -> Vec<f32> {
     (0..len)

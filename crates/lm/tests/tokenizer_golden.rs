@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use lm::GgufFile;
-use lm::gguf::{GgufHeader, GgufWriter, MetadataArray, MetadataValue};
+use lm::format::gguf::{GgufHeader, GgufWriter, MetadataArray, MetadataValue};
 use lm::tokenizer::{
     ChatMessage, GgufSpecialTokens, TOKEN_TYPE_CONTROL, TOKEN_TYPE_USER_DEFINED,
     llama3_chat_prompt, llama3_stop_ids, load_tokenizer_json, spm_merges_from_scores,

@@ -525,7 +525,9 @@ impl<E: TextEmbedder> LoadedRouter<E> {
 
 /// Loads a checkpoint with the MiniLM encoder from the model cache
 /// ([`lm::locate::minilm_dir`]) on burn's CPU device.
-pub fn load_with_minilm(dir: impl AsRef<Path>) -> Result<LoadedRouter<lm::bert::SentenceEncoder>> {
+pub fn load_with_minilm(
+    dir: impl AsRef<Path>,
+) -> Result<LoadedRouter<lm::models::bert::SentenceEncoder>> {
     let checkpoint = Checkpoint::load(dir)?;
     if checkpoint.config.embedding_model != MINILM_MODEL_ID {
         return Err(MfError::EmbeddingMismatch {
@@ -535,7 +537,7 @@ pub fn load_with_minilm(dir: impl AsRef<Path>) -> Result<LoadedRouter<lm::bert::
             got_dim: 384,
         });
     }
-    let enc = lm::bert::SentenceEncoder::from_dir(
+    let enc = lm::models::bert::SentenceEncoder::from_dir(
         lm::locate::minilm_dir()?,
         &burn::tensor::Device::flex(),
     )?;
@@ -543,12 +545,12 @@ pub fn load_with_minilm(dir: impl AsRef<Path>) -> Result<LoadedRouter<lm::bert::
 }
 
 /// As [`load_with_minilm`], with the encoder switched to its int8 CPU path
-/// ([`lm::bert::SentenceEncoder::quantized`]): about 3–4× the routed queries per second on an
+/// ([`lm::models::bert::SentenceEncoder::quantized`]): about 3–4× the routed queries per second on an
 /// AVX-512 VNNI CPU; on RouteLLM's MMLU test split 98.9% of decisions and the APGR (0.673 vs
 /// 0.675) are unchanged (`examples/routellm_mf.rs` measures both).
 pub fn load_with_minilm_int8(
     dir: impl AsRef<Path>,
-) -> Result<LoadedRouter<lm::bert::SentenceEncoder>> {
+) -> Result<LoadedRouter<lm::models::bert::SentenceEncoder>> {
     let router = load_with_minilm(dir)?;
     let checkpoint = router.checkpoint;
     LoadedRouter::new(checkpoint, router.embedder.quantized()?)

@@ -5,7 +5,7 @@
 //! the 14,042 RouteLLM MMLU prompts takes minutes on two CPU cores, so embeddings are cached:
 //!
 //! * [`TextEmbedder`] — anything that maps texts to fixed-width vectors (the MiniLM
-//!   [`lm::bert::SentenceEncoder`], the model-free [`HashEmbedder`] used by tests and docs);
+//!   [`lm::models::bert::SentenceEncoder`], the model-free [`HashEmbedder`] used by tests and docs);
 //! * [`EmbedCache`] — an append-only binary file keyed by [`cache_key`], a 128-bit FNV-1a
 //!   hash of the embedding model id and the text;
 //! * [`CachedEmbedder`] — an embedder that looks texts up in the cache, computes the missing
@@ -43,7 +43,7 @@ pub const CACHE_VERSION: u32 = 1;
 /// Model id of the MiniLM encoder as recorded in caches and checkpoints.
 pub const MINILM_MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
-/// Cache id of all-MiniLM-L6-v2 run by the int8 path ([`lm::bert::SentenceEncoder::quantized`]).
+/// Cache id of all-MiniLM-L6-v2 run by the int8 path ([`lm::models::bert::SentenceEncoder::quantized`]).
 pub const MINILM_INT8_CACHE_ID: &str = "sentence-transformers/all-MiniLM-L6-v2+int8";
 
 /// Maps texts to fixed-width embedding vectors.
@@ -63,7 +63,7 @@ pub trait TextEmbedder {
     fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
 }
 
-impl TextEmbedder for lm::bert::SentenceEncoder {
+impl TextEmbedder for lm::models::bert::SentenceEncoder {
     fn model_id(&self) -> &str {
         MINILM_MODEL_ID
     }
@@ -75,7 +75,7 @@ impl TextEmbedder for lm::bert::SentenceEncoder {
         }
     }
     fn dim(&self) -> usize {
-        lm::bert::SentenceEncoder::dim(self)
+        lm::models::bert::SentenceEncoder::dim(self)
     }
     fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         Ok(self.embed(texts)?)

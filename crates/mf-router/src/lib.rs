@@ -47,7 +47,7 @@
 //! * [`adam`] — Adam/AdamW and initialisers; [`error`] — [`MfError`].
 //!
 //! Cargo features: none. The encoder runs on burn's CPU backend (`Device::flex()`); binaries
-//! may pass another device to [`lm::bert::SentenceEncoder::from_dir`].
+//! may pass another device to [`lm::models::bert::SentenceEncoder::from_dir`].
 
 pub mod adam;
 pub mod battles;

@@ -31,8 +31,8 @@ fn minilm_mf_round_trip_on_mmlu_subset() {
         .take(24)
         .collect();
     let t = full.take_rows(&rows).unwrap();
-    let enc =
-        lm::bert::SentenceEncoder::from_dir(model_dir, &burn::tensor::Device::flex()).unwrap();
+    let enc = lm::models::bert::SentenceEncoder::from_dir(model_dir, &burn::tensor::Device::flex())
+        .unwrap();
     assert_eq!(enc.model_id(), MINILM_MODEL_ID);
     let dir = common::tmp_dir("minilm");
     let cached: Arc<dyn TextEmbedder + Send + Sync> =

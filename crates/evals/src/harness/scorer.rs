@@ -11,7 +11,7 @@
 //!
 //! Both apply lm-eval's truncation `inp = (ctx + cont)[-(max_length + 1):][:-1]`.
 
-use lm::{ContinuationScore, LanguageModel, LogitsAt, tensor_io::read_f32};
+use lm::{ContinuationScore, LanguageModel, LogitsAt, nn::tensor_io::read_f32};
 
 use super::error::{HarnessError, Result};
 use super::request::TokenRequest;

@@ -3,7 +3,7 @@
 //! and values), teacher-forced log-probs, greedy 32-token continuations.
 
 use lm::{
-    GenerateOptions, LanguageModel, LogitsAt, generate, tensor_io::read_f32, token_logprobs,
+    GenerateOptions, LanguageModel, LogitsAt, generate, nn::tensor_io::read_f32, token_logprobs,
 };
 
 /// A JSON array of numbers as f32.

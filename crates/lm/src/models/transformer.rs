@@ -31,9 +31,9 @@ use burn::tensor::activation::{gelu_approximate, silu, softmax};
 use burn::tensor::{Device, Tensor};
 
 use crate::error::{LmError, Result};
-use crate::kv_cache::KvCache;
-use crate::rope::{Rope, RopeLayout};
-use crate::tensor_io::{upload, upload_ids};
+use crate::nn::kv_cache::KvCache;
+use crate::nn::rope::{Rope, RopeLayout};
+use crate::nn::tensor_io::{upload, upload_ids};
 
 /// Where the RMSNorms sit in a block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -111,7 +111,7 @@ pub struct TransformerSpec {
     pub embed_scale: f32,
     /// Factor on `q·kᵀ` (`1/√head_dim`, or Gemma's `query_pre_attn_scalar^(−½)`).
     pub attn_scale: f64,
-    /// Inverse RoPE frequencies, one set per distinct table ([`crate::rope::inv_frequencies`]).
+    /// Inverse RoPE frequencies, one set per distinct table ([`crate::nn::rope::inv_frequencies`]).
     pub rope_freqs: Vec<Vec<f32>>,
     /// Per-layer attention (its length is the number of layers).
     pub layers: Vec<LayerAttention>,
@@ -608,7 +608,8 @@ impl Transformer {
         };
         let rows = if at == LogitsAt::All { t } else { 1 };
         let x = rms_norm(x, &self.norm, eps);
-        Ok(x.matmul(self.lm_head.clone()).reshape([b, rows, spec.vocab_size]))
+        Ok(x.matmul(self.lm_head.clone())
+            .reshape([b, rows, spec.vocab_size]))
     }
 
     /// The additive attention mask of one step for one window, or `None` when nothing is hidden.

@@ -16,7 +16,7 @@
 //! rayon's threads.
 //!
 //! ```
-//! use lm::qgemm::{QuantizedMatrix, QuantizedRows, qgemm};
+//! use lm::kernels::qgemm::{QuantizedMatrix, QuantizedRows, qgemm};
 //!
 //! // W = [in 3, out 2], x = [2 rows, 3].
 //! let w = [1.0, -2.0, 0.5, 0.25, -1.0, 4.0];
@@ -29,6 +29,9 @@
 //! assert!((y[0] - exact[0]).abs() < 0.05 && (y[1] - exact[1]).abs() < 0.05);
 //! # Ok::<(), lm::LmError>(())
 //! ```
+
+// Only the parent module may use `unsafe`; this one stays safe code.
+#![deny(unsafe_code)]
 
 use rayon::prelude::*;
 

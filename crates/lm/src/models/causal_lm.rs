@@ -14,11 +14,11 @@ use burn::tensor::{Device, Tensor};
 use tokenizers::Tokenizer;
 
 use crate::error::{LmError, Result};
-use crate::gguf::GgufFile;
-use crate::kv_cache::KvCache;
+use crate::format::gguf::GgufFile;
 use crate::language_model::LanguageModel;
+use crate::models::transformer::{HostWeights, LogitsAt, Transformer, TransformerSpec};
+use crate::nn::kv_cache::KvCache;
 use crate::tokenizer::{load_tokenizer_json, tokenizer_from_gguf};
-use crate::transformer::{HostWeights, LogitsAt, Transformer, TransformerSpec};
 
 /// GGUF `general.architecture` values [`CausalLm::open`] builds.
 pub const SUPPORTED_GGUF_ARCHITECTURES: &[&str] = &["llama", "gemma3"];
@@ -28,8 +28,12 @@ pub const SUPPORTED_HF_MODEL_TYPES: &[&str] = &["llama", "gemma3_text", "gemma3"
 /// End-of-turn tokens that stop generation besides the configured EOS, when the vocabulary
 /// has them (Llama 3's `<|eot_id|>` / `<|end_of_text|>`, Gemma's `<end_of_turn>`, ChatML's
 /// `<|im_end|>`).
-pub const END_OF_TURN_TOKENS: &[&str] =
-    &["<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|im_end|>"];
+pub const END_OF_TURN_TOKENS: &[&str] = &[
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "<end_of_turn>",
+    "<|im_end|>",
+];
 
 /// A causal language model ready to score and generate.
 #[derive(Debug, Clone)]
@@ -108,11 +112,11 @@ impl CausalLm {
         let arch = header.architecture()?.to_string();
         let (spec, weights, bos, eos) = match arch.as_str() {
             "llama" => {
-                let (cfg, w) = crate::llama::load_gguf(&file, &origin)?;
+                let (cfg, w) = crate::models::llama::load_gguf(&file, &origin)?;
                 (cfg.spec()?, w, cfg.bos_token_id, cfg.eos_token_id)
             }
             "gemma3" => {
-                let (cfg, w) = crate::gemma3::load_gguf(&file, &origin)?;
+                let (cfg, w) = crate::models::gemma3::load_gguf(&file, &origin)?;
                 (cfg.spec()?, w, cfg.bos_token_id, cfg.eos_token_id)
             }
             _ => {
@@ -142,14 +146,14 @@ impl CausalLm {
     /// See [`CausalLm::open`].
     pub fn from_hf_dir(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let dir = dir.as_ref();
-        let model_type = crate::hf_dir::model_type(dir)?;
+        let model_type = crate::models::hf_dir::model_type(dir)?;
         let (spec, weights, bos, eos) = match model_type.as_str() {
             "llama" => {
-                let (cfg, w) = crate::hf_dir::load_llama(dir)?;
+                let (cfg, w) = crate::models::hf_dir::load_llama(dir)?;
                 (cfg.spec()?, w, cfg.bos_token_id, cfg.eos_token_id)
             }
             "gemma3_text" | "gemma3" => {
-                let (cfg, w) = crate::gemma3::load_hf_weights(dir)?;
+                let (cfg, w) = crate::models::gemma3::load_hf_weights(dir)?;
                 (cfg.spec()?, w, cfg.bos_token_id, cfg.eos_token_id)
             }
             _ => {

@@ -54,14 +54,14 @@
 //! prompts: 512 MMLU prompts (93 tokens mean) ran at 47 sentences/s one at a time and 33 in
 //! batches of 32.
 //!
-//! [`SentenceEncoder::quantized`] switches to [`crate::bert_int8`] (int8 linear layers on AVX-512
+//! [`SentenceEncoder::quantized`] switches to [`crate::models::bert::int8`] (int8 linear layers on AVX-512
 //! VNNI, rows of a batch concatenated without padding): on the same prompts 152 sentences/s one
 //! at a time and 175 in batches of 32 (`embed --bench --texts FILE`), cosine to the f32
 //! embeddings 0.9990 on average, 0.998 at worst.
 //!
 //! ```no_run
 //! use burn::tensor::Device;
-//! use lm::bert::SentenceEncoder;
+//! use lm::models::bert::SentenceEncoder;
 //!
 //! let device = Device::flex();
 //! let encoder = SentenceEncoder::from_dir(lm::locate::minilm_dir()?, &device)?;
@@ -70,6 +70,8 @@
 //! assert!(cosine > 0.3);
 //! # Ok::<(), lm::LmError>(())
 //! ```
+
+pub mod int8;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -82,7 +84,8 @@ use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::error::{LmError, Result};
-use crate::weights::SafetensorsWeights;
+use crate::format::safetensors::SafetensorsWeights;
+use crate::kernels::math::gelu_erf;
 
 /// Longest input in tokens, `[CLS]` and `[SEP]` included (sentence-transformers' `max_seq_length`
 /// for all-MiniLM-L6-v2); longer texts are truncated.
@@ -579,47 +582,6 @@ impl BertModel {
     }
 }
 
-/// `erf(x)` for f32 as a rational function of `x` on `[-4, 4]` (±1 beyond), the
-/// approximation Eigen uses for `float` (`generic_fast_erf_float`, also TensorFlow's and XLA's
-/// CPU `erf`); its largest absolute error against `erf` is below 4e-7. Branch-free, so a loop
-/// over it vectorises.
-#[allow(clippy::excessive_precision)] // the coefficients as Eigen publishes them
-pub fn erf_f32(x: f32) -> f32 {
-    const ALPHA: [f32; 7] = [
-        -1.609_603_3e-2,
-        -2.954_599_8e-3,
-        -7.349_906_3e-4,
-        -5.692_506_4e-5,
-        -2.101_024e-6,
-        2.770_681_4e-8,
-        -2.726_142_3e-10,
-    ];
-    const BETA: [f32; 5] = [
-        -1.426_473_9e-2,
-        -7.373_329e-3,
-        -1.682_827e-3,
-        -2.133_740_6e-4,
-        -1.456_607_2e-5,
-    ];
-    let x = x.clamp(-4.0, 4.0);
-    let x2 = x * x;
-    let mut p = ALPHA[6];
-    for a in ALPHA[..6].iter().rev() {
-        p = p * x2 + a;
-    }
-    let mut q = BETA[4];
-    for b in BETA[..4].iter().rev() {
-        q = q * x2 + b;
-    }
-    x * p / q
-}
-
-/// GELU in its exact form, `x · Φ(x) = x/2 · (1 + erf(x/√2))` (Hendrycks & Gimpel 2016; PyTorch's
-/// `gelu(approximate="none")`), with [`erf_f32`].
-pub fn gelu_erf(x: f32) -> f32 {
-    0.5 * x * (1.0 + erf_f32(x * std::f32::consts::FRAC_1_SQRT_2))
-}
-
 /// Reads a tensor back as `Vec<f32>`.
 pub(crate) fn tensor_to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.into_data_as::<f32>()
@@ -659,7 +621,7 @@ pub struct SentenceEncoder {
     max_batch: usize,
     threads: usize,
     /// The int8 CPU path, when [`Self::quantized`] switched to it.
-    int8: Option<std::sync::Arc<crate::bert_int8::Int8Bert>>,
+    int8: Option<std::sync::Arc<crate::models::bert::int8::Int8Bert>>,
 }
 
 impl SentenceEncoder {
@@ -713,17 +675,17 @@ impl SentenceEncoder {
         self
     }
 
-    /// Switches [`Self::embed`] to the int8 CPU path ([`crate::bert_int8::Int8Bert`]): linear
+    /// Switches [`Self::embed`] to the int8 CPU path ([`crate::models::bert::int8::Int8Bert`]): linear
     /// layers as dynamically quantised int8 products, no padding, every step multi-threaded.
     /// About 4× the f32 path's throughput on an AVX-512 VNNI CPU, at cosine similarity above
-    /// 0.99 with the f32 embeddings (see [`crate::bert_int8`]).
+    /// 0.99 with the f32 embeddings (see [`crate::models::bert::int8`]).
     ///
     /// # Errors
-    /// As [`crate::bert_int8::Int8Bert::from_model`].
+    /// As [`crate::models::bert::int8::Int8Bert::from_model`].
     pub fn quantized(mut self) -> Result<Self> {
-        self.int8 = Some(std::sync::Arc::new(crate::bert_int8::Int8Bert::from_model(
-            &self.model,
-        )?));
+        self.int8 = Some(std::sync::Arc::new(
+            crate::models::bert::int8::Int8Bert::from_model(&self.model)?,
+        ));
         Ok(self)
     }
 
@@ -865,7 +827,7 @@ impl SentenceEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::weights::f32_safetensors;
+    use crate::format::safetensors::f32_safetensors;
 
     fn tiny_config() -> BertConfig {
         BertConfig::from_json(
@@ -1000,7 +962,7 @@ mod tests {
     #[test]
     fn int8_path_tracks_f32_and_rejects_bad_input() {
         let model = tiny_model();
-        let int8 = crate::bert_int8::Int8Bert::from_model(&model).unwrap();
+        let int8 = crate::models::bert::int8::Int8Bert::from_model(&model).unwrap();
         let seqs: [&[u32]; 4] = [&[1, 7, 8, 9, 3, 2], &[], &[1, 5, 2], &[4]];
         let exact = model.mean_pooled(&seqs).unwrap();
         let approx = int8.mean_pooled(&seqs).unwrap();
@@ -1028,28 +990,6 @@ mod tests {
             Err(LmError::SequenceTooLong { len: 7, max: 6 })
         ));
         assert!(int8.mean_pooled(&[]).unwrap().is_empty());
-    }
-
-    #[test]
-    fn erf_and_gelu_match_reference_values() {
-        // erf values from Abramowitz & Stegun, table 7.1.
-        for (x, erf) in [
-            (0.0f32, 0.0f32),
-            (0.1, 0.112_462_92),
-            (0.5, 0.520_499_9),
-            (1.0, 0.842_700_8),
-            (2.0, 0.995_322_3),
-            (3.0, 0.999_977_9),
-            (5.0, 1.0),
-        ] {
-            assert!((erf_f32(x) - erf).abs() < 4e-7, "erf({x})");
-            assert!((erf_f32(-x) + erf).abs() < 4e-7, "erf({})", -x);
-        }
-        // GELU(1) = Φ(1) = 0.841_344_7; GELU(-1) = -(1 - Φ(1)).
-        assert!((gelu_erf(1.0) - 0.841_344_7).abs() < 1e-6);
-        assert!((gelu_erf(-1.0) + 0.158_655_25).abs() < 1e-6);
-        assert!(gelu_erf(-10.0).abs() < 1e-5);
-        assert!((gelu_erf(10.0) - 10.0).abs() < 1e-5);
     }
 
     #[test]

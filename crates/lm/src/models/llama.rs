@@ -4,7 +4,7 @@
 //! Architecture (Touvron et al. 2023; Hugging Face `modeling_llama.py`): token embedding →
 //! `L` × [RMSNorm → grouped-query self-attention with rotary positions → residual → RMSNorm →
 //! SwiGLU MLP → residual] → RMSNorm → LM head (tied to the embedding when
-//! `tie_word_embeddings`). The forward pass is [`crate::transformer::Transformer`] with
+//! `tie_word_embeddings`). The forward pass is [`crate::models::transformer::Transformer`] with
 //! [`LlamaConfig::spec`]. Llama 3.1/3.2's `llama3` RoPE scaling is read from `rope_scaling`
 //! (published checkpoints) or `rope_parameters` (transformers 5), and from GGUF's
 //! `rope_freqs.weight`.
@@ -24,12 +24,12 @@
 use serde_json::Value;
 
 use crate::error::{LmError, Result};
-use crate::gguf::{GgufFile, GgufHeader};
-use crate::gguf_model::{GgufLayout, arch_usize, common_leaf, load_tensors, vocab_size};
-use crate::rope::{RopeScaling, inv_frequencies};
-use crate::transformer::{
+use crate::format::gguf::{GgufFile, GgufHeader};
+use crate::models::gguf_loader::{GgufLayout, arch_usize, common_leaf, load_tensors, vocab_size};
+use crate::models::transformer::{
     Activation, HostWeights, LayerAttention, NormPlacement, QkNorm, TransformerSpec,
 };
+use crate::nn::rope::{RopeScaling, inv_frequencies};
 
 /// Hyper-parameters of a Llama model (the fields of Hugging Face's `config.json`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -122,8 +122,7 @@ impl LlamaConfig {
         if let Some(theta) = params.as_ref().and_then(|p| p.get("rope_theta")).cloned() {
             obj.insert("rope_theta".into(), theta);
         }
-        let mut cfg: LlamaConfig =
-            serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        let mut cfg: LlamaConfig = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
         let rope = params.or(scaling);
         cfg.rope_scaling = match rope {
             None => None,
@@ -317,7 +316,9 @@ pub fn load_gguf(file: &GgufFile, origin: &str) -> Result<(LlamaConfig, HostWeig
     match aux.get("rope_freqs.weight") {
         Some(t) => cfg.rope_scaling = Some(RopeScaling::FreqFactors(t.data.clone())),
         None => {
-            let llama3 = header.get_str("tokenizer.ggml.pre").is_ok_and(|p| p == "llama-bpe");
+            let llama3 = header
+                .get_str("tokenizer.ggml.pre")
+                .is_ok_and(|p| p == "llama-bpe");
             if llama3 && cfg.max_position_embeddings > 8192 {
                 return Err(LmError::WeightKeys {
                     path: origin.into(),
@@ -334,7 +335,7 @@ pub fn load_gguf(file: &GgufFile, origin: &str) -> Result<(LlamaConfig, HostWeig
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transformer::HostTensor;
+    use crate::models::transformer::HostTensor;
 
     pub(crate) fn tiny_config() -> LlamaConfig {
         LlamaConfig {
@@ -390,12 +391,19 @@ mod tests {
         let b = LlamaConfig::from_hf_json(&v4, "v4").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.rope_theta, 500_000.0);
-        assert!(matches!(a.rope_scaling, Some(RopeScaling::Llama3 { factor, .. }) if factor == 32.0));
+        assert!(
+            matches!(a.rope_scaling, Some(RopeScaling::Llama3 { factor, .. }) if factor == 32.0)
+        );
         let yarn = format!(r#"{{{base}, "rope_scaling": {{"rope_type": "yarn", "factor": 4.0}}}}"#);
-        let e = LlamaConfig::from_hf_json(&yarn, "cfg.json").unwrap_err().to_string();
+        let e = LlamaConfig::from_hf_json(&yarn, "cfg.json")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("yarn") && e.contains("cfg.json"), "{e}");
-        let missing = format!(r#"{{{base}, "rope_scaling": {{"rope_type": "llama3", "factor": 4.0}}}}"#);
-        let e = LlamaConfig::from_hf_json(&missing, "cfg.json").unwrap_err().to_string();
+        let missing =
+            format!(r#"{{{base}, "rope_scaling": {{"rope_type": "llama3", "factor": 4.0}}}}"#);
+        let e = LlamaConfig::from_hf_json(&missing, "cfg.json")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("low_freq_factor"), "{e}");
     }
 

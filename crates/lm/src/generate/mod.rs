@@ -4,13 +4,15 @@
 //! and its last logits, can sample a step, feed tokens chosen elsewhere (an oracle's), and roll
 //! back. [`generate`] drives it to produce text until EOS, a stop string or a token budget.
 
+pub mod sampling;
+
 use std::time::Instant;
 
 use crate::error::{LmError, Result};
+use crate::generate::sampling::{Sampler, SamplingConfig, StepInfo};
 use crate::language_model::LanguageModel;
-use crate::transformer::LogitsAt;
-use crate::sampling::{Sampler, SamplingConfig, StepInfo};
-use crate::tensor_io::read_f32;
+use crate::models::transformer::LogitsAt;
+use crate::nn::tensor_io::read_f32;
 
 /// Incremental decoding of one sequence.
 pub struct Decoder<'m, M: LanguageModel> {

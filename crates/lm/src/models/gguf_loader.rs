@@ -1,20 +1,20 @@
 //! GGUF files of decoder families into Hugging Face names and layout, shared by every family.
 //!
 //! A family supplies its name table (GGUF leaf → Hugging Face leaf, see
-//! [`crate::llama::gguf_leaf`], [`crate::gemma3::gguf_leaf`]); this module reads every tensor,
-//! de-quantises it to f32 ([`crate::dequant`]), reverses GGUF's `ne` order into PyTorch's shape
+//! [`crate::models::llama::gguf_leaf`], [`crate::models::gemma3::gguf_leaf`]); this module reads every tensor,
+//! de-quantises it to f32 ([`crate::format::dequant`]), reverses GGUF's `ne` order into PyTorch's shape
 //! (`ne[0]` is the fastest axis, so `[ne1, ne0]` row-major is the same memory), un-permutes the
 //! Q/K rows of families whose converter permutes them for interleaved RoPE
-//! ([`crate::rope::unpermute_rows`]), and sets aside the auxiliary tensors a family asks for
+//! ([`crate::nn::rope::unpermute_rows`]), and sets aside the auxiliary tensors a family asks for
 //! (`rope_freqs.weight`). A tensor that maps to nothing is an error naming it: nothing is
 //! silently ignored.
 
 use std::collections::BTreeMap;
 
 use crate::error::{LmError, Result};
-use crate::gguf::{GgufFile, GgufHeader};
-use crate::rope::unpermute_rows;
-use crate::transformer::{HostTensor, HostWeights};
+use crate::format::gguf::{GgufFile, GgufHeader};
+use crate::models::transformer::{HostTensor, HostWeights};
+use crate::nn::rope::unpermute_rows;
 
 /// The Hugging Face name of a GGUF tensor, given the family's per-block leaf table, or `None`
 /// for tensors the family does not use. The names outside blocks are common to every family.

@@ -22,7 +22,7 @@
 //! All multi-byte fields are little-endian.
 
 use crate::error::{LmError, Result};
-use crate::ggml_type::GgmlType;
+use crate::format::ggml_type::GgmlType;
 
 /// Converts IEEE 754 binary16 bits to f32 (exact: every f16 is representable as f32).
 ///
@@ -87,7 +87,7 @@ pub fn is_supported(ggml_type: GgmlType) -> bool {
 ///
 /// # Example
 /// ```
-/// use lm::{dequant::dequantize, GgmlType};
+/// use lm::{format::dequant::dequantize, GgmlType};
 /// // One Q8_0 block: scale d = 0.5 (f16 0x3800), then 32 signed quants.
 /// let mut block = vec![0x00, 0x38];
 /// block.extend((0..32).map(|i| (i as i8 - 16) as u8));

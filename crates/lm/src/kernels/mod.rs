@@ -1,5 +1,5 @@
-//! CPU kernels with run-time SIMD dispatch: the int8 dot-product tile of [`crate::qgemm`] and the
-//! f32 row loops of [`crate::bert_int8`] (layer norm, GELU, softmax attention, row quantisation).
+//! CPU kernels with run-time SIMD dispatch: the int8 dot-product tile of [`crate::kernels::qgemm`] and the
+//! f32 row loops of [`crate::models::bert::int8`] (layer norm, GELU, softmax attention, row quantisation).
 //!
 //! This is the only module of the workspace that uses `unsafe`, for two reasons, both checked
 //! here and nowhere else:
@@ -17,6 +17,9 @@
 //! `multiversion!`: for the build's baseline target (x86-64: SSE2) and with AVX-512 enabled,
 //! so that the auto-vectoriser emits 16-wide code where the CPU has it.
 #![allow(unsafe_code)]
+
+pub mod math;
+pub mod qgemm;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,7 +126,7 @@ pub const GROUP_STEP_BYTES: usize = TILE_COLS * 4;
 ///
 /// # Panics
 /// If `rows > TILE_ROWS`, `a` is shorter than `(rows − 1)·lda + 4·k4` or `group` shorter than
-/// `k4 · GROUP_STEP_BYTES` (internal invariants of [`crate::qgemm`]).
+/// `k4 · GROUP_STEP_BYTES` (internal invariants of [`crate::kernels::qgemm`]).
 pub(crate) fn int8_tile(
     a: &[u8],
     lda: usize,
@@ -382,10 +385,10 @@ multiversion! {
 }
 
 multiversion! {
-    /// Exact-form GELU ([`crate::bert::gelu_erf`]) of every value, in place.
+    /// Exact-form GELU ([`math::gelu_erf`]) of every value, in place.
     pub fn gelu_in_place(x: &mut [f32]) {
         for v in x.iter_mut() {
-            *v = crate::bert::gelu_erf(*v);
+            *v = math::gelu_erf(*v);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The Gemma 3 family (text models: 270M, 1B, and the text part of the larger ones).
 //!
 //! Architecture (Gemma Team 2025; transformers `modeling_gemma3.py`), as switches of
-//! [`crate::transformer::TransformerSpec`]:
+//! [`crate::models::transformer::TransformerSpec`]:
 //! * embeddings × `√hidden` (rounded to f32), tied LM head, no logit soft-capping;
 //! * sandwich norms: RMSNorm before *and* after attention and the MLP; Gemma's norms compute
 //!   `x̂ · (1 + w)`: GGUF files store `1 + w` already (llama.cpp's converter adds it), Hugging
@@ -25,19 +25,19 @@
 //! | `model.layers.{i}.post_attention_layernorm.weight` | `blk.{i}.post_attention_norm.weight` |
 //! | `model.layers.{i}.pre_feedforward_layernorm.weight` | `blk.{i}.ffn_norm.weight` |
 //! | `model.layers.{i}.post_feedforward_layernorm.weight` | `blk.{i}.post_ffw_norm.weight` |
-//! | other names | as Llama ([`crate::llama`]) |
+//! | other names | as Llama ([`crate::models::llama`]) |
 
 use std::path::Path;
 
 use serde_json::Value;
 
 use crate::error::{LmError, Result};
-use crate::gguf::{GgufFile, GgufHeader};
-use crate::gguf_model::{GgufLayout, arch_usize, common_leaf, load_tensors, vocab_size};
-use crate::rope::{RopeScaling, inv_frequencies};
-use crate::transformer::{
+use crate::format::gguf::{GgufFile, GgufHeader};
+use crate::models::gguf_loader::{GgufLayout, arch_usize, common_leaf, load_tensors, vocab_size};
+use crate::models::transformer::{
     Activation, HostWeights, LayerAttention, NormPlacement, QkNorm, TransformerSpec,
 };
+use crate::nn::rope::{RopeScaling, inv_frequencies};
 
 /// RoPE base of Gemma 3's local (sliding-window) layers when the file does not say.
 pub const DEFAULT_LOCAL_ROPE_BASE: f64 = 10_000.0;
@@ -179,7 +179,11 @@ impl Gemma3Config {
         let ids = |key: &str| -> Vec<u32> {
             match root.get(key).or_else(|| v.get(key)) {
                 Some(Value::Number(n)) => n.as_u64().map(|x| x as u32).into_iter().collect(),
-                Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|x| x.as_u64())
+                    .map(|x| x as u32)
+                    .collect(),
                 _ => Vec::new(),
             }
         };
@@ -285,12 +289,12 @@ pub fn load_gguf(file: &GgufFile, origin: &str) -> Result<(Gemma3Config, HostWei
 /// adding Gemma's `+1` to every norm weight so that they mean what GGUF's do.
 ///
 /// # Errors
-/// As [`crate::hf_dir::load_weights`], plus configuration errors.
+/// As [`crate::models::hf_dir::load_weights`], plus configuration errors.
 pub fn load_hf_weights(dir: &Path) -> Result<(Gemma3Config, HostWeights)> {
     let path = dir.join("config.json");
-    let text = crate::hf_dir::read_text(&path)?;
+    let text = crate::models::hf_dir::read_text(&path)?;
     let cfg = Gemma3Config::from_hf_json(&text, &path.display().to_string())?;
-    let mut weights = crate::hf_dir::load_weights(dir, &cfg.spec()?)?;
+    let mut weights = crate::models::hf_dir::load_weights(dir, &cfg.spec()?)?;
     for (name, t) in weights.tensors.iter_mut() {
         if name.ends_with("norm.weight") {
             t.data.iter_mut().for_each(|w| *w += 1.0);
@@ -315,7 +319,10 @@ mod tests {
                             "sliding_attention", "sliding_attention", "full_attention"],
             "bos_token_id": 2, "eos_token_id": [1, 106]}"#;
         let c = Gemma3Config::from_hf_json(v5, "config.json").unwrap();
-        assert_eq!(c.global_layers, vec![false, false, false, false, false, true]);
+        assert_eq!(
+            c.global_layers,
+            vec![false, false, false, false, false, true]
+        );
         assert_eq!((c.rope_local_base_freq, c.rope_theta), (1e4, 1e6));
         assert_eq!(c.eos_token_id, vec![1, 106]);
         let spec = c.spec().unwrap();
@@ -334,7 +341,9 @@ mod tests {
         let c4 = Gemma3Config::from_hf_json(&v4, "config.json").unwrap();
         assert_eq!(c4, c);
         let broken = v5.replace(r#""head_dim": 4,"#, "");
-        let e = Gemma3Config::from_hf_json(&broken, "cfg.json").unwrap_err().to_string();
+        let e = Gemma3Config::from_hf_json(&broken, "cfg.json")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("head_dim") && e.contains("cfg.json"), "{e}");
     }
 

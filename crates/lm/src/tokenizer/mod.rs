@@ -55,6 +55,13 @@
 //! [`llama3_chat_prompt`] renders [`ChatMessage`]s the way Llama 3's chat template does, and
 //! [`llama3_stop_ids`] gives the ids generation stops at (`<|eot_id|>`, `<|end_of_text|>`).
 
+mod chat;
+
+pub use chat::{
+    ChatMessage, LLAMA3_BEGIN_OF_TEXT, LLAMA3_END_HEADER, LLAMA3_END_OF_TEXT, LLAMA3_EOT,
+    LLAMA3_START_HEADER, llama3_chat_prompt, llama3_stop_ids,
+};
+
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::path::Path;
@@ -77,7 +84,7 @@ use tokenizers::{
 };
 
 use crate::error::{LmError, Result};
-use crate::gguf::GgufHeader;
+use crate::format::gguf::GgufHeader;
 
 /// llama.cpp's token type for control tokens (`LLAMA_TOKEN_TYPE_CONTROL`).
 pub const TOKEN_TYPE_CONTROL: i32 = 3;
@@ -592,117 +599,10 @@ pub fn spm_merges_from_scores(tokens: &[String], scores: &[f32]) -> Result<Merge
         .collect())
 }
 
-/// One message of a chat: a role (`system`, `user`, `assistant`, ...) and its text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatMessage {
-    /// The speaker's role, written into the header (`<|start_header_id|>{role}<|end_header_id|>`).
-    pub role: String,
-    /// The message text.
-    pub content: String,
-}
-
-impl ChatMessage {
-    /// A message with any role.
-    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Self {
-            role: role.into(),
-            content: content.into(),
-        }
-    }
-
-    /// A `system` message.
-    pub fn system(content: impl Into<String>) -> Self {
-        Self::new("system", content)
-    }
-
-    /// A `user` message.
-    pub fn user(content: impl Into<String>) -> Self {
-        Self::new("user", content)
-    }
-
-    /// An `assistant` message.
-    pub fn assistant(content: impl Into<String>) -> Self {
-        Self::new("assistant", content)
-    }
-}
-
-/// Llama 3's beginning-of-text token.
-pub const LLAMA3_BEGIN_OF_TEXT: &str = "<|begin_of_text|>";
-/// Llama 3's end-of-text token (ends a document; a stop token).
-pub const LLAMA3_END_OF_TEXT: &str = "<|end_of_text|>";
-/// Llama 3's end-of-turn token (ends each chat message; a stop token).
-pub const LLAMA3_EOT: &str = "<|eot_id|>";
-/// Opens a Llama 3 message header.
-pub const LLAMA3_START_HEADER: &str = "<|start_header_id|>";
-/// Closes a Llama 3 message header.
-pub const LLAMA3_END_HEADER: &str = "<|end_header_id|>";
-
-/// Renders `messages` in the Llama 3 chat format, as Llama 3 Instruct's chat template does:
-///
-/// ```text
-/// <|begin_of_text|><|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>...
-/// ```
-///
-/// with each content trimmed of surrounding whitespace (the template's `| trim`), followed, when
-/// `add_generation_prompt`, by the header of the assistant's reply,
-/// `<|start_header_id|>assistant<|end_header_id|>\n\n`.
-///
-/// The text starts with `<|begin_of_text|>`, so encode it without the post-processor
-/// (`tokenizer.encode(prompt, false)`) to avoid a second BOS; the special tokens in it are
-/// matched as single tokens either way.
-///
-/// ```
-/// use lm::tokenizer::{ChatMessage, llama3_chat_prompt};
-///
-/// let prompt = llama3_chat_prompt(&[ChatMessage::user("Hi!")], true);
-/// assert_eq!(
-///     prompt,
-///     "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>\
-///      <|start_header_id|>assistant<|end_header_id|>\n\n"
-/// );
-/// ```
-pub fn llama3_chat_prompt(messages: &[ChatMessage], add_generation_prompt: bool) -> String {
-    let mut out = String::from(LLAMA3_BEGIN_OF_TEXT);
-    for m in messages {
-        out.push_str(LLAMA3_START_HEADER);
-        out.push_str(&m.role);
-        out.push_str(LLAMA3_END_HEADER);
-        out.push_str("\n\n");
-        out.push_str(m.content.trim());
-        out.push_str(LLAMA3_EOT);
-    }
-    if add_generation_prompt {
-        out.push_str(LLAMA3_START_HEADER);
-        out.push_str("assistant");
-        out.push_str(LLAMA3_END_HEADER);
-        out.push_str("\n\n");
-    }
-    out
-}
-
-/// The ids Llama 3 generation stops at: `<|eot_id|>` (end of a chat turn), then
-/// `<|end_of_text|>`, looked up in `tokenizer`'s vocabulary (added tokens included).
-///
-/// # Errors
-/// [`LmError::TokenNotInVocabulary`] naming the first token that is missing.
-pub fn llama3_stop_ids(tokenizer: &Tokenizer) -> Result<Vec<u32>> {
-    [LLAMA3_EOT, LLAMA3_END_OF_TEXT]
-        .iter()
-        .map(|&token| {
-            tokenizer
-                .token_to_id(token)
-                .ok_or_else(|| LmError::TokenNotInVocabulary {
-                    token: token.to_string(),
-                    purpose: "Llama 3 stop ids",
-                })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gguf::{GgufWriter, MetadataArray, MetadataValue};
+    use crate::format::gguf::{GgufWriter, MetadataArray, MetadataValue};
 
     fn strings(v: &[&str]) -> MetadataValue {
         MetadataValue::Array(MetadataArray::String(
@@ -1043,28 +943,6 @@ mod tests {
         assert!(
             matches!(&err, LmError::MissingKey { key } if key == MERGES_KEY),
             "{err}"
-        );
-    }
-
-    #[test]
-    fn llama3_chat_prompt_renders_the_template() {
-        let messages = [
-            ChatMessage::system("You are terse."),
-            ChatMessage::user("  What is 2+2? \n"),
-            ChatMessage::assistant("4"),
-            ChatMessage::new("ipython", "{}"),
-        ];
-        assert_eq!(
-            llama3_chat_prompt(&messages, false),
-            "<|begin_of_text|>\
-             <|start_header_id|>system<|end_header_id|>\n\nYou are terse.<|eot_id|>\
-             <|start_header_id|>user<|end_header_id|>\n\nWhat is 2+2?<|eot_id|>\
-             <|start_header_id|>assistant<|end_header_id|>\n\n4<|eot_id|>\
-             <|start_header_id|>ipython<|end_header_id|>\n\n{}<|eot_id|>"
-        );
-        assert_eq!(
-            llama3_chat_prompt(&[], true),
-            "<|begin_of_text|><|start_header_id|>assistant<|end_header_id|>\n\n"
         );
     }
 

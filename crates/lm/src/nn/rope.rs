@@ -85,7 +85,9 @@ pub fn inv_frequencies(head_dim: usize, base: f64, scaling: &RopeScaling) -> Res
                 )));
             }
             if let Some(x) = f.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
-                return Err(bad(format!("rope_freqs holds {x}, expected positive values")));
+                return Err(bad(format!(
+                    "rope_freqs holds {x}, expected positive values"
+                )));
             }
             Ok(plain.iter().zip(f).map(|(t, d)| t / d).collect())
         }
@@ -95,9 +97,14 @@ pub fn inv_frequencies(head_dim: usize, base: f64, scaling: &RopeScaling) -> Res
             high_freq_factor,
             original_max_position_embeddings,
         } => {
-            let ok = [*factor, *low_freq_factor, *high_freq_factor, *original_max_position_embeddings]
-                .iter()
-                .all(|x| x.is_finite() && *x > 0.0)
+            let ok = [
+                *factor,
+                *low_freq_factor,
+                *high_freq_factor,
+                *original_max_position_embeddings,
+            ]
+            .iter()
+            .all(|x| x.is_finite() && *x > 0.0)
                 && high_freq_factor > low_freq_factor;
             if !ok {
                 return Err(bad(format!(
@@ -116,7 +123,11 @@ pub fn inv_frequencies(head_dim: usize, base: f64, scaling: &RopeScaling) -> Res
                 .iter()
                 .map(|&inv| {
                     let wavelen = 2.0 * std::f32::consts::PI / inv;
-                    let scaled = if wavelen > low_wavelen { inv / factor } else { inv };
+                    let scaled = if wavelen > low_wavelen {
+                        inv / factor
+                    } else {
+                        inv
+                    };
                     let medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
                     if medium {
                         let smooth = (old / wavelen - low) / (high - low);
@@ -143,8 +154,7 @@ pub struct Rope {
 impl Rope {
     /// Plain RoPE with base frequency `base` (`rope_theta`).
     pub fn new(layout: RopeLayout, head_dim: usize, base: f64) -> Self {
-        let inv_freq = inv_frequencies(head_dim, base, &RopeScaling::Default)
-            .unwrap_or_default();
+        let inv_freq = inv_frequencies(head_dim, base, &RopeScaling::Default).unwrap_or_default();
         Self {
             layout,
             head_dim,

@@ -15,12 +15,12 @@
 //!
 //! ```
 //! use burn::tensor::Device;
-//! use lm::weights::SafetensorsWeights;
+//! use lm::format::safetensors::SafetensorsWeights;
 //!
 //! // A two-tensor file built in memory: a Linear layer with 3 inputs and 2 outputs.
 //! let w: Vec<f32> = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // [out = 2, in = 3]
 //! let b: Vec<f32> = vec![0.5, -0.5];
-//! let bytes = lm::weights::f32_safetensors(&[("fc.weight", &[2, 3], &w), ("fc.bias", &[2], &b)])?;
+//! let bytes = lm::format::safetensors::f32_safetensors(&[("fc.weight", &[2, 3], &w), ("fc.bias", &[2], &b)])?;
 //!
 //! let device = Device::flex();
 //! let mut weights = SafetensorsWeights::from_bytes(bytes, "in-memory")?;

@@ -1,22 +1,22 @@
-//! Building GGUF files in memory ([`GgufWriter`]), the inverse of [`crate::gguf::GgufHeader::parse`].
+//! Building GGUF files in memory ([`GgufWriter`]), the inverse of [`crate::format::gguf::GgufHeader::parse`].
 //!
 //! Writes the layout of ggml's `docs/gguf.md` (version 3, little-endian): header, metadata, tensor
 //! infos, padding to the alignment, then each tensor's data padded to the alignment, the way
 //! `gguf-py`'s `GGUFWriter` lays files out.
 
 use crate::error::{LmError, Result};
-use crate::ggml_type::GgmlType;
-use crate::gguf::{
+use crate::format::ggml_type::GgmlType;
+use crate::format::gguf::{
     ALIGNMENT_KEY, DEFAULT_ALIGNMENT, GGUF_MAGIC, MetadataArray, MetadataValue, align_up,
 };
 
 /// Builds GGUF files in memory: for tests, examples and small exports.
 ///
 /// Writes version 3, little-endian, with tensors laid out contiguously at aligned offsets, the
-/// layout [`GgufHeader::parse`](crate::gguf::GgufHeader::parse) reads.
+/// layout [`GgufHeader::parse`](crate::format::gguf::GgufHeader::parse) reads.
 ///
 /// ```
-/// use lm::gguf::{GgufHeader, GgufWriter, MetadataValue};
+/// use lm::format::gguf::{GgufHeader, GgufWriter, MetadataValue};
 /// use lm::GgmlType;
 ///
 /// let mut w = GgufWriter::new();

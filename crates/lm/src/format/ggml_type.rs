@@ -7,7 +7,7 @@
 //! (fastest-varying) dimension to be a multiple of `B`.
 //!
 //! Every type ggml has defined is listed so that files holding any of them can be *read*;
-//! [`crate::dequant`] converts a subset to f32.
+//! [`crate::format::dequant`] converts a subset to f32.
 
 use std::fmt;
 

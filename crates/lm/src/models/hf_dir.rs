@@ -8,7 +8,7 @@
 //! buffers (recomputed from `rope_theta`).
 //!
 //! Exporting (Llama) writes the same three files from host weights, in f32; together with
-//! [`crate::llama::load_gguf`] it turns a GGUF file into a directory any Llama implementation reads
+//! [`crate::models::llama::load_gguf`] it turns a GGUF file into a directory any Llama implementation reads
 //! (Q/K rows in rotate-half order).
 
 use std::path::Path;
@@ -16,9 +16,9 @@ use std::path::Path;
 use tokenizers::Tokenizer;
 
 use crate::error::{LmError, Result};
-use crate::llama::LlamaConfig;
-use crate::transformer::{HostTensor, HostWeights, TransformerSpec};
-use crate::weights::{SafetensorsWeights, f32_safetensors};
+use crate::format::safetensors::{SafetensorsWeights, f32_safetensors};
+use crate::models::llama::LlamaConfig;
+use crate::models::transformer::{HostTensor, HostWeights, TransformerSpec};
 
 /// Reads a text file, naming it in the error.
 ///

@@ -32,11 +32,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use crate::dequant;
 use crate::error::{LmError, Result};
-use crate::ggml_type::GgmlType;
+use crate::format::dequant;
+use crate::format::ggml_type::GgmlType;
 
-pub use crate::gguf_writer::GgufWriter;
+pub use crate::format::gguf_writer::GgufWriter;
 
 /// The four magic bytes every GGUF file starts with.
 pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";
@@ -1042,7 +1042,7 @@ impl GgufFile {
     ///
     /// # Errors
     /// [`LmError::TensorNotFound`], or [`LmError::UnsupportedDequant`] for types
-    /// [`crate::dequant`] does not handle.
+    /// [`crate::format::dequant`] does not handle.
     pub fn dequantize_tensor(&self, name: &str) -> Result<Vec<f32>> {
         let info = self.header.tensor(name)?;
         self.dequantize_info(info)

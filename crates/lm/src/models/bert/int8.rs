@@ -1,5 +1,5 @@
 //! An int8 CPU inference path for the BERT encoder: the four linear layers of each block run as
-//! dynamically quantised int8 matrix products ([`crate::qgemm`]), everything else in f32.
+//! dynamically quantised int8 matrix products ([`crate::kernels::qgemm`]), everything else in f32.
 //!
 //! Where the burn path ([`BertModel::forward`]) pads a batch to its longest sequence and runs one
 //! tensor op at a time, this path concatenates the sequences' rows (no padding at all), runs
@@ -15,7 +15,7 @@
 //!
 //! ```no_run
 //! use burn::tensor::Device;
-//! use lm::bert::SentenceEncoder;
+//! use lm::models::bert::SentenceEncoder;
 //!
 //! let encoder = SentenceEncoder::from_dir(lm::locate::minilm_dir()?, &Device::flex())?;
 //! let fast = encoder.clone().quantized()?;
@@ -27,10 +27,10 @@
 
 use rayon::prelude::*;
 
-use crate::bert::{BertModel, LayerNorm, Linear, tensor_to_vec};
 use crate::error::{LmError, Result};
+use crate::kernels::qgemm::{QuantizedMatrix, QuantizedRows, ROWS_PER_TASK, qgemm};
 use crate::kernels::{add_layer_norm_rows, attention_head, attention_scratch, gelu_in_place};
-use crate::qgemm::{QuantizedMatrix, QuantizedRows, ROWS_PER_TASK, qgemm};
+use crate::models::bert::{BertModel, LayerNorm, Linear, tensor_to_vec};
 
 /// A linear layer with int8 weights and an f32 bias.
 #[derive(Debug, Clone)]

@@ -50,7 +50,10 @@ impl KvCache {
 
     /// Sets [`Self::position_offset`]; only allowed on an empty cache.
     pub fn set_position_offset(&mut self, offset: usize) {
-        debug_assert!(self.is_empty(), "the offset is fixed once tokens are cached");
+        debug_assert!(
+            self.is_empty(),
+            "the offset is fixed once tokens are cached"
+        );
         self.offset = offset;
     }
 
@@ -102,7 +105,7 @@ impl KvCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor_io::{read_f32, upload};
+    use crate::nn::tensor_io::{read_f32, upload};
     use burn::tensor::Device;
 
     #[test]

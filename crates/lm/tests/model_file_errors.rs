@@ -1,0 +1,124 @@
+//! Corrupt or inconsistent model files give typed errors naming the key or tensor:
+//! an unknown architecture (GGUF and Hugging Face), head counts that do not fit the tensors,
+//! a missing metadata key, and a config without `model_type`.
+
+mod common;
+
+use burn::tensor::Device;
+use lm::format::gguf::GgufWriter;
+use lm::{CausalLm, GgufHeader, LmError, MetadataValue};
+
+/// The tiny Llama 3 GGUF rewritten with `edit` applied to its metadata.
+fn rewritten(
+    edit: impl Fn(&str, &MetadataValue) -> Option<MetadataValue>,
+    tag: &str,
+) -> Option<std::path::PathBuf> {
+    let dir = common::golden_dir_or_skip()?;
+    let bytes = std::fs::read(dir.join("llama3_tiny/llama3-tiny-f32.gguf")).unwrap();
+    let header = GgufHeader::parse(&bytes).unwrap();
+    let mut writer = GgufWriter::new();
+    for e in header.metadata() {
+        if let Some(v) = edit(&e.key, &e.value) {
+            writer.add_metadata(e.key.clone(), v);
+        }
+    }
+    for info in header.tensors() {
+        let data = header.tensor_data(&bytes, info).unwrap().to_vec();
+        writer
+            .add_tensor(&info.name, &info.dims, info.ggml_type, data)
+            .unwrap();
+    }
+    let path = std::env::temp_dir().join(format!("lm-{tag}-{}.gguf", std::process::id()));
+    std::fs::write(&path, writer.to_bytes().unwrap()).unwrap();
+    Some(path)
+}
+
+#[test]
+fn an_unknown_gguf_architecture_lists_the_supported_ones() {
+    let Some(path) = rewritten(
+        |k, v| {
+            Some(if k == "general.architecture" {
+                MetadataValue::String("mamba".into())
+            } else {
+                v.clone()
+            })
+        },
+        "mamba",
+    ) else {
+        return;
+    };
+    let err = CausalLm::open(&path, &Device::flex()).unwrap_err();
+    std::fs::remove_file(&path).ok();
+    match &err {
+        LmError::UnsupportedArchitecture {
+            key,
+            found,
+            supported,
+            ..
+        } => {
+            assert_eq!((*key, found.as_str()), ("general.architecture", "mamba"));
+            assert!(supported.contains("llama") && supported.contains("gemma3"));
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn head_counts_that_do_not_fit_the_tensors_name_the_tensor() {
+    let Some(path) = rewritten(
+        |k, v| {
+            Some(if k == "llama.attention.head_count" {
+                MetadataValue::U32(4)
+            } else {
+                v.clone()
+            })
+        },
+        "heads",
+    ) else {
+        return;
+    };
+    let file = lm::GgufFile::open(&path).unwrap();
+    let err = lm::models::llama::load_gguf(&file, "heads.gguf").unwrap_err();
+    std::fs::remove_file(&path).ok();
+    assert!(
+        matches!(&err, LmError::WeightShape { name, .. } if name == "blk.0.attn_q.weight"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_metadata_key_is_named() {
+    let Some(path) = rewritten(
+        |k, v| (k != "llama.block_count").then(|| v.clone()),
+        "nolayers",
+    ) else {
+        return;
+    };
+    let err = CausalLm::open(&path, &Device::flex()).unwrap_err();
+    std::fs::remove_file(&path).ok();
+    assert!(
+        matches!(&err, LmError::MissingKey { key } if key == "llama.block_count"),
+        "{err}"
+    );
+}
+
+#[test]
+fn hf_directories_of_unknown_or_untyped_models_are_errors() {
+    let dir = std::env::temp_dir().join(format!("lm-neox-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.json"), r#"{"model_type": "gpt_neox"}"#).unwrap();
+    let err = CausalLm::open(&dir, &Device::flex()).unwrap_err();
+    assert!(
+        matches!(&err, LmError::UnsupportedArchitecture { key: "model_type", found, .. } if found == "gpt_neox"),
+        "{err}"
+    );
+    std::fs::write(dir.join("config.json"), r#"{"hidden_size": 8}"#).unwrap();
+    let err = CausalLm::open(&dir, &Device::flex())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model_type") && err.contains("config.json"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
