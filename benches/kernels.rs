@@ -1,4 +1,4 @@
-//! CPU kernels behind the int8 MiniLM path (`lm::qgemm`, `lm::kernels`), at MiniLM's shapes.
+//! CPU kernels behind the int8 MiniLM path (`lm::kernels::qgemm`, `lm::kernels`), at MiniLM's shapes.
 // criterion_main! generates an undocumented `main`.
 #![allow(missing_docs)]
 //!
@@ -12,8 +12,8 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use lm::kernels::qgemm::{QuantizedMatrix, QuantizedRows, qgemm};
 use lm::kernels::{attention_head, attention_scratch};
-use lm::qgemm::{QuantizedMatrix, QuantizedRows, qgemm};
 
 fn values(len: usize, seed: f32) -> Vec<f32> {
     (0..len).map(|i| (i as f32 * 0.377 + seed).sin()).collect()
