@@ -37,12 +37,12 @@
 //!
 //! | folder | what it holds |
 //! |---|---|
-//! | [`format`] | file formats: [`format::gguf`] (reader, [`format::gguf_writer`]), [`format::ggml_type`], [`format::dequant`] (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K…Q6_K, bit-identical to llama.cpp), [`format::safetensors`] |
+//! | [`format`](mod@format) | file formats: [`format::gguf`] (reader, [`format::gguf_writer`]), [`format::ggml_type`], [`format::dequant`] (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K…Q6_K, bit-identical to llama.cpp), [`format::safetensors`] |
 //! | [`tokenizer`] | `tokenizer.json`, tokenizers rebuilt from GGUF metadata (GPT-2 / SmolLM2, Llama 3 `llama-bpe`, SentencePiece / Gemma), the Llama 3 chat format |
 //! | [`models`] | [`models::transformer`] (the decoder every family runs on), families [`models::llama`] and [`models::gemma3`], their GGUF and Hugging Face loaders, [`CausalLm::open`] (one entry point for any supported file), [`models::bert`] (MiniLM, f32 and int8) |
 //! | [`nn`] | burn building blocks: [`nn::rope`] (both layouts, Llama 3 scaling), [`nn::kv_cache`] (rollback, padding, position offset), [`nn::tensor_io`] |
 //! | [`kernels`] | CPU kernels with run-time SIMD dispatch (the crate's only `unsafe`): f32 row loops, [`kernels::qgemm`] int8 products, [`kernels::math`] |
-//! | [`generate`] | [`Decoder`] (step, feed, rollback), [`generate()`], [`generate::sampling`] |
+//! | [`generate`](mod@generate) | [`Decoder`] (step, feed, rollback), [`generate()`], [`generate::sampling`] |
 //! | [`language_model`] | the [`LanguageModel`] trait and log-likelihood scoring |
 //! | [`locate`] | where `scripts/fetch_models.sh` put the real models |
 //! | [`error`] | [`LmError`] |
