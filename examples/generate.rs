@@ -7,14 +7,15 @@
 //!
 //! The model is SmolLM2-135M-Instruct from `scripts/fetch_models.sh` unless `--model PATH` (a
 //! GGUF file or a Hugging Face directory; `--gguf` / `--hf-dir` are older spellings) names
-//! another. `--chat` wraps the prompt in the ChatML template SmolLM2 was
-//! tuned with.
+//! another. `--chat` wraps the prompt in the model's chat format
+//! (ChatML for SmolLM2, Llama 3's or Gemma's when the vocabulary has their special tokens).
 
 #[path = "common/alloc.rs"]
 mod alloc;
 #[path = "common/backend.rs"]
 mod backend;
 
+use lm::tokenizer::{ChatFormat, ChatMessage};
 use lm::{CausalLm, GenerateOptions, LanguageModel, SamplingConfig, generate};
 
 type BoxError = Box<dyn std::error::Error>;
@@ -67,7 +68,9 @@ fn main() -> Result<(), BoxError> {
     );
     let text = prompt.unwrap_or_else(|| "The capital of France is".into());
     let text = if chat {
-        format!("<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n")
+        // The model's own chat format, told by its special tokens (ChatML for SmolLM2).
+        let format = ChatFormat::detect(model.tokenizer()).unwrap_or(ChatFormat::ChatMl);
+        format.render(&[ChatMessage::user(text)], true)
     } else {
         text
     };

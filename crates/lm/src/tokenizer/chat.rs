@@ -1,4 +1,5 @@
-//! Chat formats: the Llama 3 template and its stop tokens.
+//! Chat formats: ChatML (SmolLM2), Llama 3 and Gemma, detected from the vocabulary; the Llama 3
+//! template and its stop tokens.
 
 use tokenizers::Tokenizer;
 
@@ -111,6 +112,77 @@ pub fn llama3_stop_ids(tokenizer: &Tokenizer) -> Result<Vec<u32>> {
         .collect()
 }
 
+/// A chat format, picked from the special tokens a vocabulary has ([`ChatFormat::detect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatFormat {
+    /// `<|im_start|>{role}\n{content}<|im_end|>\n` (SmolLM2, Qwen).
+    ChatMl,
+    /// Llama 3 ([`llama3_chat_prompt`]).
+    Llama3,
+    /// `<start_of_turn>{role}\n{content}<end_of_turn>\n`, the assistant's role named `model`
+    /// (Gemma).
+    Gemma,
+}
+
+impl ChatFormat {
+    /// The format whose special tokens `tokenizer` has (Llama 3's headers, Gemma's turns,
+    /// ChatML's `<|im_start|>`), or `None`.
+    pub fn detect(tokenizer: &Tokenizer) -> Option<Self> {
+        let has = |t: &str| tokenizer.token_to_id(t).is_some();
+        if has(LLAMA3_START_HEADER) && has(LLAMA3_EOT) {
+            Some(Self::Llama3)
+        } else if has("<start_of_turn>") && has("<end_of_turn>") {
+            Some(Self::Gemma)
+        } else if has("<|im_start|>") && has("<|im_end|>") {
+            Some(Self::ChatMl)
+        } else {
+            None
+        }
+    }
+
+    /// Renders `messages` (and, when `add_generation_prompt`, the opening of the assistant's
+    /// turn) *without* a leading BOS: feed the text with
+    /// [`crate::LanguageModel::encode_prompt`], which prepends BOS where the model wants one.
+    pub fn render(self, messages: &[ChatMessage], add_generation_prompt: bool) -> String {
+        match self {
+            Self::Llama3 => llama3_chat_prompt(messages, add_generation_prompt)
+                [LLAMA3_BEGIN_OF_TEXT.len()..]
+                .to_string(),
+            Self::ChatMl => {
+                let mut out = String::new();
+                for m in messages {
+                    out.push_str(&format!(
+                        "<|im_start|>{}\n{}<|im_end|>\n",
+                        m.role, m.content
+                    ));
+                }
+                if add_generation_prompt {
+                    out.push_str("<|im_start|>assistant\n");
+                }
+                out
+            }
+            Self::Gemma => {
+                let mut out = String::new();
+                for m in messages {
+                    let role = if m.role == "assistant" {
+                        "model"
+                    } else {
+                        &m.role
+                    };
+                    out.push_str(&format!(
+                        "<start_of_turn>{role}\n{}<end_of_turn>\n",
+                        m.content.trim()
+                    ));
+                }
+                if add_generation_prompt {
+                    out.push_str("<start_of_turn>model\n");
+                }
+                out
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +206,24 @@ mod tests {
         assert_eq!(
             llama3_chat_prompt(&[], true),
             "<|begin_of_text|><|start_header_id|>assistant<|end_header_id|>\n\n"
+        );
+    }
+
+    #[test]
+    fn formats_render_without_bos() {
+        let m = [ChatMessage::user(" Hi "), ChatMessage::assistant("Yo")];
+        assert_eq!(
+            ChatFormat::Gemma.render(&m, true),
+            "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nYo<end_of_turn>\n<start_of_turn>model\n"
+        );
+        assert_eq!(
+            ChatFormat::ChatMl.render(&m[..1], true),
+            "<|im_start|>user\n Hi <|im_end|>\n<|im_start|>assistant\n"
+        );
+        assert!(
+            ChatFormat::Llama3
+                .render(&m, false)
+                .starts_with(LLAMA3_START_HEADER)
         );
     }
 }

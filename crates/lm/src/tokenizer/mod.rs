@@ -58,8 +58,8 @@
 mod chat;
 
 pub use chat::{
-    ChatMessage, LLAMA3_BEGIN_OF_TEXT, LLAMA3_END_HEADER, LLAMA3_END_OF_TEXT, LLAMA3_EOT,
-    LLAMA3_START_HEADER, llama3_chat_prompt, llama3_stop_ids,
+    ChatFormat, ChatMessage, LLAMA3_BEGIN_OF_TEXT, LLAMA3_END_HEADER, LLAMA3_END_OF_TEXT,
+    LLAMA3_EOT, LLAMA3_START_HEADER, llama3_chat_prompt, llama3_stop_ids,
 };
 
 use std::collections::HashMap;
