@@ -1,7 +1,10 @@
-//! Query-level routing: which model should answer this prompt.
+//! Routing decisions: which model should answer this prompt (query level), and when a small
+//! model should hand tokens to an oracle (token level, [`mod@token`]).
 //!
 //! This crate owns the decision, not the measurement (that is `evals`) nor training (that is
 //! `mf-router`). It provides:
+//! * the token-level [`token::HelpPolicy`] trait and its policies (never, oracle only, random
+//!   `c × k`, entropy and max-probability triggers), tensor-free so that any engine drives them;
 //! * the router traits [`PairRouter`] (weak/strong pair: one score per prompt) and
 //!   [`MultiRouter`] (N models: expected quality per model);
 //! * threshold calibration for a target strong-call share ([`calibrate`], RouteLLM's
@@ -28,6 +31,7 @@ pub mod calibrate;
 pub mod error;
 pub mod reference;
 pub mod router;
+pub mod token;
 pub mod wtp;
 
 pub use calibrate::{SortedScores, calibrate_threshold, quantile_sorted};
