@@ -41,6 +41,12 @@ pub trait LanguageModel {
         &[]
     }
 
+    /// Parameters a token passes through (embedding lookup excluded, LM head included), for
+    /// FLOPs accounting (`≈ 2 ×` this per token); `None` when unknown.
+    fn active_parameters(&self) -> Option<u64> {
+        None
+    }
+
     /// The beginning-of-sequence token, if the model has one (lm-eval's `prefix_token_id`
     /// for rolling perplexity windows falls back to EOS without it).
     fn bos_token(&self) -> Option<u32> {

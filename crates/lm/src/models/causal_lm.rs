@@ -214,6 +214,10 @@ impl LanguageModel for CausalLm {
         &self.prefix
     }
 
+    fn active_parameters(&self) -> Option<u64> {
+        Some(self.model.spec().active_parameter_count())
+    }
+
     fn bos_token(&self) -> Option<u32> {
         self.bos
     }

@@ -123,6 +123,28 @@ impl TransformerSpec {
         self.layers.len()
     }
 
+    /// Parameters of the model (the tied head counted once).
+    pub fn parameter_count(&self) -> u64 {
+        HostWeights::expected(self)
+            .iter()
+            .map(|(_, shape)| shape.iter().product::<usize>() as u64)
+            .sum()
+    }
+
+    /// Parameters a token passes through on its way to the logits: all but the embedding
+    /// table, plus the LM head (the tied matrix counts as the head). `2 ×` this is the usual
+    /// FLOPs-per-token estimate of a forward pass (Kaplan et al. 2020), attention over the
+    /// context aside.
+    pub fn active_parameter_count(&self) -> u64 {
+        let embedding = (self.vocab_size * self.hidden_size) as u64;
+        let total = self.parameter_count();
+        if self.tie_word_embeddings {
+            total
+        } else {
+            total - embedding
+        }
+    }
+
     /// Checks internal consistency; `origin` names the file for the error.
     ///
     /// # Errors

@@ -1,0 +1,275 @@
+//! Guided generation: the small model writes, a [`HelpPolicy`] decides before every step
+//! whether the [`Oracle`] writes the next `k` tokens instead, and every token is accounted for.
+//!
+//! One step, at generated position `p` (small-model tokens after the prompt):
+//! 1. the small model's next-token distribution gives the [`TokenSignal`] (entropy, max
+//!    probability) — computed once and reused by the sampler;
+//! 2. the policy answers; on [`HelpDecision::Continue`] the small model samples a token and
+//!    reads it; on [`HelpDecision::AskOracle`] the oracle continues for up to `k` of its tokens
+//!    (capped by the remaining budget when it shares the tokenizer) and the small model reads
+//!    them (by id, or re-tokenising the completion: [`crate::oracle`]);
+//! 3. generation ends at a stop token of either model or after `max_new_tokens` small-model
+//!    tokens of completion.
+
+use std::time::Instant;
+
+use lm::generate::sampling::distribution;
+use lm::{Decoder, LanguageModel, Sampler, SamplingConfig};
+use routing_core::token::{HelpDecision, HelpPolicy, TokenSignal};
+
+use crate::error::{GuidedError, Result};
+use crate::oracle::{Handoff, Oracle, common_prefix};
+
+/// Options of [`guided_generate`].
+#[derive(Debug, Clone)]
+pub struct GuidedOptions {
+    /// Completion budget in small-model tokens.
+    pub max_new_tokens: usize,
+    /// The small model's sampling (greedy by default).
+    pub sampling: SamplingConfig,
+    /// Item index: seeds the policy's per-item draw ([`HelpPolicy::reset`]).
+    pub item: u64,
+}
+
+impl Default for GuidedOptions {
+    fn default() -> Self {
+        Self {
+            max_new_tokens: 64,
+            sampling: SamplingConfig::greedy(),
+            item: 0,
+        }
+    }
+}
+
+/// One oracle call.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OracleCall {
+    /// Generated position (small-model tokens) at which it was made.
+    pub position: usize,
+    /// Tokens asked for.
+    pub asked: usize,
+    /// Oracle tokens written.
+    pub written: usize,
+    /// Small-model tokens the completion grew by (after re-tokenising, for text hand-offs).
+    pub small_tokens_added: usize,
+    /// The small model's entropy at the call.
+    pub entropy: f32,
+    /// The small model's max probability at the call.
+    pub max_prob: f32,
+}
+
+/// Token, call, time and compute accounting of one generation.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Accounting {
+    /// Tokens the small model sampled.
+    pub small_generated: usize,
+    /// Tokens the small model read (prompt, oracle hand-offs, re-reads after rollbacks).
+    pub small_read: usize,
+    /// Oracle calls.
+    pub oracle_calls: usize,
+    /// Tokens the oracle wrote.
+    pub oracle_generated: usize,
+    /// Tokens the oracle read (prefill of its context, incremental across calls).
+    pub oracle_read: usize,
+    /// Small-model tokens re-read after text hand-offs rolled back a re-tokenised boundary.
+    pub refed_after_handoff: usize,
+    /// Seconds in the small model (prefill, steps, hand-off reads).
+    pub small_s: f64,
+    /// Seconds in the oracle.
+    pub oracle_s: f64,
+    /// Seconds in the policy layer (signal and decision).
+    pub policy_s: f64,
+    /// `2 × active parameters × tokens processed` of the small model, when its size is known.
+    pub small_flops: Option<f64>,
+    /// The same for the oracle.
+    pub oracle_flops: Option<f64>,
+}
+
+impl Accounting {
+    /// Share of the completion's small-model tokens that came from the oracle.
+    pub fn oracle_share(&self, completion_tokens: usize) -> f64 {
+        if completion_tokens == 0 {
+            return 0.0;
+        }
+        let from_oracle = completion_tokens.saturating_sub(self.small_generated);
+        from_oracle as f64 / completion_tokens as f64
+    }
+
+    /// Dollars at per-million-token prices (input = tokens read, output = tokens written) of
+    /// each model.
+    pub fn dollars(&self, small: TokenPrices, oracle: TokenPrices) -> f64 {
+        small.cost(self.small_read, self.small_generated)
+            + oracle.cost(self.oracle_read, self.oracle_generated)
+    }
+}
+
+/// Prices per million tokens, as API providers quote them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct TokenPrices {
+    /// Dollars per million input (read) tokens.
+    pub input_per_million: f64,
+    /// Dollars per million output (written) tokens.
+    pub output_per_million: f64,
+}
+
+impl TokenPrices {
+    /// Dollars for `read` input and `written` output tokens.
+    pub fn cost(&self, read: usize, written: usize) -> f64 {
+        (read as f64 * self.input_per_million + written as f64 * self.output_per_million) / 1e6
+    }
+}
+
+/// Why a guided generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum GuidedStop {
+    /// The small model emitted a stop token.
+    SmallStop,
+    /// The oracle emitted a stop token.
+    OracleStop,
+    /// The budget was spent.
+    MaxTokens,
+    /// The small model's context window is full.
+    ContextFull,
+}
+
+/// The result of [`guided_generate`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GuidedGeneration {
+    /// The completion's small-model ids (stop token included when one ended it).
+    pub tokens: Vec<u32>,
+    /// The completion's text.
+    pub text: String,
+    /// Why it stopped.
+    pub stop: GuidedStop,
+    /// The oracle calls, in order.
+    pub calls: Vec<OracleCall>,
+    /// Accounting.
+    pub accounting: Accounting,
+}
+
+/// Generates a completion of `prompt` with `small`, handing tokens to `oracle` when `policy`
+/// says so.
+///
+/// # Errors
+/// Model, tokenizer and sampling errors; a zero token budget.
+pub fn guided_generate<S: LanguageModel>(
+    small: &S,
+    oracle: &mut dyn Oracle,
+    policy: &mut dyn HelpPolicy,
+    prompt: &str,
+    opts: &GuidedOptions,
+) -> Result<GuidedGeneration> {
+    if opts.max_new_tokens == 0 {
+        return Err(GuidedError::InvalidOption {
+            name: "max_new_tokens",
+            reason: "must be at least 1".into(),
+        });
+    }
+    let mut acc = Accounting::default();
+    policy.reset(opts.item);
+    oracle.reset();
+    let mut sampler = Sampler::new(opts.sampling.clone())?;
+    let stop_tokens = small.stop_tokens().to_vec();
+
+    let t = Instant::now();
+    let prompt_ids = small.encode_prompt(prompt)?;
+    let n_prompt = prompt_ids.len();
+    let mut dec = Decoder::new(small, &prompt_ids)?;
+    acc.small_read += n_prompt;
+    acc.small_s += t.elapsed().as_secs_f64();
+
+    let mut calls = Vec::new();
+    let mut completion_text = String::new();
+    let stop = loop {
+        let generated = dec.tokens().len() - n_prompt;
+        if generated >= opts.max_new_tokens {
+            break GuidedStop::MaxTokens;
+        }
+        if dec.tokens().len() >= small.max_positions() {
+            break GuidedStop::ContextFull;
+        }
+        let t = Instant::now();
+        let (_, entropy, max_prob, _) = distribution(dec.logits());
+        let signal = TokenSignal {
+            position: generated,
+            entropy,
+            max_prob,
+        };
+        let decision = policy.decide(&signal);
+        acc.policy_s += t.elapsed().as_secs_f64();
+        match decision {
+            HelpDecision::Continue => {
+                let t = Instant::now();
+                let info = dec.step(&mut sampler)?;
+                acc.small_s += t.elapsed().as_secs_f64();
+                acc.small_generated += 1;
+                acc.small_read += 1;
+                if stop_tokens.contains(&info.token) {
+                    break GuidedStop::SmallStop;
+                }
+            }
+            HelpDecision::AskOracle { tokens } => {
+                let remaining = opts.max_new_tokens - generated;
+                let before = dec.tokens().len();
+                let reply = match oracle.handoff() {
+                    Handoff::Ids => oracle.continue_ids(dec.tokens(), tokens.min(remaining))?,
+                    Handoff::Text => {
+                        completion_text = small.decode(&dec.tokens()[n_prompt..])?;
+                        oracle.continue_text(prompt, &completion_text, tokens)?
+                    }
+                };
+                acc.oracle_s += reply.wall.as_secs_f64();
+                acc.oracle_calls += 1;
+                acc.oracle_generated += reply.tokens.len();
+                acc.oracle_read += reply.read_tokens;
+                let t = Instant::now();
+                match oracle.handoff() {
+                    Handoff::Ids => {
+                        dec.feed(&reply.tokens)?;
+                        acc.small_read += reply.tokens.len();
+                    }
+                    Handoff::Text => {
+                        let target = small
+                            .encode_prompt(&format!("{prompt}{completion_text}{}", reply.text))?;
+                        let keep = common_prefix(dec.tokens(), &target).max(1);
+                        let extra = dec.tokens().len() - keep;
+                        if extra > 0 {
+                            dec.rollback(extra)?;
+                            acc.refed_after_handoff += extra;
+                            acc.small_read += 1;
+                        }
+                        dec.feed(&target[keep..])?;
+                        acc.small_read += target.len() - keep;
+                    }
+                }
+                acc.small_s += t.elapsed().as_secs_f64();
+                calls.push(OracleCall {
+                    position: generated,
+                    asked: tokens,
+                    written: reply.tokens.len(),
+                    small_tokens_added: dec.tokens().len().saturating_sub(before),
+                    entropy,
+                    max_prob,
+                });
+                if reply.stopped {
+                    break GuidedStop::OracleStop;
+                }
+            }
+        }
+    };
+    let tokens = dec.tokens()[n_prompt..].to_vec();
+    let text = small.decode(&tokens)?;
+    acc.small_flops = small
+        .active_parameters()
+        .map(|p| 2.0 * p as f64 * (acc.small_read) as f64);
+    acc.oracle_flops = oracle
+        .active_parameters()
+        .map(|p| 2.0 * p as f64 * (acc.oracle_read + acc.oracle_generated) as f64);
+    Ok(GuidedGeneration {
+        tokens,
+        text,
+        stop,
+        calls,
+        accounting: acc,
+    })
+}

@@ -1,0 +1,48 @@
+//! `guided-decode`: a small language model that asks an oracle for `k` tokens while it
+//! generates — the token level of the workspace's routing (query level: `mf-router` /
+//! `routing-core`; expert level: `bh-moe`).
+//!
+//! * [`oracle`]: the [`Oracle`] trait (continue `prompt + partial completion` by up to `k`
+//!   tokens) and the in-process [`ModelOracle`], with id-level hand-off for a shared tokenizer
+//!   and text-level hand-off (re-tokenising, longest-common-prefix rollback) between different
+//!   ones;
+//! * [`guided`]: [`guided_generate`] — the generation loop that asks a
+//!   [`routing_core::token::HelpPolicy`] before every small-model step (never, oracle only,
+//!   random `c × k`, entropy and max-probability triggers live in `routing-core`), with
+//!   per-item accounting of tokens, calls, time, FLOPs and dollars;
+//! * [`speculative`]: exact speculative decoding (greedy and the rejection rule for sampling),
+//!   the comparison that keeps the oracle's distribution.
+//!
+//! ```
+//! use burn::tensor::Device;
+//! use guided_decode::{GuidedOptions, ModelOracle, guided_generate};
+//! use routing_core::token::RandomCalls;
+//!
+//! // Two tiny random models over one 40-word vocabulary stand in for a small model and its
+//! // oracle (any `lm::LanguageModel` works: SmolLM2 and Gemma 3 in the examples).
+//! let small = guided_decode::testing::tiny_model(40, 1);
+//! let big = guided_decode::testing::tiny_model(40, 2);
+//! let mut oracle = ModelOracle::same_tokenizer(&big);
+//! // Two calls of 3 tokens at positions drawn from the first 8, seeded.
+//! let mut policy = RandomCalls::new(2, 3, 8, 7)?;
+//! let opts = GuidedOptions { max_new_tokens: 16, ..Default::default() };
+//! let g = guided_generate(&small, &mut oracle, &mut policy, "w3 w7 w1", &opts)?;
+//! assert_eq!(g.accounting.oracle_calls, g.calls.len());
+//! assert!(g.tokens.len() <= 16);
+//! # let _ = Device::flex();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod error;
+pub mod guided;
+pub mod oracle;
+pub mod speculative;
+pub mod testing;
+
+pub use error::{GuidedError, Result};
+pub use guided::{
+    Accounting, GuidedGeneration, GuidedOptions, GuidedStop, OracleCall, TokenPrices,
+    guided_generate,
+};
+pub use oracle::{Handoff, ModelOracle, Oracle, OracleReply};
+pub use speculative::{SpeculativeOptions, SpeculativeOutput, speculative_generate};
