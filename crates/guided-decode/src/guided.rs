@@ -56,6 +56,9 @@ pub struct OracleCall {
     pub entropy: f32,
     /// The small model's max probability at the call.
     pub max_prob: f32,
+    /// Whether the completion's text after the hand-off is exactly the text before it plus
+    /// the oracle's text (no character lost or duplicated at the token boundary).
+    pub exact_handoff: bool,
 }
 
 /// Token, call, time and compute accounting of one generation.
@@ -135,9 +138,11 @@ pub enum GuidedStop {
 /// The result of [`guided_generate`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct GuidedGeneration {
-    /// The completion's small-model ids (stop token included when one ended it).
+    /// The completion's small-model ids (stop token included when one ended it), counted
+    /// after the part of the prompt's ids that survived: when a text hand-off re-tokenised a
+    /// prompt-final space together with the completion, the merged token is included.
     pub tokens: Vec<u32>,
-    /// The completion's text.
+    /// The completion's text (the decoded sequence after the decoded prompt).
     pub text: String,
     /// Why it stopped.
     pub stop: GuidedStop,
@@ -178,6 +183,18 @@ pub fn guided_generate<S: LanguageModel>(
     acc.small_read += n_prompt;
     acc.small_s += t.elapsed().as_secs_f64();
 
+    // The completion is defined on text: a text hand-off re-tokenises `prompt + completion`,
+    // and a prompt ending in a space may then merge with the completion's first word, so the
+    // token boundary between prompt and completion can move; the text boundary cannot.
+    let n_prefix = small.prefix_tokens().len().min(n_prompt);
+    let prompt_text = small.decode(&prompt_ids[n_prefix..])?;
+    let completion_of = |ids: &[u32]| -> Result<String> {
+        let full = small.decode(&ids[n_prefix.min(ids.len())..])?;
+        Ok(match full.strip_prefix(prompt_text.as_str()) {
+            Some(rest) => rest.to_string(),
+            None => small.decode(&ids[n_prompt.min(ids.len())..])?,
+        })
+    };
     let mut calls = Vec::new();
     let mut completion_text = String::new();
     let stop = loop {
@@ -214,7 +231,7 @@ pub fn guided_generate<S: LanguageModel>(
                 let reply = match oracle.handoff() {
                     Handoff::Ids => oracle.continue_ids(dec.tokens(), tokens.min(remaining))?,
                     Handoff::Text => {
-                        completion_text = small.decode(&dec.tokens()[n_prompt..])?;
+                        completion_text = completion_of(dec.tokens())?;
                         oracle.continue_text(prompt, &completion_text, tokens)?
                     }
                 };
@@ -223,6 +240,10 @@ pub fn guided_generate<S: LanguageModel>(
                 acc.oracle_generated += reply.tokens.len();
                 acc.oracle_read += reply.read_tokens;
                 let t = Instant::now();
+                let text_before = match oracle.handoff() {
+                    Handoff::Ids => String::new(),
+                    Handoff::Text => completion_text.clone(),
+                };
                 match oracle.handoff() {
                     Handoff::Ids => {
                         dec.feed(&reply.tokens)?;
@@ -243,6 +264,12 @@ pub fn guided_generate<S: LanguageModel>(
                     }
                 }
                 acc.small_s += t.elapsed().as_secs_f64();
+                let exact_handoff = match oracle.handoff() {
+                    Handoff::Ids => true,
+                    Handoff::Text => {
+                        completion_of(dec.tokens())? == format!("{text_before}{}", reply.text)
+                    }
+                };
                 calls.push(OracleCall {
                     position: generated,
                     asked: tokens,
@@ -250,6 +277,7 @@ pub fn guided_generate<S: LanguageModel>(
                     small_tokens_added: dec.tokens().len().saturating_sub(before),
                     entropy,
                     max_prob,
+                    exact_handoff,
                 });
                 if reply.stopped {
                     break GuidedStop::OracleStop;
@@ -257,8 +285,10 @@ pub fn guided_generate<S: LanguageModel>(
             }
         }
     };
-    let tokens = dec.tokens()[n_prompt..].to_vec();
-    let text = small.decode(&tokens)?;
+    // Ids after the part of the prompt that survived re-tokenisation.
+    let kept = common_prefix(dec.tokens(), &prompt_ids);
+    let tokens = dec.tokens()[kept..].to_vec();
+    let text = completion_of(dec.tokens())?;
     acc.small_flops = small
         .active_parameters()
         .map(|p| 2.0 * p as f64 * (acc.small_read) as f64);
