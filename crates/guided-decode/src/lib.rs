@@ -10,6 +10,8 @@
 //!   [`routing_core::token::HelpPolicy`] before every small-model step (never, oracle only,
 //!   random `c × k`, entropy and max-probability triggers live in `routing-core`), with
 //!   per-item accounting of tokens, calls, time, FLOPs and dollars;
+//! * [`bild`]: Big Little Decoder fallback (small model's max probability below a threshold)
+//!   and rollback (large-model cross-entropy of a recent small-model token above a threshold);
 //! * [`speculative`]: exact speculative decoding (greedy and the rejection rule for sampling),
 //!   the comparison that keeps the oracle's distribution.
 //!
@@ -33,12 +35,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod bild;
 pub mod error;
 pub mod guided;
 pub mod oracle;
 pub mod speculative;
 pub mod testing;
 
+pub use bild::{BildOptions, BildOutput, bild_generate};
 pub use error::{GuidedError, Result};
 pub use guided::{
     Accounting, GuidedGeneration, GuidedOptions, GuidedStop, OracleCall, TokenPrices,

@@ -5,11 +5,14 @@
 //!   the first two generated tokens' marginals against the exact target probabilities;
 //! * random `c × k` help makes exactly `c` calls, reproducibly per seed and item;
 //! * a policy that calls the oracle at step 0 for the whole budget reproduces the oracle's own
-//!   greedy output (same tokenizer); never calling reproduces the small model's.
+//!   greedy output (same tokenizer); never calling reproduces the small model's;
+//! * BiLD: always falling back gives the large model's greedy output, never falling back the
+//!   small model's; in between, the completion is the small model's kept tokens plus one large-model token per call.
 
 use guided_decode::testing::tiny_model;
 use guided_decode::{
-    GuidedOptions, ModelOracle, SpeculativeOptions, guided_generate, speculative_generate,
+    BildOptions, GuidedOptions, ModelOracle, SpeculativeOptions, bild_generate, guided_generate,
+    speculative_generate,
 };
 use lm::generate::sampling::distribution;
 use lm::nn::tensor_io::read_f32;
@@ -253,4 +256,46 @@ fn oracle_at_step_zero_reproduces_the_oracle_and_never_the_small_model() {
         assert_eq!(s.tokens, greedy(&small, &p, 20));
         assert_eq!(s.accounting.oracle_calls, 0);
     }
+}
+
+#[test]
+fn bild_spans_small_only_to_large_only() {
+    let (small, large) = (tiny_model(V, 1), tiny_model(V, 2));
+    let run = |p: &[u32], fallback: f32, rollback: f32| {
+        bild_generate(
+            &small,
+            &large,
+            p,
+            &BildOptions {
+                fallback,
+                rollback,
+                max_new_tokens: 24,
+            },
+        )
+        .unwrap()
+    };
+    let (mut calls, mut rollbacks) = (0, 0);
+    for p in prompts() {
+        let all_large = run(&p, 1.1, 5.0);
+        assert_eq!(all_large.tokens, greedy(&large, &p, 24));
+        assert_eq!(all_large.small_generated, 0);
+        let all_small = run(&p, 0.0, 5.0);
+        assert_eq!(all_small.tokens, greedy(&small, &p, 24));
+        assert_eq!(all_small.calls, 0);
+        // In between: every call either rolls back or writes one token; the completion is the
+        // small model's kept tokens plus the large model's.
+        let mid = run(&p, 0.5, 1.0);
+        assert_eq!(mid.tokens.len(), 24);
+        assert_eq!(
+            mid.small_generated - mid.discarded + mid.large_written,
+            mid.tokens.len()
+        );
+        assert_eq!(mid.large_written, mid.calls);
+        calls += mid.calls;
+        rollbacks += mid.rollbacks;
+    }
+    assert!(
+        calls > 0 && rollbacks > 0 && rollbacks < calls,
+        "{rollbacks}/{calls}"
+    );
 }
