@@ -23,6 +23,16 @@ pub enum GuidedError {
         /// Why.
         reason: String,
     },
+    /// A remote oracle failed (the URL never carries credentials; the API key is never shown).
+    #[error("remote oracle {url}: {kind}: {detail}")]
+    Remote {
+        /// The endpoint.
+        url: String,
+        /// What went wrong.
+        kind: RemoteErrorKind,
+        /// The client's or server's message (a response body is cut to 200 characters).
+        detail: String,
+    },
     /// Speculative decoding needs the draft and the target to share a vocabulary.
     #[error("draft vocabulary {draft} differs from the target's {target}")]
     VocabularyMismatch {
@@ -31,4 +41,31 @@ pub enum GuidedError {
         /// The target model's vocabulary size.
         target: usize,
     },
+}
+
+/// Kinds of remote-oracle failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteErrorKind {
+    /// The connection was refused, reset, or the host is unknown (server absent).
+    Connection,
+    /// No complete answer within the timeout.
+    Timeout,
+    /// The server answered with this non-2xx status.
+    HttpStatus(u16),
+    /// The answer is not the JSON of a completion.
+    MalformedResponse,
+    /// Another HTTP protocol error.
+    Protocol,
+}
+
+impl std::fmt::Display for RemoteErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connection => write!(f, "connection failed"),
+            Self::Timeout => write!(f, "timed out"),
+            Self::HttpStatus(s) => write!(f, "HTTP status {s}"),
+            Self::MalformedResponse => write!(f, "malformed response"),
+            Self::Protocol => write!(f, "protocol error"),
+        }
+    }
 }

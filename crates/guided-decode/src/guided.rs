@@ -237,7 +237,7 @@ pub fn guided_generate<S: LanguageModel>(
                 };
                 acc.oracle_s += reply.wall.as_secs_f64();
                 acc.oracle_calls += 1;
-                acc.oracle_generated += reply.tokens.len();
+                acc.oracle_generated += reply.generated;
                 acc.oracle_read += reply.read_tokens;
                 let t = Instant::now();
                 let text_before = match oracle.handoff() {
@@ -273,7 +273,7 @@ pub fn guided_generate<S: LanguageModel>(
                 calls.push(OracleCall {
                     position: generated,
                     asked: tokens,
-                    written: reply.tokens.len(),
+                    written: reply.generated,
                     small_tokens_added: dec.tokens().len().saturating_sub(before),
                     entropy,
                     max_prob,

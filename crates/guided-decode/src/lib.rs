@@ -5,7 +5,8 @@
 //! * [`oracle`]: the [`Oracle`] trait (continue `prompt + partial completion` by up to `k`
 //!   tokens) and the in-process [`ModelOracle`], with id-level hand-off for a shared tokenizer
 //!   and text-level hand-off (re-tokenising, longest-common-prefix rollback) between different
-//!   ones;
+//!   ones; [`RemoteOracle`] calls any OpenAI-compatible `/v1/completions` server (vLLM, TGI,
+//!   llama.cpp) with timeouts, retries and typed errors;
 //! * [`guided`]: [`guided_generate`] — the generation loop that asks a
 //!   [`routing_core::token::HelpPolicy`] before every small-model step (never, oracle only,
 //!   random `c × k`, entropy and max-probability triggers live in `routing-core`), with
@@ -39,14 +40,16 @@ pub mod bild;
 pub mod error;
 pub mod guided;
 pub mod oracle;
+pub mod remote;
 pub mod speculative;
 pub mod testing;
 
 pub use bild::{BildOptions, BildOutput, bild_generate};
-pub use error::{GuidedError, Result};
+pub use error::{GuidedError, RemoteErrorKind, Result};
 pub use guided::{
     Accounting, GuidedGeneration, GuidedOptions, GuidedStop, OracleCall, TokenPrices,
     guided_generate,
 };
 pub use oracle::{Handoff, ModelOracle, Oracle, OracleReply};
+pub use remote::{RemoteConfig, RemoteOracle};
 pub use speculative::{SpeculativeOptions, SpeculativeOutput, speculative_generate};

@@ -32,8 +32,11 @@ pub enum Handoff {
 /// What one oracle call produced and cost.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct OracleReply {
-    /// The oracle's new tokens (its own ids).
+    /// The oracle's new tokens (its own ids; empty for a remote oracle, which returns text).
     pub tokens: Vec<u32>,
+    /// How many tokens the oracle wrote (`tokens.len()`, or a remote server's
+    /// `usage.completion_tokens`).
+    pub generated: usize,
     /// Their text.
     pub text: String,
     /// Context tokens the oracle had to read for this call (its prefill; 0 when its cache
@@ -158,6 +161,7 @@ impl<M: LanguageModel> Oracle for ModelOracle<'_, M> {
         let (tokens, stopped) = self.extend(k)?;
         let text = self.model.decode(&tokens)?;
         Ok(OracleReply {
+            generated: tokens.len(),
             tokens,
             text,
             read_tokens: read,
@@ -184,6 +188,7 @@ impl<M: LanguageModel> Oracle for ModelOracle<'_, M> {
             None => self.model.decode(content)?,
         };
         Ok(OracleReply {
+            generated: tokens.len(),
             tokens,
             text,
             read_tokens: read,

@@ -1,0 +1,287 @@
+//! A remote oracle: any OpenAI-compatible `/v1/completions` endpoint (vLLM, TGI, llama.cpp's
+//! server) — how users run an 8B or 70B oracle.
+//!
+//! Each call posts `{"model", "prompt": prompt + completion, "max_tokens": k, "temperature": 0}`
+//! (plus `"logprobs"` when asked) and reads `choices[0].text`, `choices[0].finish_reason`
+//! (`"stop"` → the oracle stopped) and `usage` (prompt and completion token counts, for the
+//! accounting). The hand-off is by text ([`Handoff::Text`]).
+//!
+//! Failures are typed ([`RemoteErrorKind`]): a refused or unreachable connection, a timeout, an
+//! HTTP error status, a malformed response. Connection failures, timeouts and 5xx statuses are
+//! retried (`retries` times, 200 ms · 2ⁱ apart); 4xx are not. The API key is read from an
+//! environment variable named in the configuration, sent as a bearer token, and never appears in
+//! errors, logs or `Debug` output.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::error::{GuidedError, RemoteErrorKind, Result};
+use crate::oracle::{Handoff, Oracle, OracleReply};
+
+/// Where and how to reach a remote oracle.
+#[derive(Clone, PartialEq)]
+pub struct RemoteConfig {
+    /// Base URL up to and including `/v1`, e.g. `http://127.0.0.1:8000/v1`.
+    pub base_url: String,
+    /// The `model` field of each request.
+    pub model: String,
+    /// Name of the environment variable holding the API key (`None`: no key sent).
+    pub api_key_env: Option<String>,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Retries after a connection failure, a timeout or a 5xx status.
+    pub retries: usize,
+    /// Ask for this many top log-probabilities per token (`None`: not asked).
+    pub logprobs: Option<u32>,
+    /// Parameters of the remote model, for FLOPs accounting, when known.
+    pub active_parameters: Option<u64>,
+}
+
+impl std::fmt::Debug for RemoteConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteConfig")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key_env", &self.api_key_env)
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .field("logprobs", &self.logprobs)
+            .finish()
+    }
+}
+
+impl RemoteConfig {
+    /// A configuration with a 60 s timeout, 2 retries, no key and no log-probs.
+    pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            model: model.into(),
+            api_key_env: None,
+            timeout: Duration::from_secs(60),
+            retries: 2,
+            logprobs: None,
+            active_parameters: None,
+        }
+    }
+}
+
+/// An OpenAI-compatible completions endpoint as an [`Oracle`].
+pub struct RemoteOracle {
+    cfg: RemoteConfig,
+    url: String,
+    agent: ureq::Agent,
+    api_key: Option<String>,
+    /// Log-probabilities of the last reply's tokens, when asked for.
+    pub last_logprobs: Option<Vec<f32>>,
+}
+
+impl std::fmt::Debug for RemoteOracle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteOracle")
+            .field("cfg", &self.cfg)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl RemoteOracle {
+    /// Connects lazily (the first call opens the connection).
+    ///
+    /// # Errors
+    /// A base URL that is not `http://` or `https://`, or a named key variable that is unset.
+    pub fn new(cfg: RemoteConfig) -> Result<Self> {
+        Self::with_environment(cfg, &|var| std::env::var(var).ok())
+    }
+
+    /// As [`RemoteOracle::new`], reading the key variable through `env` (a process's
+    /// environment by default; tests and embedders pass their own lookup).
+    ///
+    /// # Errors
+    /// As [`RemoteOracle::new`].
+    pub fn with_environment(
+        cfg: RemoteConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let base = cfg.base_url.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(GuidedError::InvalidOption {
+                name: "base_url",
+                reason: format!("`{base}` is not an http:// or https:// URL"),
+            });
+        }
+        let api_key = match &cfg.api_key_env {
+            None => None,
+            Some(var) => Some(env(var).ok_or_else(|| GuidedError::InvalidOption {
+                name: "api_key_env",
+                reason: format!("environment variable {var} is not set"),
+            })?),
+        };
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(cfg.timeout))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Ok(Self {
+            url: format!("{base}/completions"),
+            cfg,
+            agent,
+            api_key,
+            last_logprobs: None,
+        })
+    }
+
+    fn error(&self, kind: RemoteErrorKind, detail: impl Into<String>) -> GuidedError {
+        GuidedError::Remote {
+            url: self.url.clone(),
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    /// One POST, classified; `Ok((status, body))` for any HTTP answer.
+    fn post_once(&self, body: &Value) -> Result<(u16, String)> {
+        let mut req = self.agent.post(&self.url);
+        if let Some(key) = &self.api_key {
+            req = req.header("Authorization", &format!("Bearer {key}"));
+        }
+        match req.send_json(body) {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let text = resp
+                    .into_body()
+                    .read_to_string()
+                    .map_err(|e| self.classify(e))?;
+                Ok((status, text))
+            }
+            Err(e) => Err(self.classify(e)),
+        }
+    }
+
+    fn classify(&self, e: ureq::Error) -> GuidedError {
+        let kind = match &e {
+            ureq::Error::Timeout(_) => RemoteErrorKind::Timeout,
+            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+                RemoteErrorKind::Connection
+            }
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                RemoteErrorKind::Timeout
+            }
+            ureq::Error::Io(_) => RemoteErrorKind::Connection,
+            _ => RemoteErrorKind::Protocol,
+        };
+        self.error(kind, e.to_string())
+    }
+
+    /// Posts with retries; returns the parsed JSON of a 2xx answer.
+    fn post(&self, body: &Value) -> Result<Value> {
+        let mut attempt = 0;
+        loop {
+            let outcome = self.post_once(body);
+            let retryable = match &outcome {
+                Ok((status, _)) => *status >= 500,
+                Err(GuidedError::Remote { kind, .. }) => {
+                    matches!(kind, RemoteErrorKind::Connection | RemoteErrorKind::Timeout)
+                }
+                Err(_) => false,
+            };
+            if retryable && attempt < self.cfg.retries {
+                std::thread::sleep(Duration::from_millis(200 << attempt.min(5)));
+                attempt += 1;
+                continue;
+            }
+            let (status, text) = outcome?;
+            if !(200..300).contains(&status) {
+                let snippet: String = text.chars().take(200).collect();
+                return Err(self.error(RemoteErrorKind::HttpStatus(status), snippet));
+            }
+            return serde_json::from_str(&text).map_err(|e| {
+                self.error(
+                    RemoteErrorKind::MalformedResponse,
+                    format!(
+                        "not JSON ({e}): {}",
+                        text.chars().take(200).collect::<String>()
+                    ),
+                )
+            });
+        }
+    }
+}
+
+impl Oracle for RemoteOracle {
+    fn name(&self) -> &str {
+        &self.cfg.model
+    }
+
+    fn handoff(&self) -> Handoff {
+        Handoff::Text
+    }
+
+    fn continue_ids(&mut self, _context: &[u32], _k: usize) -> Result<OracleReply> {
+        Err(GuidedError::InvalidOption {
+            name: "handoff",
+            reason: "a remote oracle exchanges text, not ids".into(),
+        })
+    }
+
+    fn continue_text(&mut self, prompt: &str, completion: &str, k: usize) -> Result<OracleReply> {
+        let t = Instant::now();
+        let mut body = json!({
+            "model": self.cfg.model,
+            "prompt": format!("{prompt}{completion}"),
+            "max_tokens": k,
+            "temperature": 0,
+        });
+        if let Some(n) = self.cfg.logprobs {
+            body["logprobs"] = json!(n);
+        }
+        let v = self.post(&body)?;
+        let choice = v
+            .get("choices")
+            .and_then(|c| c.get(0))
+            .ok_or_else(|| self.error(RemoteErrorKind::MalformedResponse, "no `choices[0]`"))?;
+        let text = choice
+            .get("text")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                self.error(
+                    RemoteErrorKind::MalformedResponse,
+                    "`choices[0].text` is not a string",
+                )
+            })?
+            .to_string();
+        let stopped = choice.get("finish_reason").and_then(Value::as_str) == Some("stop");
+        let usage = |key: &str| {
+            v.get("usage")
+                .and_then(|u| u.get(key))
+                .and_then(Value::as_u64)
+                .map(|x| x as usize)
+        };
+        self.last_logprobs = choice
+            .get("logprobs")
+            .and_then(|l| l.get("token_logprobs"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_f64)
+                    .map(|x| x as f32)
+                    .collect()
+            });
+        Ok(OracleReply {
+            tokens: Vec::new(),
+            generated: usage("completion_tokens").unwrap_or(0),
+            text,
+            read_tokens: usage("prompt_tokens").unwrap_or(0),
+            stopped,
+            wall: t.elapsed(),
+        })
+    }
+
+    fn reset(&mut self) {
+        self.last_logprobs = None;
+    }
+
+    fn active_parameters(&self) -> Option<u64> {
+        self.cfg.active_parameters
+    }
+}
