@@ -20,6 +20,7 @@ use lm::nn::tensor_io::read_f32;
 use lm::{Decoder, LanguageModel, LogitsAt};
 
 use crate::error::{GuidedError, Result};
+use crate::speculative::{argmax, prime_verifier};
 
 /// BiLD's two thresholds and the budget.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,16 +54,6 @@ pub struct BildOutput {
     pub seconds: f64,
 }
 
-fn argmax(v: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
-}
-
 /// Generates a completion of `prompt` with `small`, falling back to and rolling back with
 /// `large` (see the module docs).
 ///
@@ -74,32 +65,18 @@ pub fn bild_generate<S: LanguageModel, L: LanguageModel>(
     prompt: &[u32],
     opts: &BildOptions,
 ) -> Result<BildOutput> {
-    if small.vocab_size() != large.vocab_size() {
-        return Err(GuidedError::VocabularyMismatch {
-            draft: small.vocab_size(),
-            target: large.vocab_size(),
-        });
-    }
-    if prompt.is_empty() || !opts.fallback.is_finite() || !opts.rollback.is_finite() {
+    if !opts.fallback.is_finite() || !opts.rollback.is_finite() {
         return Err(GuidedError::InvalidOption {
             name: "bild",
-            reason: "a non-empty prompt and finite thresholds are needed".into(),
+            reason: "the thresholds must be finite".into(),
         });
     }
     let started = Instant::now();
     let stops = small.stop_tokens().to_vec();
     let is_stop = |t: u32| stops.contains(&t) || large.stop_tokens().contains(&t);
+    // The verifier's cache holds every committed token but the last, `last`.
+    let (mut cache, mut last) = prime_verifier(small, large, prompt)?;
     let mut dec = Decoder::new(small, prompt)?;
-    // The large model's cache holds every committed token but the last, `last`.
-    let mut cache = large.new_cache(1);
-    if prompt.len() > 1 {
-        large.forward(
-            &[prompt[..prompt.len() - 1].to_vec()],
-            &mut cache,
-            LogitsAt::Last,
-        )?;
-    }
-    let mut last = prompt[prompt.len() - 1];
     let mut out: Vec<u32> = Vec::new();
     // `out[since..]`: written by the small model after the large model's last call.
     let mut since = 0;

@@ -84,7 +84,8 @@ fn probs(logits: &[f32], t: f32) -> Vec<f64> {
     p
 }
 
-fn argmax(v: &[f32]) -> usize {
+/// Index of the largest value (the lowest index on ties, as `lm`'s greedy sampler).
+pub(crate) fn argmax(v: &[f32]) -> usize {
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {
         if x > v[best] {
@@ -107,6 +108,33 @@ fn draw(w: &[f64], rng: &mut ChaCha8Rng) -> usize {
     w.iter().rposition(|&x| x > 0.0).unwrap_or(0)
 }
 
+/// Checks that two models share a vocabulary, then primes `target`'s cache with every prompt
+/// token but the last (which each verification pass reads first). Returns the cache and the
+/// last prompt token.
+pub(crate) fn prime_verifier<D: LanguageModel, T: LanguageModel>(
+    draft: &D,
+    target: &T,
+    prompt: &[u32],
+) -> Result<(T::Cache, u32)> {
+    if draft.vocab_size() != target.vocab_size() {
+        return Err(GuidedError::VocabularyMismatch {
+            draft: draft.vocab_size(),
+            target: target.vocab_size(),
+        });
+    }
+    let Some((&last, head)) = prompt.split_last() else {
+        return Err(GuidedError::InvalidOption {
+            name: "prompt",
+            reason: "the prompt is empty".into(),
+        });
+    };
+    let mut cache = target.new_cache(1);
+    if !head.is_empty() {
+        target.forward(&[head.to_vec()], &mut cache, LogitsAt::Last)?;
+    }
+    Ok((cache, last))
+}
+
 /// Generates with `draft` proposing and `target` verifying (see the module docs).
 ///
 /// # Errors
@@ -118,16 +146,10 @@ pub fn speculative_generate<D: LanguageModel, T: LanguageModel>(
     prompt: &[u32],
     opts: &SpeculativeOptions,
 ) -> Result<SpeculativeOutput> {
-    if draft.vocab_size() != target.vocab_size() {
-        return Err(GuidedError::VocabularyMismatch {
-            draft: draft.vocab_size(),
-            target: target.vocab_size(),
-        });
-    }
-    if opts.gamma == 0 || prompt.is_empty() {
+    if opts.gamma == 0 {
         return Err(GuidedError::InvalidOption {
             name: "gamma",
-            reason: "γ ≥ 1 and a non-empty prompt are needed".into(),
+            reason: "γ must be at least 1".into(),
         });
     }
     if !(opts.temperature.is_finite() && opts.temperature >= 0.0) {
@@ -141,16 +163,9 @@ pub fn speculative_generate<D: LanguageModel, T: LanguageModel>(
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let stops = target.stop_tokens().to_vec();
 
+    // The verifier's cache holds every committed token but the last, `last`.
+    let (mut cache, mut last) = prime_verifier(draft, target, prompt)?;
     let mut dec = Decoder::new(draft, prompt)?;
-    let mut cache = target.new_cache(1);
-    if prompt.len() > 1 {
-        target.forward(
-            &[prompt[..prompt.len() - 1].to_vec()],
-            &mut cache,
-            LogitsAt::Last,
-        )?;
-    }
-    let mut last = prompt[prompt.len() - 1];
     let mut out: Vec<u32> = Vec::new();
     let (mut drafted, mut accepted, mut passes) = (0, 0, 0);
 

@@ -3,9 +3,7 @@
 //! seeded. They make every code path of this crate runnable without model files.
 
 use burn::tensor::Device;
-use lm::{CausalLm, HostTensor, HostWeights, LlamaConfig};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use lm::{CausalLm, HostWeights, LlamaConfig};
 use tokenizers::Tokenizer;
 
 /// A word-level tokenizer of `vocab` words `w0 … w{vocab−1}`, split on whitespace (`w0` is
@@ -42,22 +40,7 @@ pub fn tiny_model(vocab: usize, seed: u64) -> CausalLm {
         eos_token_id: Vec::new(),
     };
     let spec = cfg.spec().expect("a valid tiny config");
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut w = HostWeights {
-        origin: format!("random seed {seed}"),
-        ..Default::default()
-    };
-    for (name, shape) in HostWeights::expected(&spec) {
-        let n: usize = shape.iter().product();
-        let norm = name.ends_with("norm.weight");
-        let data = (0..n)
-            .map(|_| {
-                let u = rng.random::<f32>() - 0.5;
-                if norm { 1.0 + 0.1 * u } else { 1.5 * u }
-            })
-            .collect();
-        w.tensors.insert(name, HostTensor { shape, data });
-    }
+    let w = HostWeights::random(&spec, seed, 1.5, 0.1);
     CausalLm::new(
         format!("tiny-{seed}"),
         spec,

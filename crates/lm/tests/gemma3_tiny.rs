@@ -7,9 +7,7 @@
 use burn::tensor::Device;
 use lm::format::safetensors::f32_safetensors;
 use lm::nn::tensor_io::read_f32;
-use lm::{Gemma3Config, HostTensor, HostWeights, LogitsAt, Transformer};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use lm::{Gemma3Config, HostWeights, LogitsAt, Transformer};
 
 fn config() -> Gemma3Config {
     Gemma3Config {
@@ -32,23 +30,7 @@ fn config() -> Gemma3Config {
 }
 
 fn weights(cfg: &Gemma3Config) -> HostWeights {
-    let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let mut w = HostWeights {
-        origin: "random".into(),
-        ..Default::default()
-    };
-    for (name, shape) in HostWeights::expected(&cfg.spec().unwrap()) {
-        let n: usize = shape.iter().product();
-        let norm = name.ends_with("norm.weight");
-        let data = (0..n)
-            .map(|_| {
-                let u = rng.random::<f32>() - 0.5;
-                if norm { 1.0 + 0.2 * u } else { 0.6 * u }
-            })
-            .collect();
-        w.tensors.insert(name, HostTensor { shape, data });
-    }
-    w
+    HostWeights::random(&cfg.spec().unwrap(), 11, 0.6, 0.2)
 }
 
 fn model(cfg: &Gemma3Config, w: &HostWeights) -> Transformer {

@@ -4,9 +4,7 @@
 
 use burn::tensor::Device;
 use lm::nn::tensor_io::read_f32;
-use lm::{HostTensor, HostWeights, LlamaConfig, LmError, LogitsAt, Transformer};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use lm::{HostWeights, LlamaConfig, LmError, LogitsAt, Transformer};
 
 fn tiny() -> (LlamaConfig, Transformer) {
     let cfg = LlamaConfig {
@@ -25,26 +23,8 @@ fn tiny() -> (LlamaConfig, Transformer) {
         bos_token_id: Some(1),
         eos_token_id: vec![2],
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(7);
     let spec = cfg.spec().unwrap();
-    let mut w = HostWeights {
-        origin: "random".into(),
-        ..Default::default()
-    };
-    for (name, shape) in HostWeights::expected(&spec) {
-        let n: usize = shape.iter().product();
-        let norm = name.ends_with("norm.weight");
-        let data = (0..n)
-            .map(|_| {
-                if norm {
-                    1.0 + 0.1 * (rng.random::<f32>() - 0.5)
-                } else {
-                    0.4 * (rng.random::<f32>() - 0.5)
-                }
-            })
-            .collect();
-        w.tensors.insert(name, HostTensor { shape, data });
-    }
+    let w = HostWeights::random(&spec, 7, 0.4, 0.1);
     let model = Transformer::new(spec, &w, &Device::flex()).unwrap();
     (cfg, model)
 }

@@ -33,7 +33,9 @@ use serde_json::Value;
 
 use crate::error::{LmError, Result};
 use crate::format::gguf::{GgufFile, GgufHeader};
-use crate::models::gguf_loader::{GgufLayout, arch_usize, common_leaf, load_tensors, vocab_size};
+use crate::models::gguf_loader::{
+    GgufLayout, arch_usize, common_leaf, expect_architecture, load_tensors, special_ids, vocab_size,
+};
 use crate::models::transformer::{
     Activation, HostWeights, LayerAttention, NormPlacement, QkNorm, TransformerSpec,
 };
@@ -228,13 +230,8 @@ pub fn gguf_leaf(leaf: &str) -> Option<&'static str> {
 /// # Errors
 /// Another architecture, a missing key (named), or an inconsistent configuration.
 pub fn config_from_gguf(header: &GgufHeader) -> Result<Gemma3Config> {
-    let arch = header.architecture()?;
-    if arch != "gemma3" {
-        return Err(LmError::InvalidModelConfig {
-            path: "gguf".into(),
-            detail: format!("general.architecture is `{arch}`, expected `gemma3`"),
-        });
-    }
+    expect_architecture(header, "gemma3")?;
+    let (bos_token_id, eos_token_id) = special_ids(header);
     let u = |k: &str| arch_usize(header, "gemma3", k);
     let layers = u("block_count")?;
     let head_dim = u("attention.key_length")?;
@@ -257,12 +254,8 @@ pub fn config_from_gguf(header: &GgufHeader) -> Result<Gemma3Config> {
         // llama.cpp: the scale is 1/√head_dim (query_pre_attn_scalar = head_dim for Gemma 3).
         query_pre_attn_scalar: head_dim as f64,
         max_position_embeddings: u("context_length")?,
-        bos_token_id: header.get_u32("tokenizer.ggml.bos_token_id").ok(),
-        eos_token_id: header
-            .get_u32("tokenizer.ggml.eos_token_id")
-            .ok()
-            .into_iter()
-            .collect(),
+        bos_token_id,
+        eos_token_id,
     };
     cfg.spec()?;
     Ok(cfg)

@@ -144,3 +144,30 @@ pub fn vocab_size(header: &GgufHeader, arch: &str) -> Result<usize> {
         Err(_) => Ok(header.get_str_array("tokenizer.ggml.tokens")?.len()),
     }
 }
+
+/// Checks `general.architecture`.
+///
+/// # Errors
+/// [`LmError::InvalidModelConfig`] naming the architecture found and the one expected.
+pub fn expect_architecture(header: &GgufHeader, expected: &str) -> Result<()> {
+    let arch = header.architecture()?;
+    if arch != expected {
+        return Err(LmError::InvalidModelConfig {
+            path: "gguf".into(),
+            detail: format!("general.architecture is `{arch}`, expected `{expected}`"),
+        });
+    }
+    Ok(())
+}
+
+/// `tokenizer.ggml.bos_token_id` and the EOS ids (`tokenizer.ggml.eos_token_id`), when present.
+pub fn special_ids(header: &GgufHeader) -> (Option<u32>, Vec<u32>) {
+    (
+        header.get_u32("tokenizer.ggml.bos_token_id").ok(),
+        header
+            .get_u32("tokenizer.ggml.eos_token_id")
+            .ok()
+            .into_iter()
+            .collect(),
+    )
+}

@@ -25,7 +25,9 @@ use serde_json::Value;
 
 use crate::error::{LmError, Result};
 use crate::format::gguf::{GgufFile, GgufHeader};
-use crate::models::gguf_loader::{GgufLayout, arch_usize, common_leaf, load_tensors, vocab_size};
+use crate::models::gguf_loader::{
+    GgufLayout, arch_usize, common_leaf, expect_architecture, load_tensors, special_ids, vocab_size,
+};
 use crate::models::transformer::{
     Activation, HostWeights, LayerAttention, NormPlacement, QkNorm, TransformerSpec,
 };
@@ -167,42 +169,25 @@ impl LlamaConfig {
         })
     }
 
-    /// Checks internal consistency; `origin` names the file for the error.
+    /// Checks internal consistency; `origin` names the file for the error: the heads must
+    /// split `hidden_size` (unless `head_dim` is given), then everything
+    /// [`TransformerSpec::check`] checks (sizes, grouped heads, RoPE frequencies).
+    ///
+    /// # Errors
+    /// [`LmError::InvalidModelConfig`] naming the field.
     pub fn check(&self, origin: &str) -> Result<()> {
-        let bad = |detail: String| LmError::InvalidModelConfig {
-            path: origin.into(),
-            detail,
-        };
-        let positive = [
-            ("vocab_size", self.vocab_size),
-            ("hidden_size", self.hidden_size),
-            ("intermediate_size", self.intermediate_size),
-            ("num_hidden_layers", self.num_hidden_layers),
-            ("num_attention_heads", self.num_attention_heads),
-            ("num_key_value_heads", self.num_key_value_heads),
-            ("max_position_embeddings", self.max_position_embeddings),
-        ];
-        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
-            return Err(bad(format!("`{name}` must be positive")));
-        }
-        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0
-            || self.head_dim() % 2 != 0
+        if self.num_attention_heads == 0
+            || self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0
         {
-            return Err(bad(format!(
-                "hidden_size {} must split into {} heads of even width (or give head_dim)",
-                self.hidden_size, self.num_attention_heads
-            )));
+            return Err(LmError::InvalidModelConfig {
+                path: origin.into(),
+                detail: format!(
+                    "hidden_size {} must split into num_attention_heads {} heads (or give head_dim)",
+                    self.hidden_size, self.num_attention_heads
+                ),
+            });
         }
-        if self.num_attention_heads % self.num_key_value_heads != 0 {
-            return Err(bad(format!(
-                "num_attention_heads {} is not a multiple of num_key_value_heads {}",
-                self.num_attention_heads, self.num_key_value_heads
-            )));
-        }
-        if !(self.rms_norm_eps > 0.0 && self.rope_theta > 0.0) {
-            return Err(bad("rms_norm_eps and rope_theta must be positive".into()));
-        }
-        Ok(())
+        self.spec()?.check(origin)
     }
 }
 
@@ -253,13 +238,8 @@ pub fn gguf_leaf(leaf: &str) -> Option<&'static str> {
 /// # Errors
 /// Another architecture, a missing key, or an inconsistent configuration.
 pub fn config_from_gguf(header: &GgufHeader) -> Result<LlamaConfig> {
-    let arch = header.architecture()?;
-    if arch != "llama" {
-        return Err(LmError::InvalidModelConfig {
-            path: "gguf".into(),
-            detail: format!("general.architecture is `{arch}`, expected `llama`"),
-        });
-    }
+    expect_architecture(header, "llama")?;
+    let (bos_token_id, eos_token_id) = special_ids(header);
     let u = |k: &str| arch_usize(header, "llama", k);
     let heads = u("attention.head_count")?;
     let hidden = u("embedding_length")?;
@@ -282,12 +262,8 @@ pub fn config_from_gguf(header: &GgufHeader) -> Result<LlamaConfig> {
         rope_scaling: None,
         max_position_embeddings: u("context_length")?,
         tie_word_embeddings: header.tensor("output.weight").is_err(),
-        bos_token_id: header.get_u32("tokenizer.ggml.bos_token_id").ok(),
-        eos_token_id: header
-            .get_u32("tokenizer.ggml.eos_token_id")
-            .ok()
-            .into_iter()
-            .collect(),
+        bos_token_id,
+        eos_token_id,
     };
     cfg.check("gguf metadata")?;
     Ok(cfg)

@@ -321,6 +321,36 @@ impl HostWeights {
     }
 }
 
+impl HostWeights {
+    /// Seeded random weights for `spec` (tests, examples, documentation): every norm weight
+    /// `1 + norm_scale · (u − ½)`, every other value `scale · (u − ½)`, `u` uniform on `[0, 1)`
+    /// from ChaCha8 with `seed`, drawn in [`HostWeights::expected`] order.
+    pub fn random(spec: &TransformerSpec, seed: u64, scale: f32, norm_scale: f32) -> Self {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut w = HostWeights {
+            origin: format!("random weights, seed {seed}"),
+            ..Default::default()
+        };
+        for (name, shape) in HostWeights::expected(spec) {
+            let n: usize = shape.iter().product();
+            let norm = name.ends_with("norm.weight");
+            let data = (0..n)
+                .map(|_| {
+                    let u = rng.random::<f32>() - 0.5;
+                    if norm {
+                        1.0 + norm_scale * u
+                    } else {
+                        scale * u
+                    }
+                })
+                .collect();
+            w.tensors.insert(name, HostTensor { shape, data });
+        }
+        w
+    }
+}
+
 /// PyTorch `[out, in]` → burn `[in, out]`.
 fn transpose(t: &HostTensor) -> (Vec<f32>, usize, usize) {
     let (out, inp) = (t.shape[0], t.shape[1]);
