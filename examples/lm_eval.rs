@@ -9,7 +9,8 @@
 //! `--model` is a GGUF file or a Hugging Face directory of any supported family (Llama, SmolLM2,
 //! Gemma 3; default: SmolLM2-135M-Instruct
 //! from the model cache). Tasks: hellaswag, arc_easy, arc_challenge, piqa, winogrande,
-//! lambada_openai, mmlu, `mmlu_<subject>`, gsm8k, math500, wikitext2, humaneval, mbpp.
+//! lambada_openai, lambada_gen (LAMBADA as greedy generation, first-word exact match), mmlu,
+//! `mmlu_<subject>`, gsm8k, math500, wikitext2, humaneval, mbpp.
 //! Writes `samples_<task>.jsonl` (resumable: items already there are skipped), `results.json`
 //! and `results.md` into `--output`, and prints the markdown table.
 

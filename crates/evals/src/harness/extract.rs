@@ -227,6 +227,15 @@ pub fn math_is_equiv(a: &str, b: &str) -> bool {
     math_strip_string(a) == math_strip_string(b)
 }
 
+/// The first word of a generation: leading whitespace skipped, cut at the next whitespace,
+/// surrounding punctuation and quotes (ASCII and typographic) removed — the exact-match unit of
+/// `lambada_gen` (a passage's last word against the model's next word).
+pub fn first_word(text: &str) -> String {
+    let word = text.split_whitespace().next().unwrap_or("");
+    word.trim_matches(|c: char| c.is_ascii_punctuation() || "“”‘’«»…".contains(c))
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +267,14 @@ mod tests {
         ));
         assert!(!math_is_equiv("5", "6"));
         assert_eq!(math_boxed_answer("no box"), None);
+    }
+
+    #[test]
+    fn first_word_cuts_at_whitespace_and_strips_punctuation() {
+        assert_eq!(first_word(" Paris. It is"), "Paris");
+        assert_eq!(first_word("\n  \"dog,\" she said"), "dog");
+        assert_eq!(first_word("don't stop"), "don't");
+        assert_eq!(first_word("“Maybe”"), "Maybe");
+        assert_eq!(first_word("   "), "");
     }
 }

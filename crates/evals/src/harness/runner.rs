@@ -239,6 +239,11 @@ pub fn evaluate_loglik_items<M: LanguageModel>(
     Ok(out)
 }
 
+/// Token budget of a `lambada_gen` continuation: enough for any single word of the data
+/// (the longest last word takes 6 tokens with the SmolLM2 and Gemma tokenizers); the first
+/// word of the text is scored.
+pub const LAMBADA_GEN_MAX_TOKS: usize = 8;
+
 /// Generates for one generation or code item and scores it.
 pub fn evaluate_generation_item<M: LanguageModel>(
     scorer: &mut Scorer<'_, M>,
@@ -261,6 +266,7 @@ pub fn evaluate_generation_item<M: LanguageModel>(
             vec!["Problem:".into(), "<|im_end|>".into()],
             max_gen_toks,
         ),
+        ItemKind::LastWord { prompt, .. } => (prompt, vec!["\n".into()], LAMBADA_GEN_MAX_TOKS),
         ItemKind::Code { prompt, until, .. } => (prompt, until.clone(), max_gen_toks),
         _ => return Err(HarnessError::invalid(it.id(), "not a generation item")),
     };
@@ -287,6 +293,15 @@ pub fn evaluate_generation_item<M: LanguageModel>(
             rec.metrics
                 .insert("exact_match_flexible".into(), f64::from(u8::from(emf)));
             rec.correct = f64::from(u8::from(ems));
+        }
+        ItemKind::LastWord { word, .. } => {
+            let pred = extract::first_word(&g.text);
+            let ok = pred == extract::first_word(word);
+            rec.prediction = json!({"generation": g.text, "first_word": pred});
+            rec.gold = json!(word);
+            rec.metrics
+                .insert("exact_match".into(), f64::from(u8::from(ok)));
+            rec.correct = f64::from(u8::from(ok));
         }
         ItemKind::Math { answer, .. } => {
             let pred = extract::math_boxed_answer(&g.text);

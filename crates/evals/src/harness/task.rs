@@ -25,6 +25,10 @@ pub enum Task {
     Winogrande,
     /// LAMBADA OpenAI (5,153), acc and perplexity.
     LambadaOpenai,
+    /// LAMBADA OpenAI as generation (`lambada_gen`): greedy continuation of the passage, exact
+    /// match of its first word against the passage's last word (the guided-decoding study's
+    /// protocol; [`crate::harness::extract::first_word`]).
+    LambadaGen,
     /// MMLU 5-shot: all 57 subjects (`None`) or one.
     Mmlu(Option<String>),
     /// GSM8K test (1,319), 5-shot generation, exact match strict / flexible.
@@ -56,13 +60,14 @@ pub enum Family {
 
 impl Task {
     /// Every task name [`Task::parse`] accepts (besides `mmlu_<subject>`).
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "hellaswag",
         "arc_easy",
         "arc_challenge",
         "piqa",
         "winogrande",
         "lambada_openai",
+        "lambada_gen",
         "mmlu",
         "gsm8k",
         "math500",
@@ -80,6 +85,7 @@ impl Task {
             "piqa" => Self::Piqa,
             "winogrande" => Self::Winogrande,
             "lambada_openai" | "lambada" => Self::LambadaOpenai,
+            "lambada_gen" | "lambada_generative" => Self::LambadaGen,
             "mmlu" => Self::Mmlu(None),
             "gsm8k" => Self::Gsm8k,
             "math500" | "math" => Self::Math500,
@@ -110,6 +116,7 @@ impl Task {
             Self::Piqa => "piqa".into(),
             Self::Winogrande => "winogrande".into(),
             Self::LambadaOpenai => "lambada_openai".into(),
+            Self::LambadaGen => "lambada_gen".into(),
             Self::Mmlu(None) => "mmlu".into(),
             Self::Mmlu(Some(s)) => format!("mmlu_{s}"),
             Self::Gsm8k => "gsm8k".into(),
@@ -131,7 +138,7 @@ impl Task {
             | Self::Mmlu(_) => Family::MultipleChoice,
             Self::LambadaOpenai => Family::TargetLoglik,
             Self::Wikitext2 => Family::Rolling,
-            Self::Gsm8k | Self::Math500 => Family::Generation,
+            Self::Gsm8k | Self::Math500 | Self::LambadaGen => Family::Generation,
             Self::Humaneval | Self::Mbpp => Family::Code,
         }
     }
@@ -176,6 +183,21 @@ impl Task {
                 .iter()
                 .enumerate()
                 .map(|(i, r)| Item::new(&name, i, ItemKind::Target(perplexity::lambada_request(r))))
+                .collect(),
+            Self::LambadaGen => data::load_lambada(dir)?
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let req = perplexity::lambada_request(r);
+                    Item::new(
+                        &name,
+                        i,
+                        ItemKind::LastWord {
+                            prompt: req.context,
+                            word: req.continuation.trim().to_string(),
+                        },
+                    )
+                })
                 .collect(),
             Self::Mmlu(subject) => {
                 let subjects = match subject {
@@ -292,6 +314,13 @@ pub enum ItemKind {
         title: String,
         /// Original page text (words and bytes are counted on it).
         page: String,
+    },
+    /// Generation of a passage's last word (LAMBADA as generation).
+    LastWord {
+        /// The passage without its last word (no trailing space).
+        prompt: String,
+        /// The last word.
+        word: String,
     },
     /// GSM8K generation.
     Gsm8k {
