@@ -3,7 +3,7 @@
 //!
 //! One step, at generated position `p` (small-model tokens after the prompt):
 //! 1. the small model's next-token distribution gives the [`TokenSignal`] (entropy, max
-//!    probability) — computed once and reused by the sampler;
+//!    probability; one pass over the logits, timed as the policy layer's cost);
 //! 2. the policy answers; on [`HelpDecision::Continue`] the small model samples a token and
 //!    reads it; on [`HelpDecision::AskOracle`] the oracle continues for up to `k` of its tokens
 //!    (capped by the remaining budget when it shares the tokenizer) and the small model reads

@@ -15,7 +15,6 @@
 
 use std::time::{Duration, Instant};
 
-use lm::generate::sampling::distribution;
 use lm::{Decoder, LanguageModel};
 
 use crate::error::Result;
@@ -134,8 +133,8 @@ impl<'m, M: LanguageModel> ModelOracle<'m, M> {
         let d = self.decoder.as_mut().expect("synchronised decoder");
         let mut out = Vec::with_capacity(k);
         for _ in 0..k {
-            let (_, _, _, argmax) = distribution(d.logits());
-            let t = argmax as u32;
+            // Greedy: only the argmax is needed, not the whole distribution.
+            let t = crate::speculative::argmax(d.logits()) as u32;
             out.push(t);
             if stop.contains(&t) {
                 return Ok((out, true));
