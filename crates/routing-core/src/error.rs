@@ -61,6 +61,42 @@ pub enum RoutingError {
         /// Why.
         reason: String,
     },
+    /// An expert selector was given no router logits.
+    #[error("layer {layer}: empty router logits")]
+    EmptyLogits {
+        /// The MoE layer.
+        layer: usize,
+    },
+    /// A router logit is NaN or infinite.
+    #[error("layer {layer}: router logit of expert {expert} is {value}")]
+    NonFiniteLogit {
+        /// The MoE layer.
+        layer: usize,
+        /// The expert whose logit it is.
+        expert: usize,
+        /// The value.
+        value: f32,
+    },
+    /// An expert count (`k`, `min_k`, `max_k`) larger than the layer's number of experts.
+    #[error("layer {layer}: `{field}` = {value} exceeds the layer's {experts} experts")]
+    ExpertCount {
+        /// The MoE layer.
+        layer: usize,
+        /// The selector's field.
+        field: String,
+        /// Its value.
+        value: usize,
+        /// Experts at that layer (the length of the router logits).
+        experts: usize,
+    },
+    /// A layer index a selector has no parameters for (e.g. no null distribution).
+    #[error("layer {layer}: the selector only knows layers 0..{layers}")]
+    UnknownLayer {
+        /// The requested layer.
+        layer: usize,
+        /// How many layers the selector knows.
+        layers: usize,
+    },
 }
 
 /// Checks that every value is finite.

@@ -1,10 +1,15 @@
-//! Routing decisions: which model should answer this prompt (query level), and when a small
-//! model should hand tokens to an oracle (token level, [`mod@token`]).
+//! Routing decisions: which model should answer this prompt (query level), when a small model
+//! should hand tokens to an oracle (token level, [`mod@token`]), and which experts of a
+//! mixture-of-experts layer process a token (expert level, [`mod@expert`]).
 //!
 //! This crate owns the decision, not the measurement (that is `evals`) nor training (that is
 //! `mf-router`). It provides:
 //! * the token-level [`token::HelpPolicy`] trait and its policies (never, oracle only, random
 //!   `c × k`, entropy and max-probability triggers), tensor-free so that any engine drives them;
+//! * the expert-level [`expert::ExpertSelector`] trait (one token's router logits at one layer →
+//!   experts and combine weights, written into a reused [`expert::ExpertChoice`]) and the
+//!   reference [`expert::TopK`] router with HF transformers' OLMoE/Mixtral semantics; the
+//!   adaptive selectors (Benjamini–Hochberg, top-p) live in `bh-moe`;
 //! * the router traits [`PairRouter`] (weak/strong pair: one score per prompt) and
 //!   [`MultiRouter`] (N models: expected quality per model);
 //! * threshold calibration for a target strong-call share ([`calibrate`], RouteLLM's
@@ -29,6 +34,7 @@
 
 pub mod calibrate;
 pub mod error;
+pub mod expert;
 pub mod reference;
 pub mod router;
 pub mod token;
