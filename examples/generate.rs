@@ -26,6 +26,7 @@ fn main() -> Result<(), BoxError> {
     let mut model_path: Option<String> = None;
     let mut opts = GenerateOptions::default();
     let mut device = "cpu".to_string();
+    let mut engine = lm::Engine::F32;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or_else(|| format!("{a} needs a value"));
@@ -42,6 +43,7 @@ fn main() -> Result<(), BoxError> {
             "--seed" => opts.sampling.seed = val()?.parse()?,
             "--stop" => opts.stop_strings.push(val()?),
             "--device" => device = val()?,
+            "--engine" => engine = lm::Engine::parse(&val()?)?,
             "-h" | "--help" => {
                 println!(
                     "usage: generate [--chat] PROMPT [--model GGUF_OR_DIR] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop STR]... [--device {}]",
@@ -60,7 +62,7 @@ fn main() -> Result<(), BoxError> {
         Some(p) => std::path::PathBuf::from(p),
         None => lm::locate::smollm2_gguf()?,
     };
-    let model = CausalLm::open(&path, &device)?;
+    let model = CausalLm::open_with(&path, &device, engine)?;
     eprintln!(
         "loaded {} in {:.2} s",
         model.name(),

@@ -3,6 +3,10 @@
 //! ```text
 //! cargo run --release -p examples --bin lm_bench                     # SmolLM2, CPU, all cells
 //! cargo run --release -p examples --bin lm_bench -- --json out/lm_bench.json --decode 32
+//! # the quantized executor against llama.cpp, interleaved, 3 repetitions, ratios printed:
+//! cargo run --release -p examples --bin lm_bench -- --engine quantized --peer --reps 3
+//! # teacher-forced agreement with the f32 engine on 20,000 WikiText-2 tokens:
+//! cargo run --release -p examples --bin lm_bench -- --engine quantized --agree 20000
 //! ```
 //!
 //! Cells: batch 1 and 8 × prompts of 128 and 512 tokens. Prefill reads the prompts in one
@@ -42,6 +46,11 @@ fn main() -> Result<(), BoxError> {
     let mut batches = vec![1usize, 8];
     let mut lengths = vec![128usize, 512];
     let mut gguf = None;
+    let mut engine = lm::Engine::F32;
+    let mut agree: Option<usize> = None;
+    let mut agree_json = None;
+    let mut peer = false;
+    let mut reps = 1usize;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or_else(|| format!("{a} needs a value"));
@@ -62,6 +71,11 @@ fn main() -> Result<(), BoxError> {
                     .collect::<Result<_, _>>()?
             }
             "--model" | "--gguf" => gguf = Some(val()?),
+            "--engine" => engine = lm::Engine::parse(&val()?)?,
+            "--agree" => agree = Some(val()?.parse()?),
+            "--agree-json" => agree_json = Some(val()?),
+            "--peer" => peer = true,
+            "--reps" => reps = val()?.parse()?,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -70,7 +84,7 @@ fn main() -> Result<(), BoxError> {
         Some(p) => p.into(),
         None => lm::locate::smollm2_gguf()?,
     };
-    let model = CausalLm::open(&path, &dev)?;
+    let model = CausalLm::open_with(&path, &dev, engine)?;
     let text = datasets::shared_data_dir()
         .and_then(|d| std::fs::read_to_string(d.join("wikitext2/wiki.test.raw")).ok())
         .unwrap_or_else(|| FALLBACK.repeat(200));
@@ -80,59 +94,180 @@ fn main() -> Result<(), BoxError> {
     if corpus.len() < max_len * max_b + 1 {
         return Err("corpus too short for the requested prompts".into());
     }
+    if let Some(n) = agree {
+        // Teacher-forced agreement of this engine with the exact f32 engine on the same file.
+        let exact = CausalLm::open_with(&path, &dev, lm::Engine::F32)?;
+        let n = n.min(corpus.len());
+        let a = lm::agreement(&exact, &model, &corpus[..n], 1024)?;
+        println!(
+            "agreement with f32 over {n} WikiText-2 tokens (windows of 1024): mean |Δ log p| {:.4}, max {:.3}; perplexity f32 {:.4}, {} {:.4} ({:+.3}%)",
+            a.mean_abs_delta,
+            a.max_abs_delta,
+            a.ppl_reference,
+            engine.name(),
+            a.ppl_candidate,
+            (a.ppl_candidate / a.ppl_reference - 1.0) * 100.0
+        );
+        if let Some(p) = &agree_json {
+            let j = serde_json::json!({"windows": a.windows, "f32": a.reference,
+                "candidate": a.candidate, "engine": engine.name(),
+                "mean_abs_delta": a.mean_abs_delta, "max_abs_delta": a.max_abs_delta,
+                "ppl_f32": a.ppl_reference, "ppl_candidate": a.ppl_candidate});
+            std::fs::write(p, serde_json::to_string(&j)?)?;
+            println!("wrote {p}");
+        }
+        return Ok(());
+    }
     // Warm-up (allocations, first-touch).
     let mut c = model.new_cache(1);
     model.forward(&[corpus[..16].to_vec()], &mut c, LogitsAt::Last)?;
 
-    println!("model {} on {device}; decode {decode} steps", model.name());
+    println!(
+        "model {} on {device}, {} engine; decode {decode} steps",
+        model.name(),
+        engine.name()
+    );
     println!("| batch | prompt | prefill tok/s | decode tok/s | prefill s | decode s |");
     println!("|---:|---:|---:|---:|---:|---:|");
     let mut cells = Vec::new();
-    for &n in &lengths {
-        for &b in &batches {
-            let rows: Vec<Vec<u32>> = (0..b)
-                .map(|r| corpus[r * n..(r + 1) * n].to_vec())
-                .collect();
-            let mut cache = model.new_cache(b);
-            let t = Instant::now();
-            let logits = read_f32(model.forward(&rows, &mut cache, LogitsAt::Last)?)?;
-            let prefill = t.elapsed().as_secs_f64();
-            let v = model.vocab_size();
-            let mut next: Vec<Vec<u32>> = (0..b)
-                .map(|r| vec![argmax(&logits[r * v..(r + 1) * v])])
-                .collect();
-            let t = Instant::now();
-            for _ in 0..decode {
-                let logits = read_f32(model.forward(&next, &mut cache, LogitsAt::Last)?)?;
-                next = (0..b)
-                    .map(|r| vec![argmax(&logits[r * v..(r + 1) * v])])
-                    .collect();
+    let mut peers: Vec<serde_json::Value> = Vec::new();
+    for rep in 0..reps {
+        for &n in &lengths {
+            for &b in &batches {
+                let cell = bench_cell(&model, &corpus, b, n, decode)?;
+                println!(
+                    "| {b} | {n} | {:.1} | {:.1} | {:.3} | {:.3} |",
+                    cell.prefill_tok_per_s,
+                    cell.decode_tok_per_s,
+                    cell.prefill_secs,
+                    cell.decode_secs
+                );
+                cells.push(cell);
             }
-            let dec = t.elapsed().as_secs_f64();
-            let cell = Cell {
-                batch: b,
-                prompt_tokens: n,
-                decode_steps: decode,
-                prefill_secs: prefill,
-                prefill_tok_per_s: (b * n) as f64 / prefill,
-                decode_secs: dec,
-                decode_tok_per_s: (b * decode) as f64 / dec,
+            if peer {
+                // llama.cpp on the same file and prompt length, right after ours.
+                let out = std::env::temp_dir().join(format!(
+                    "lm_bench_peer_{}_{rep}_{n}.json",
+                    std::process::id()
+                ));
+                let status = std::process::Command::new("python3")
+                    .arg(concat!(
+                        env!("CARGO_MANIFEST_DIR"),
+                        "/../crates/lm/peer/llama_cpp_bench.py"
+                    ))
+                    .args([
+                        "--gguf",
+                        &path.display().to_string(),
+                        "--lengths",
+                        &n.to_string(),
+                    ])
+                    .args([
+                        "--decode",
+                        &decode.to_string(),
+                        "--json",
+                        &out.display().to_string(),
+                    ])
+                    .args([
+                        "--threads",
+                        &lm::kernels::pool::global().threads().to_string(),
+                    ])
+                    .status()?;
+                if !status.success() {
+                    return Err(format!("llama_cpp_bench.py failed: {status}").into());
+                }
+                let v: Vec<serde_json::Value> =
+                    serde_json::from_str(&std::fs::read_to_string(&out)?)?;
+                peers.extend(v);
+            }
+        }
+    }
+    if peer {
+        println!(
+            "\nratio ours / llama.cpp (batch 1, medians over {reps} interleaved repetitions):"
+        );
+        println!(
+            "| prompt | prefill ours | prefill llama.cpp | ratio | decode ours | decode llama.cpp | ratio |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|");
+        for &n in &lengths {
+            let ours: Vec<&Cell> = cells
+                .iter()
+                .filter(|c| c.batch == 1 && c.prompt_tokens == n)
+                .collect();
+            let theirs: Vec<&serde_json::Value> =
+                peers.iter().filter(|c| c["prompt_tokens"] == n).collect();
+            let med = |mut v: Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
             };
-            println!(
-                "| {b} | {n} | {:.1} | {:.1} | {:.3} | {:.3} |",
-                cell.prefill_tok_per_s, cell.decode_tok_per_s, prefill, dec
+            let (pa, da) = (
+                med(ours.iter().map(|c| c.prefill_tok_per_s).collect()),
+                med(ours.iter().map(|c| c.decode_tok_per_s).collect()),
             );
-            cells.push(cell);
+            let (pb, db) = (
+                med(theirs
+                    .iter()
+                    .filter_map(|c| c["prefill_tok_per_s"].as_f64())
+                    .collect()),
+                med(theirs
+                    .iter()
+                    .filter_map(|c| c["decode_tok_per_s"].as_f64())
+                    .collect()),
+            );
+            println!(
+                "| {n} | {pa:.1} | {pb:.1} | {:.2}× | {da:.1} | {db:.1} | {:.2}× |",
+                pa / pb,
+                da / db
+            );
         }
     }
     if let Some(p) = json {
         if let Some(dir) = std::path::Path::new(&p).parent() {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(&p, serde_json::to_string_pretty(&cells)?)?;
+        let j = serde_json::json!({"engine": engine.name(), "cells": cells, "llama_cpp": peers});
+        std::fs::write(&p, serde_json::to_string_pretty(&j)?)?;
         println!("wrote {p}");
     }
     Ok(())
+}
+
+/// Prefill `b` windows of `n` tokens, then `decode` greedy steps.
+fn bench_cell(
+    model: &CausalLm,
+    corpus: &[u32],
+    b: usize,
+    n: usize,
+    decode: usize,
+) -> Result<Cell, BoxError> {
+    let rows: Vec<Vec<u32>> = (0..b)
+        .map(|r| corpus[r * n..(r + 1) * n].to_vec())
+        .collect();
+    let mut cache = model.new_cache(b);
+    let t = Instant::now();
+    let logits = read_f32(model.forward(&rows, &mut cache, LogitsAt::Last)?)?;
+    let prefill = t.elapsed().as_secs_f64();
+    let v = model.vocab_size();
+    let mut next: Vec<Vec<u32>> = (0..b)
+        .map(|r| vec![argmax(&logits[r * v..(r + 1) * v])])
+        .collect();
+    let t = Instant::now();
+    for _ in 0..decode {
+        let logits = read_f32(model.forward(&next, &mut cache, LogitsAt::Last)?)?;
+        next = (0..b)
+            .map(|r| vec![argmax(&logits[r * v..(r + 1) * v])])
+            .collect();
+    }
+    let dec = t.elapsed().as_secs_f64();
+    Ok(Cell {
+        batch: b,
+        prompt_tokens: n,
+        decode_steps: decode,
+        prefill_secs: prefill,
+        prefill_tok_per_s: (b * n) as f64 / prefill,
+        decode_secs: dec,
+        decode_tok_per_s: (b * decode) as f64 / dec,
+    })
 }
 
 fn argmax(v: &[f32]) -> u32 {

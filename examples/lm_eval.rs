@@ -28,6 +28,7 @@ fn main() -> Result<(), BoxError> {
     let mut cfg = RunConfig::default();
     let mut model_path: Option<PathBuf> = None;
     let mut device = "cpu".to_string();
+    let mut engine = lm::Engine::F32;
     let mut tasks = "hellaswag".to_string();
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -43,10 +44,11 @@ fn main() -> Result<(), BoxError> {
             "--max-gen-toks" => cfg.max_gen_toks = val()?.parse()?,
             "--output" => cfg.output = val()?.into(),
             "--device" => device = val()?,
+            "--engine" => engine = lm::Engine::parse(&val()?)?,
             "--no-progress" => cfg.progress = false,
             "-h" | "--help" => {
                 eprintln!(
-                    "lm_eval --model <gguf|hf dir> --tasks a,b --limit N --offset N --batch-size N --output DIR [--device cpu] [--seed N] [--max-length N] [--max-gen-toks N] [--no-progress]"
+                    "lm_eval --model <gguf|hf dir> --tasks a,b --limit N --offset N --batch-size N --output DIR [--device cpu] [--engine f32|quantized] [--seed N] [--max-length N] [--max-gen-toks N] [--no-progress]"
                 );
                 return Ok(());
             }
@@ -63,7 +65,7 @@ fn main() -> Result<(), BoxError> {
         Some(p) => p,
         None => lm::locate::smollm2_gguf()?,
     };
-    let model = CausalLm::open(&path, &dev)?;
+    let model = CausalLm::open_with(&path, &dev, engine)?;
     eprintln!(
         "model {} from {}",
         lm::LanguageModel::name(&model),

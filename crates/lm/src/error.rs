@@ -251,6 +251,19 @@ pub enum LmError {
         ggml_type: &'static str,
     },
 
+    /// A weight whose block type the quantized executor's integer kernels cannot read.
+    #[error(
+        "tensor {tensor:?} has ggml type {ggml_type}, which the quantized executor cannot run (supported: {supported}); use the f32 engine"
+    )]
+    UnsupportedQuantizedTensor {
+        /// The GGUF tensor name.
+        tensor: String,
+        /// Its type's name.
+        ggml_type: &'static str,
+        /// The types that are supported.
+        supported: &'static str,
+    },
+
     /// A de-quantisation request whose element count is not a whole number of blocks.
     #[error("{ggml_type}: {n_elements} elements is not a multiple of the block size {block_size}")]
     NotBlockMultiple {

@@ -217,3 +217,76 @@ pub fn loglikelihood<M: LanguageModel>(
     }
     Ok(out)
 }
+
+/// How closely two models (two executors of one file, say) agree on teacher-forced
+/// log-probabilities: [`agreement`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Agreement {
+    /// The token windows scored (each read from an empty cache).
+    pub windows: Vec<Vec<u32>>,
+    /// `log p(tᵢ | t₍<ᵢ₎)` of the reference model, per window (tokens 1..).
+    pub reference: Vec<Vec<f32>>,
+    /// The same for the candidate.
+    pub candidate: Vec<Vec<f32>>,
+    /// Mean `|Δ log p|` over all scored tokens.
+    pub mean_abs_delta: f64,
+    /// Largest `|Δ log p|`.
+    pub max_abs_delta: f64,
+    /// Token perplexity `exp(−mean log p)` of the reference.
+    pub ppl_reference: f64,
+    /// The same for the candidate.
+    pub ppl_candidate: f64,
+}
+
+/// Scores `tokens` in consecutive windows of `window` tokens with both models and compares
+/// the log-probabilities ([`token_logprobs`] per window).
+///
+/// # Errors
+/// Model errors; a window shorter than 2 tokens or no tokens at all.
+pub fn agreement<A: LanguageModel, B: LanguageModel>(
+    reference: &A,
+    candidate: &B,
+    tokens: &[u32],
+    window: usize,
+) -> Result<Agreement> {
+    if window < 2 || tokens.len() < 2 {
+        return Err(LmError::InvalidModelConfig {
+            path: "agreement".into(),
+            detail: format!(
+                "{} tokens in windows of {window}: nothing to score",
+                tokens.len()
+            ),
+        });
+    }
+    let windows: Vec<Vec<u32>> = tokens
+        .chunks(window)
+        .filter(|w| w.len() >= 2)
+        .map(<[u32]>::to_vec)
+        .collect();
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for w in &windows {
+        a.push(token_logprobs(reference, w)?);
+        b.push(token_logprobs(candidate, w)?);
+    }
+    let pairs: Vec<(f64, f64)> = a
+        .iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .map(|(&x, &y)| (f64::from(x), f64::from(y)))
+        .collect();
+    let n = pairs.len() as f64;
+    let mean_abs_delta = pairs.iter().map(|(x, y)| (x - y).abs()).sum::<f64>() / n;
+    let max_abs_delta = pairs.iter().map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let ppl_reference = (-pairs.iter().map(|p| p.0).sum::<f64>() / n).exp();
+    let ppl_candidate = (-pairs.iter().map(|p| p.1).sum::<f64>() / n).exp();
+    Ok(Agreement {
+        windows,
+        reference: a,
+        candidate: b,
+        mean_abs_delta,
+        max_abs_delta,
+        ppl_reference,
+        ppl_candidate,
+    })
+}

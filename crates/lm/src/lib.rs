@@ -41,7 +41,8 @@
 //! | [`tokenizer`] | `tokenizer.json`, tokenizers rebuilt from GGUF metadata (GPT-2 / SmolLM2, Llama 3 `llama-bpe`, SentencePiece / Gemma), the Llama 3 chat format |
 //! | [`models`] | [`models::transformer`] (the decoder every family runs on), families [`models::llama`] and [`models::gemma3`], their GGUF and Hugging Face loaders, [`CausalLm::open`] (one entry point for any supported file), [`models::bert`] (MiniLM, f32 and int8) |
 //! | [`nn`] | burn building blocks: [`nn::rope`] (both layouts, Llama 3 scaling), [`nn::kv_cache`] (rollback, padding, position offset), [`nn::tensor_io`] |
-//! | [`kernels`] | CPU kernels with run-time SIMD dispatch (the crate's only `unsafe`): f32 row loops, [`kernels::qgemm`] int8 products, [`kernels::math`] |
+//! | [`quantized`] | the quantized CPU executor: the same decoder with matrices left in their GGUF blocks and integer products ([`Engine::Quantized`]) |
+//! | [`kernels`] | CPU kernels with run-time SIMD dispatch (the crate's only `unsafe`): f32 row loops, [`kernels::qgemm`] int8 products, [`kernels::qdot`] GGUF-block dot products (AVX2), [`kernels::math`] |
 //! | [`generate`](mod@generate) | [`Decoder`] (step, feed, rollback), [`generate()`], [`generate::sampling`] |
 //! | [`language_model`] | the [`LanguageModel`] trait and log-likelihood scoring |
 //! | [`locate`] | where `scripts/fetch_models.sh` put the real models |
@@ -64,6 +65,7 @@ pub mod language_model;
 pub mod locate;
 pub mod models;
 pub mod nn;
+pub mod quantized;
 pub mod tokenizer;
 
 pub use error::{LmError, Result};
@@ -72,9 +74,11 @@ pub use format::gguf::{GgufFile, GgufHeader, MetadataArray, MetadataValue, Tenso
 pub use format::safetensors::SafetensorsWeights;
 pub use generate::sampling::{Sampler, SamplingConfig, StepInfo};
 pub use generate::{Decoder, GenerateOptions, Generation, StopReason, generate};
-pub use language_model::{ContinuationScore, LanguageModel, loglikelihood, token_logprobs};
+pub use language_model::{
+    Agreement, ContinuationScore, LanguageModel, agreement, loglikelihood, token_logprobs,
+};
 pub use models::bert::{BertConfig, BertModel, SentenceEncoder};
-pub use models::causal_lm::CausalLm;
+pub use models::causal_lm::{CausalLm, Engine, LmCache};
 pub use models::gemma3::Gemma3Config;
 pub use models::llama::LlamaConfig;
 pub use models::transformer::{HostTensor, HostWeights, LogitsAt, Transformer, TransformerSpec};

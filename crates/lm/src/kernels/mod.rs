@@ -1,5 +1,6 @@
-//! CPU kernels with run-time SIMD dispatch: the int8 dot-product tile of [`crate::kernels::qgemm`] and the
-//! f32 row loops of [`crate::models::bert::int8`] (layer norm, GELU, softmax attention, row quantisation).
+//! CPU kernels with run-time SIMD dispatch: the int8 dot-product tile of [`crate::kernels::qgemm`], the
+//! f32 row loops of [`crate::models::bert::int8`] (layer norm, GELU, softmax attention, row quantisation)
+//! and the GGUF-block integer dot products of the quantized executor ([`qdot`], AVX2).
 //!
 //! This is the only module of the workspace that uses `unsafe`, for two reasons, both checked
 //! here and nowhere else:
@@ -19,6 +20,8 @@
 #![allow(unsafe_code)]
 
 pub mod math;
+pub mod pool;
+pub mod qdot;
 pub mod qgemm;
 
 use std::sync::OnceLock;
@@ -32,6 +35,11 @@ static SIMD_ENABLED: AtomicBool = AtomicBool::new(true);
 /// both on one machine) and for measuring what the SIMD versions buy.
 pub fn set_simd_enabled(enabled: bool) {
     SIMD_ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether [`set_simd_enabled`] left the SIMD versions on.
+pub(crate) fn simd_enabled() -> bool {
+    SIMD_ENABLED.load(Ordering::Relaxed)
 }
 
 /// Whether the CPU has AVX-512 F/BW/VL with FMA and AVX2 (detected once) and SIMD is enabled.

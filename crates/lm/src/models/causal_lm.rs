@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use tokenizers::Tokenizer;
 
 use crate::error::{LmError, Result};
@@ -18,6 +18,7 @@ use crate::format::gguf::GgufFile;
 use crate::language_model::LanguageModel;
 use crate::models::transformer::{HostWeights, LogitsAt, Transformer, TransformerSpec};
 use crate::nn::kv_cache::KvCache;
+use crate::quantized::{QCache, QuantizedTransformer};
 use crate::tokenizer::{load_tokenizer_json, tokenizer_from_gguf};
 
 /// GGUF `general.architecture` values [`CausalLm::open`] builds.
@@ -35,11 +36,62 @@ pub const END_OF_TURN_TOKENS: &[&str] = &[
     "<|im_end|>",
 ];
 
+/// Which executor runs a [`CausalLm`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub enum Engine {
+    /// burn, f32 weights (de-quantised at load): exact, any device.
+    #[default]
+    F32,
+    /// The quantized CPU executor ([`crate::quantized`]): GGUF blocks and integer kernels.
+    Quantized,
+}
+
+impl Engine {
+    /// Parses `"f32"` or `"quantized"`.
+    ///
+    /// # Errors
+    /// [`LmError::InvalidModelConfig`] naming the value.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "quantized" | "q" => Ok(Self::Quantized),
+            other => Err(LmError::InvalidModelConfig {
+                path: "--engine".into(),
+                detail: format!("unknown engine `{other}` (expected f32 or quantized)"),
+            }),
+        }
+    }
+
+    /// `"f32"` or `"quantized"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::Quantized => "quantized",
+        }
+    }
+}
+
+/// The executor behind a [`CausalLm`].
+#[derive(Debug, Clone)]
+enum Exec {
+    F32(Box<Transformer>),
+    Quantized(Box<QuantizedTransformer>, Device),
+}
+
+/// The cache of a [`CausalLm`]: one per executor.
+#[derive(Debug, Clone)]
+pub enum LmCache {
+    /// The burn executor's cache.
+    F32(KvCache),
+    /// The quantized executor's cache.
+    Quantized(QCache),
+}
+
 /// A causal language model ready to score and generate.
 #[derive(Debug, Clone)]
 pub struct CausalLm {
     name: String,
-    model: Transformer,
+    model: Exec,
     tokenizer: Tokenizer,
     stop: Vec<u32>,
     prefix: Vec<u32>,
@@ -62,26 +114,98 @@ impl CausalLm {
         eos: &[u32],
         device: &Device,
     ) -> Result<Self> {
+        let exec = Exec::F32(Box::new(Transformer::new(spec, weights, device)?));
+        Ok(Self::assemble(name.into(), exec, tokenizer, bos, eos))
+    }
+
+    fn assemble(
+        name: String,
+        model: Exec,
+        tokenizer: Tokenizer,
+        bos: Option<u32>,
+        eos: &[u32],
+    ) -> Self {
+        let vocab = match &model {
+            Exec::F32(m) => m.spec().vocab_size,
+            Exec::Quantized(m, _) => m.spec().vocab_size,
+        };
         let mut stop = eos.to_vec();
         for t in END_OF_TURN_TOKENS {
-            if let Some(id) = tokenizer.token_to_id(t) {
-                if !stop.contains(&id) && (id as usize) < spec.vocab_size {
-                    stop.push(id);
-                }
+            if let Some(id) = tokenizer.token_to_id(t)
+                && !stop.contains(&id)
+                && (id as usize) < vocab
+            {
+                stop.push(id);
             }
         }
         let prefix = tokenizer
             .encode("", true)
             .map(|e| e.get_ids().to_vec())
             .unwrap_or_default();
-        Ok(Self {
-            name: name.into(),
-            model: Transformer::new(spec, weights, device)?,
+        Self {
+            name,
+            model,
             tokenizer,
             stop,
             prefix,
             bos,
-        })
+        }
+    }
+
+    /// Opens a model with the chosen executor: [`Engine::F32`] as [`CausalLm::open`];
+    /// [`Engine::Quantized`] reads a GGUF file with its matrices left in their blocks
+    /// ([`crate::quantized`]; the logits it returns live on `device`, the work runs on the
+    /// CPU).
+    ///
+    /// # Errors
+    /// As [`CausalLm::open`]; for the quantized engine, a Hugging Face directory (it reads
+    /// GGUF files only) and [`LmError::UnsupportedQuantizedTensor`] naming a tensor whose type
+    /// it cannot run.
+    pub fn open_with(path: impl AsRef<Path>, device: &Device, engine: Engine) -> Result<Self> {
+        let path = path.as_ref();
+        match engine {
+            Engine::F32 => Self::open(path, device),
+            Engine::Quantized => {
+                if path.is_dir() {
+                    return Err(LmError::InvalidModelConfig {
+                        path: path.into(),
+                        detail: "the quantized engine reads GGUF files; use the f32 engine for a Hugging Face directory".into(),
+                    });
+                }
+                let origin = path.display().to_string();
+                let file = GgufFile::open(path)?;
+                let (model, bos, eos) = QuantizedTransformer::from_gguf(&file, &origin)?;
+                let header = file.header();
+                let tokenizer = tokenizer_from_gguf(header)?;
+                let name = gguf_name(header, path);
+                let exec = Exec::Quantized(Box::new(model), device.clone());
+                Ok(Self::assemble(name, exec, tokenizer, bos, &eos))
+            }
+        }
+    }
+
+    /// The executor running this model.
+    pub fn engine(&self) -> Engine {
+        match self.model {
+            Exec::F32(_) => Engine::F32,
+            Exec::Quantized(..) => Engine::Quantized,
+        }
+    }
+
+    /// The model's sizes and switches.
+    pub fn spec(&self) -> &TransformerSpec {
+        match &self.model {
+            Exec::F32(m) => m.spec(),
+            Exec::Quantized(m, _) => m.spec(),
+        }
+    }
+
+    /// The quantized executor, when it runs this model.
+    pub fn quantized(&self) -> Option<&QuantizedTransformer> {
+        match &self.model {
+            Exec::Quantized(m, _) => Some(m),
+            Exec::F32(_) => None,
+        }
     }
 
     /// Opens any supported model: a GGUF file (weights de-quantised to f32, tokenizer from its
@@ -129,14 +253,7 @@ impl CausalLm {
             }
         };
         let tokenizer = tokenizer_from_gguf(header)?;
-        let name = header
-            .get_str("general.name")
-            .map(str::to_string)
-            .unwrap_or_else(|_| {
-                path.file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            });
+        let name = gguf_name(header, path);
         Self::new(name, spec, &weights, tokenizer, bos, &eos, device)
     }
 
@@ -173,9 +290,12 @@ impl CausalLm {
         Self::new(name, spec, &weights, tokenizer, bos, &eos, device)
     }
 
-    /// The underlying model.
-    pub fn model(&self) -> &Transformer {
-        &self.model
+    /// The burn executor, when it runs this model.
+    pub fn transformer(&self) -> Option<&Transformer> {
+        match &self.model {
+            Exec::F32(m) => Some(m),
+            Exec::Quantized(..) => None,
+        }
     }
 
     /// Replaces the stop tokens.
@@ -192,7 +312,7 @@ impl CausalLm {
 }
 
 impl LanguageModel for CausalLm {
-    type Cache = KvCache;
+    type Cache = LmCache;
 
     fn name(&self) -> &str {
         &self.name
@@ -203,7 +323,7 @@ impl LanguageModel for CausalLm {
     }
 
     fn vocab_size(&self) -> usize {
-        self.model.spec().vocab_size
+        self.spec().vocab_size
     }
 
     fn stop_tokens(&self) -> &[u32] {
@@ -215,7 +335,7 @@ impl LanguageModel for CausalLm {
     }
 
     fn active_parameters(&self) -> Option<u64> {
-        Some(self.model.spec().active_parameter_count())
+        Some(self.spec().active_parameter_count())
     }
 
     fn bos_token(&self) -> Option<u32> {
@@ -223,26 +343,66 @@ impl LanguageModel for CausalLm {
     }
 
     fn max_positions(&self) -> usize {
-        self.model.spec().max_positions
+        self.spec().max_positions
     }
 
-    fn new_cache(&self, batch: usize) -> KvCache {
-        self.model.new_cache(batch)
+    fn new_cache(&self, batch: usize) -> LmCache {
+        match &self.model {
+            Exec::F32(m) => LmCache::F32(m.new_cache(batch)),
+            Exec::Quantized(m, _) => LmCache::Quantized(m.new_cache(batch)),
+        }
     }
 
-    fn set_padding(&self, cache: &mut KvCache, pad: Vec<usize>) {
-        cache.set_padding(pad);
+    fn set_padding(&self, cache: &mut LmCache, pad: Vec<usize>) {
+        match cache {
+            LmCache::F32(c) => c.set_padding(pad),
+            LmCache::Quantized(c) => c.set_padding(pad),
+        }
     }
 
-    fn cache_len(&self, cache: &KvCache) -> usize {
-        cache.len()
+    fn cache_len(&self, cache: &LmCache) -> usize {
+        match cache {
+            LmCache::F32(c) => c.len(),
+            LmCache::Quantized(c) => c.len(),
+        }
     }
 
-    fn truncate(&self, cache: &mut KvCache, len: usize) {
-        cache.truncate(len);
+    fn truncate(&self, cache: &mut LmCache, len: usize) {
+        match cache {
+            LmCache::F32(c) => c.truncate(len),
+            LmCache::Quantized(c) => c.truncate(len),
+        }
     }
 
-    fn forward(&self, tokens: &[Vec<u32>], cache: &mut KvCache, at: LogitsAt) -> Result<Tensor<3>> {
-        self.model.forward(tokens, cache, at)
+    fn forward(&self, tokens: &[Vec<u32>], cache: &mut LmCache, at: LogitsAt) -> Result<Tensor<3>> {
+        match (&self.model, cache) {
+            (Exec::F32(m), LmCache::F32(c)) => m.forward(tokens, c, at),
+            (Exec::Quantized(m, device), LmCache::Quantized(c)) => {
+                let logits = m.forward(tokens, c, at)?;
+                let b = tokens.len();
+                let v = m.spec().vocab_size;
+                let rows = logits.len() / (b * v);
+                Ok(Tensor::from_data(
+                    TensorData::new(logits, [b, rows, v]),
+                    device,
+                ))
+            }
+            _ => Err(LmError::InvalidModelConfig {
+                path: "forward".into(),
+                detail: "a cache of the other engine was passed".into(),
+            }),
+        }
     }
+}
+
+/// `general.name`, else the file stem.
+fn gguf_name(header: &crate::format::gguf::GgufHeader, path: &Path) -> String {
+    header
+        .get_str("general.name")
+        .map(str::to_string)
+        .unwrap_or_else(|_| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
 }

@@ -68,6 +68,19 @@ pub fn golden_dir_or_skip() -> Option<PathBuf> {
     }
 }
 
+/// `$CAI_DATA_DIR` when set, else `shared/data` beside the workspace root, or `None`.
+pub fn shared_data_dir() -> Option<PathBuf> {
+    std::env::var_os("CAI_DATA_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .map(|a| a.join("shared").join("data"))
+                .find(|p| p.is_dir())
+        })
+}
+
 /// The device the model tests run on: `$LM_TEST_DEVICE` (`cpu`, or `wgpu`/`vulkan` when `lm`
 /// is built with that feature), default burn's CPU `flex`. Lets the golden tests run unchanged
 /// on a GPU machine (`cargo test -p lm --features vulkan`).

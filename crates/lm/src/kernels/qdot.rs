@@ -1,0 +1,990 @@
+//! Integer dot products of GGUF-quantized weight rows with activations quantised on the fly,
+//! for the quantized CPU executor ([`crate::quantized`]).
+//!
+//! **Activations** ([`QActs`]) are quantised per block of 32 values, symmetric:
+//! `d = max|x| / 127`, `q = round(x / d)` (i8), and the block sum `s = d · Σ q` is kept for the
+//! weight types with an offset. **Weights** stay in their GGUF blocks ([`QType`]). Every type is
+//! read as groups of 32 weights `w = a · u + b` (u unsigned, Q4/Q5 types), `w = a · v`
+//! (v signed, Q8_0) or `w = d · sc · (u − 32)` with one `sc` per 16 values (Q6_K), so that a
+//! group's contribution to `w · x` is
+//!
+//! ```text
+//! d_x · (a · Σ u·q + b · Σ q) = (a · d_x) · Σ u·q + b · s_x
+//! ```
+//!
+//! with the sum `Σ u·q` exact in integers (AVX2 `vpmaddubsw` + `vpmaddwd`). The kernels compute
+//! one weight row against up to [`MAX_TILE`] activation rows at a time, so that a weight block is
+//! unpacked once per tile during prefill.
+//!
+//! Two versions of each kernel: AVX2 (+FMA, F16C; chosen at run time) and portable Rust. They
+//! compute the same integer sums per group and differ only in the order of the f32
+//! accumulation (agreement within 1e-5 relative, tested).
+
+use crate::format::dequant::f16_to_f32;
+use crate::format::ggml_type::GgmlType;
+
+/// Values per activation block (and per weight group).
+pub const QK: usize = 32;
+
+/// Activation rows processed together against one weight row.
+pub const MAX_TILE: usize = 8;
+
+/// The GGUF block types the integer kernels read directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum QType {
+    /// `{f16 d; u8 qs[16]}`, `w = d · (u − 8)`.
+    Q4_0,
+    /// `{f16 d, m; u8 qs[16]}`, `w = d · u + m`.
+    Q4_1,
+    /// `{f16 d; u32 qh; u8 qs[16]}`, `w = d · (u − 16)`, 5-bit `u`.
+    Q5_0,
+    /// `{f16 d, m; u32 qh; u8 qs[16]}`, `w = d · u + m`.
+    Q5_1,
+    /// `{f16 d; i8 qs[32]}`, `w = d · v`.
+    Q8_0,
+    /// 256-value super-blocks, 8 groups of 32 with 6-bit scales and mins.
+    Q4K,
+    /// As Q4_K with a fifth bit per value.
+    Q5K,
+    /// 256-value super-blocks, 6-bit values, one i8 scale per 16 values.
+    Q6K,
+}
+
+impl QType {
+    /// The kernel type of a GGML type, or `None` when the integer kernels cannot read it.
+    pub fn from_ggml(t: GgmlType) -> Option<Self> {
+        Some(match t {
+            GgmlType::Q4_0 => Self::Q4_0,
+            GgmlType::Q4_1 => Self::Q4_1,
+            GgmlType::Q5_0 => Self::Q5_0,
+            GgmlType::Q5_1 => Self::Q5_1,
+            GgmlType::Q8_0 => Self::Q8_0,
+            GgmlType::Q4_K => Self::Q4K,
+            GgmlType::Q5_K => Self::Q5K,
+            GgmlType::Q6_K => Self::Q6K,
+            _ => return None,
+        })
+    }
+
+    /// The GGML type.
+    pub fn ggml(self) -> GgmlType {
+        match self {
+            Self::Q4_0 => GgmlType::Q4_0,
+            Self::Q4_1 => GgmlType::Q4_1,
+            Self::Q5_0 => GgmlType::Q5_0,
+            Self::Q5_1 => GgmlType::Q5_1,
+            Self::Q8_0 => GgmlType::Q8_0,
+            Self::Q4K => GgmlType::Q4_K,
+            Self::Q5K => GgmlType::Q5_K,
+            Self::Q6K => GgmlType::Q6_K,
+        }
+    }
+
+    /// Values per block.
+    pub fn block_values(self) -> usize {
+        match self {
+            Self::Q4K | Self::Q5K | Self::Q6K => 256,
+            _ => 32,
+        }
+    }
+
+    /// Bytes per block.
+    pub fn block_bytes(self) -> usize {
+        match self {
+            Self::Q4_0 => 18,
+            Self::Q4_1 => 20,
+            Self::Q5_0 => 22,
+            Self::Q5_1 => 24,
+            Self::Q8_0 => 34,
+            Self::Q4K => 144,
+            Self::Q5K => 176,
+            Self::Q6K => 210,
+        }
+    }
+
+    /// Bytes of one row of `cols` values (`cols` a multiple of [`Self::block_values`]).
+    pub fn row_bytes(self, cols: usize) -> usize {
+        cols / self.block_values() * self.block_bytes()
+    }
+}
+
+/// Rows of activations quantised in blocks of [`QK`] (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QActs {
+    /// Values per row (a multiple of [`QK`]).
+    pub cols: usize,
+    /// Number of rows.
+    pub rows: usize,
+    /// Quantised values, `rows × cols`.
+    pub qs: Vec<i8>,
+    /// Block scales, `rows × cols / QK`.
+    pub d: Vec<f32>,
+    /// `d · Σ q` per block.
+    pub s: Vec<f32>,
+}
+
+impl QActs {
+    /// Quantises `x` (`rows × cols`, row-major) into `self`, reusing its buffers.
+    ///
+    /// # Panics
+    /// If `cols` is not a positive multiple of [`QK`] or `x.len() != rows · cols` (internal
+    /// invariants: the executor checks shapes at load).
+    pub fn quantize(&mut self, x: &[f32], rows: usize, cols: usize) {
+        assert!(
+            cols > 0 && cols.is_multiple_of(QK),
+            "cols {cols} not a multiple of {QK}"
+        );
+        assert_eq!(x.len(), rows * cols, "activation shape");
+        let nb = rows * cols / QK;
+        self.cols = cols;
+        self.rows = rows;
+        self.qs.resize(rows * cols, 0);
+        self.d.resize(nb, 0.0);
+        self.s.resize(nb, 0.0);
+        let pool = super::pool::global();
+        let k = pool.threads();
+        if rows < 8 || k == 1 {
+            quantize_blocks(x, &mut self.qs, &mut self.d, &mut self.s);
+            return;
+        }
+        // Rows split over the pool's threads.
+        let per = rows.div_ceil(k);
+        let bpr = cols / QK;
+        type Part<'a> = (&'a [f32], &'a mut [i8], &'a mut [f32], &'a mut [f32]);
+        let slots: Vec<std::sync::Mutex<Part<'_>>> = x
+            .chunks(per * cols)
+            .zip(self.qs.chunks_mut(per * cols))
+            .zip(self.d.chunks_mut(per * bpr))
+            .zip(self.s.chunks_mut(per * bpr))
+            .map(|(((x, q), d), s)| std::sync::Mutex::new((x, q, d, s)))
+            .collect();
+        pool.run(&|i, n| {
+            for j in (i..slots.len()).step_by(n) {
+                let mut g = slots[j].lock().unwrap_or_else(|e| e.into_inner());
+                let (x, q, d, s) = &mut *g;
+                quantize_blocks(x, q, d, s);
+            }
+        });
+    }
+
+    /// Blocks per row.
+    pub fn blocks(&self) -> usize {
+        self.cols / QK
+    }
+}
+
+/// Quantises whole blocks of `x` into `qs`, `d`, `s` (see [`QActs`]).
+fn quantize_blocks(x: &[f32], qs: &mut [i8], d: &mut [f32], s: &mut [f32]) {
+    for (((xb, qb), d), s) in x
+        .chunks_exact(QK)
+        .zip(qs.chunks_exact_mut(QK))
+        .zip(d.iter_mut())
+        .zip(s.iter_mut())
+    {
+        let amax = xb.iter().fold(0f32, |m, &v| m.max(v.abs()));
+        let scale = amax / 127.0;
+        let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+        let mut sum = 0i32;
+        for (q, &v) in qb.iter_mut().zip(xb) {
+            // Round half away from zero without a libm call.
+            let y = v * inv;
+            let r = (y + 0.5f32.copysign(y)) as i32;
+            let r = r.clamp(-127, 127) as i8;
+            *q = r;
+            sum += i32::from(r);
+        }
+        // A non-finite input makes the block NaN, never a silent zero.
+        let finite = amax.is_finite() && xb.iter().all(|v| !v.is_nan());
+        *d = if finite { scale } else { f32::NAN };
+        *s = *d * sum as f32;
+    }
+}
+
+/// `Σ a·b` over equal-length f32 slices (AVX2 + FMA where present).
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2 and FMA; reads stay within `n` of both slices.
+        return unsafe { avx2::dot_f32(&a[..n], &b[..n]) };
+    }
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `o += p · v` (AVX2 + FMA where present).
+pub fn axpy(o: &mut [f32], p: f32, v: &[f32]) {
+    let n = o.len().min(v.len());
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2 and FMA; reads and writes stay within `n`.
+        unsafe { avx2::axpy(&mut o[..n], p, &v[..n]) };
+        return;
+    }
+    for (o, &v) in o[..n].iter_mut().zip(&v[..n]) {
+        *o += p * v;
+    }
+}
+
+/// Whether the AVX2 kernels may run (AVX2, FMA and F16C detected, SIMD not switched off by
+/// [`super::set_simd_enabled`]).
+pub fn has_avx2() -> bool {
+    super::simd_enabled() && detected_avx2()
+}
+
+fn detected_avx2() -> bool {
+    static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX2.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("f16c")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// `out[j] = row · acts[t0 + j]` for `j < n` (`n ≤ MAX_TILE`), `row` one weight row of `ty` with
+/// `acts.cols` values.
+///
+/// # Panics
+/// If `row` is shorter than `ty.row_bytes(acts.cols)`, `acts.cols` is not a multiple of
+/// `ty.block_values()`, `n` is 0 or above [`MAX_TILE`], or `t0 + n > acts.rows`.
+pub fn dot_tile(ty: QType, row: &[u8], acts: &QActs, t0: usize, n: usize, out: &mut [f32]) {
+    assert!(
+        acts.cols.is_multiple_of(ty.block_values()),
+        "{} values per row are not whole {:?} blocks",
+        acts.cols,
+        ty
+    );
+    assert!(row.len() >= ty.row_bytes(acts.cols), "weight row too short");
+    assert!(
+        (1..=MAX_TILE).contains(&n) && t0 + n <= acts.rows,
+        "tile out of range"
+    );
+    assert!(out.len() >= n, "output too short");
+    assert!(acts.qs.len() >= acts.rows * acts.cols && acts.d.len() >= acts.rows * acts.blocks());
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2, FMA and F16C; the asserts above bound every read the
+        // kernel makes (`row` holds the row's blocks, `acts` rows `t0..t0 + n`).
+        unsafe {
+            match n {
+                1 => avx2::dot::<1>(ty, row, acts, t0, out),
+                2 => avx2::dot::<2>(ty, row, acts, t0, out),
+                3 => avx2::dot::<3>(ty, row, acts, t0, out),
+                4 => avx2::dot::<4>(ty, row, acts, t0, out),
+                5 => avx2::dot::<5>(ty, row, acts, t0, out),
+                6 => avx2::dot::<6>(ty, row, acts, t0, out),
+                7 => avx2::dot::<7>(ty, row, acts, t0, out),
+                _ => avx2::dot::<8>(ty, row, acts, t0, out),
+            }
+        }
+        return;
+    }
+    portable_tile(ty, row, acts, t0, n, out);
+}
+
+/// The portable version of [`dot_tile`] (also used by the tests to check the AVX2 one).
+pub fn portable_tile(ty: QType, row: &[u8], acts: &QActs, t0: usize, n: usize, out: &mut [f32]) {
+    let nb = acts.blocks();
+    let mut acc = [0f32; MAX_TILE];
+    let mut off = [0f32; MAX_TILE];
+    let mut visit = |g: usize, grp: Group| {
+        for j in 0..n {
+            let blk = (t0 + j) * nb + g;
+            let q = &acts.qs[blk * QK..blk * QK + QK];
+            let dx = acts.d[blk];
+            match grp {
+                Group::Unsigned { u, a, b } => {
+                    let isum: i32 = u
+                        .iter()
+                        .zip(q)
+                        .map(|(&u, &q)| i32::from(u) * i32::from(q))
+                        .sum();
+                    acc[j] += isum as f32 * (a * dx);
+                    off[j] += b * acts.s[blk];
+                }
+                Group::Signed { v, a } => {
+                    let isum: i32 = v
+                        .iter()
+                        .zip(q)
+                        .map(|(&v, &q)| i32::from(v) * i32::from(q))
+                        .sum();
+                    acc[j] += isum as f32 * (a * dx);
+                }
+                Group::Q6 { u, sc, a } => {
+                    let mut isum = 0i32;
+                    for (h, &s) in sc.iter().enumerate() {
+                        let part: i32 = u[16 * h..16 * h + 16]
+                            .iter()
+                            .zip(&q[16 * h..16 * h + 16])
+                            .map(|(&u, &q)| (i32::from(u) - 32) * i32::from(q))
+                            .sum();
+                        isum += i32::from(s) * part;
+                    }
+                    acc[j] += isum as f32 * (a * dx);
+                }
+            }
+        }
+    };
+    for_each_group(ty, row, nb, &mut visit);
+    for j in 0..n {
+        out[j] = acc[j] + off[j];
+    }
+}
+
+/// One group of 32 weights, decoded (portable path).
+#[derive(Clone, Copy)]
+enum Group {
+    /// `w = a · u + b`.
+    Unsigned { u: [u8; 32], a: f32, b: f32 },
+    /// `w = a · v`.
+    Signed { v: [i8; 32], a: f32 },
+    /// `w = a · sc[i / 16] · (u − 32)`.
+    Q6 { u: [u8; 32], sc: [i8; 2], a: f32 },
+}
+
+fn f16(bytes: &[u8], at: usize) -> f32 {
+    f16_to_f32(u16::from_le_bytes([bytes[at], bytes[at + 1]]))
+}
+
+fn nibbles(qs: &[u8]) -> [u8; 32] {
+    let mut u = [0u8; 32];
+    for (j, &b) in qs.iter().enumerate().take(16) {
+        u[j] = b & 0x0f;
+        u[j + 16] = b >> 4;
+    }
+    u
+}
+
+fn with_high_bits(mut u: [u8; 32], qh: &[u8]) -> [u8; 32] {
+    let qh = u32::from_le_bytes([qh[0], qh[1], qh[2], qh[3]]);
+    for (j, u) in u.iter_mut().enumerate() {
+        *u |= (((qh >> j) & 1) as u8) << 4;
+    }
+    u
+}
+
+/// `(scale, min)` of group `j` of a Q4_K/Q5_K super-block's packed 6-bit table.
+fn scale_min(j: usize, q: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (q[j] & 63, q[j + 4] & 63)
+    } else {
+        (
+            (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4),
+            (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
+        )
+    }
+}
+
+/// Calls `f(group index, group)` for every 32-value group of a row of `nb` groups.
+fn for_each_group(ty: QType, row: &[u8], nb: usize, f: &mut impl FnMut(usize, Group)) {
+    let bb = ty.block_bytes();
+    match ty {
+        QType::Q4_0 | QType::Q4_1 | QType::Q5_0 | QType::Q5_1 | QType::Q8_0 => {
+            for g in 0..nb {
+                let b = &row[g * bb..(g + 1) * bb];
+                let d = f16(b, 0);
+                let grp = match ty {
+                    QType::Q4_0 => Group::Unsigned {
+                        u: nibbles(&b[2..]),
+                        a: d,
+                        b: -8.0 * d,
+                    },
+                    QType::Q4_1 => Group::Unsigned {
+                        u: nibbles(&b[4..]),
+                        a: d,
+                        b: f16(b, 2),
+                    },
+                    QType::Q5_0 => Group::Unsigned {
+                        u: with_high_bits(nibbles(&b[6..]), &b[2..6]),
+                        a: d,
+                        b: -16.0 * d,
+                    },
+                    QType::Q5_1 => Group::Unsigned {
+                        u: with_high_bits(nibbles(&b[8..]), &b[4..8]),
+                        a: d,
+                        b: f16(b, 2),
+                    },
+                    _ => {
+                        let mut v = [0i8; 32];
+                        for (v, &q) in v.iter_mut().zip(&b[2..34]) {
+                            *v = q as i8;
+                        }
+                        Group::Signed { v, a: d }
+                    }
+                };
+                f(g, grp);
+            }
+        }
+        QType::Q4K | QType::Q5K => {
+            for sb in 0..nb / 8 {
+                let b = &row[sb * bb..(sb + 1) * bb];
+                let (d, dmin) = (f16(b, 0), f16(b, 2));
+                let scales = &b[4..16];
+                let (qh, qs) = if ty == QType::Q5K {
+                    (Some(&b[16..48]), &b[48..176])
+                } else {
+                    (None, &b[16..144])
+                };
+                for c in 0..4 {
+                    for half in 0..2 {
+                        let j = 2 * c + half;
+                        let (sc, m) = scale_min(j, scales);
+                        let mut u = [0u8; 32];
+                        for (l, u) in u.iter_mut().enumerate() {
+                            let q = qs[32 * c + l];
+                            *u = if half == 0 { q & 0x0f } else { q >> 4 };
+                            if let Some(qh) = qh {
+                                *u |= ((qh[l] >> j) & 1) << 4;
+                            }
+                        }
+                        let grp = Group::Unsigned {
+                            u,
+                            a: d * f32::from(sc),
+                            b: -(dmin * f32::from(m)),
+                        };
+                        f(sb * 8 + j, grp);
+                    }
+                }
+            }
+        }
+        QType::Q6K => {
+            for sb in 0..nb / 8 {
+                let b = &row[sb * bb..(sb + 1) * bb];
+                let d = f16(b, 208);
+                for h in 0..2 {
+                    let ql = &b[64 * h..64 * h + 64];
+                    let qh = &b[128 + 32 * h..128 + 32 * h + 32];
+                    let sc = &b[192 + 8 * h..192 + 8 * h + 8];
+                    for k in 0..4 {
+                        let mut u = [0u8; 32];
+                        for (l, u) in u.iter_mut().enumerate() {
+                            let lo = match k {
+                                0 => ql[l] & 0x0f,
+                                1 => ql[l + 32] & 0x0f,
+                                2 => ql[l] >> 4,
+                                _ => ql[l + 32] >> 4,
+                            };
+                            *u = lo | (((qh[l] >> (2 * k)) & 3) << 4);
+                        }
+                        let grp = Group::Q6 {
+                            u,
+                            sc: [sc[2 * k] as i8, sc[2 * k + 1] as i8],
+                            a: d,
+                        };
+                        f(sb * 8 + 4 * h + k, grp);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    //! AVX2 kernels. Callers check the CPU features and the bounds ([`super::dot_tile`]).
+
+    use std::arch::x86_64::*;
+
+    use super::{QActs, QK, QType};
+
+    /// Per-tile accumulation state: one 8-lane f32 accumulator and one offset sum per row.
+    struct Acc<const N: usize> {
+        v: [__m256; N],
+        off: [f32; N],
+        qs: [*const i8; N],
+        d: [*const f32; N],
+        s: [*const f32; N],
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn f16_at(p: *const u8) -> f32 {
+        // SAFETY: the caller's block holds two bytes at `p`.
+        let bits = unsafe { p.cast::<u16>().read_unaligned() };
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+    }
+
+    /// 16 bytes of nibbles → 32 lanes (low nibbles first, then high nibbles).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn nibbles(p: *const u8) -> __m256i {
+        // SAFETY: the caller's block holds 16 bytes at `p`.
+        let b = unsafe { _mm_loadu_si128(p.cast()) };
+        let m = _mm_set1_epi8(0x0f);
+        let lo = _mm_and_si128(b, m);
+        let hi = _mm_and_si128(_mm_srli_epi16(b, 4), m);
+        _mm256_set_m128i(hi, lo)
+    }
+
+    /// Bit `j` of the little-endian u32 at `p` → `0x10` in lane `j`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn high_bits(p: *const u8) -> __m256i {
+        // SAFETY: the caller's block holds four bytes at `p`.
+        let qh = unsafe { p.cast::<i32>().read_unaligned() };
+        let spread = _mm256_shuffle_epi8(
+            _mm256_set1_epi32(qh),
+            _mm256_set_epi64x(
+                0x0303_0303_0303_0303,
+                0x0202_0202_0202_0202,
+                0x0101_0101_0101_0101,
+                0,
+            ),
+        );
+        let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+        let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+        _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        _mm_cvtss_f32(s)
+    }
+
+    impl<const N: usize> Acc<N> {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        unsafe fn new(acts: &QActs, t0: usize) -> Self {
+            let nb = acts.blocks();
+            Self {
+                v: [_mm256_setzero_ps(); N],
+                off: [0.0; N],
+                qs: std::array::from_fn(|j| acts.qs[(t0 + j) * acts.cols..].as_ptr()),
+                d: std::array::from_fn(|j| acts.d[(t0 + j) * nb..].as_ptr()),
+                s: std::array::from_fn(|j| acts.s[(t0 + j) * nb..].as_ptr()),
+            }
+        }
+
+        /// Group `g` with unsigned values `u`: `w = a · u + b`.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        unsafe fn unsigned(&mut self, g: usize, u: __m256i, a: f32, b: f32) {
+            let ones = _mm256_set1_epi16(1);
+            for j in 0..N {
+                // SAFETY: group `g` lies inside row `t0 + j` (checked by `dot_tile`).
+                unsafe {
+                    let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
+                    let isum = _mm256_madd_epi16(_mm256_maddubs_epi16(u, q), ones);
+                    let scale = _mm256_set1_ps(a * *self.d[j].add(g));
+                    self.v[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, self.v[j]);
+                    self.off[j] += b * *self.s[j].add(g);
+                }
+            }
+        }
+
+        /// Group `g` with signed values `v`: `w = a · v`.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        unsafe fn signed(&mut self, g: usize, v: __m256i, a: f32) {
+            let ones = _mm256_set1_epi16(1);
+            let av = _mm256_sign_epi8(v, v);
+            for j in 0..N {
+                // SAFETY: as in `unsigned`.
+                unsafe {
+                    let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
+                    let sq = _mm256_sign_epi8(q, v);
+                    let isum = _mm256_madd_epi16(_mm256_maddubs_epi16(av, sq), ones);
+                    let scale = _mm256_set1_ps(a * *self.d[j].add(g));
+                    self.v[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, self.v[j]);
+                }
+            }
+        }
+
+        /// Q6_K group `g`: `w = a · sc · (u − 32)`, `scales` holding `sc` per 16 lanes as i16.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        unsafe fn q6(&mut self, g: usize, u: __m256i, scales: __m256i, a: f32) {
+            let c32 = _mm256_set1_epi8(32);
+            for j in 0..N {
+                // SAFETY: as in `unsigned`.
+                unsafe {
+                    let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
+                    let p =
+                        _mm256_sub_epi16(_mm256_maddubs_epi16(u, q), _mm256_maddubs_epi16(c32, q));
+                    let isum = _mm256_madd_epi16(p, scales);
+                    let scale = _mm256_set1_ps(a * *self.d[j].add(g));
+                    self.v[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, self.v[j]);
+                }
+            }
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        #[allow(clippy::needless_range_loop)]
+        unsafe fn finish(&self, out: &mut [f32]) {
+            for j in 0..N {
+                // SAFETY: same features as the caller.
+                out[j] = unsafe { hsum(self.v[j]) } + self.off[j];
+            }
+        }
+    }
+
+    /// `Σ a·b`, `a.len() == b.len()`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc0 = _mm256_setzero_ps();
+        let mut acc1 = _mm256_setzero_ps();
+        let mut i = 0;
+        // SAFETY: every read is below `n` in both slices.
+        unsafe {
+            while i + 16 <= n {
+                acc0 =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+                acc1 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pa.add(i + 8)),
+                    _mm256_loadu_ps(pb.add(i + 8)),
+                    acc1,
+                );
+                i += 16;
+            }
+            while i + 8 <= n {
+                acc0 =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+                i += 8;
+            }
+            let mut sum = hsum(_mm256_add_ps(acc0, acc1));
+            while i < n {
+                sum += *pa.add(i) * *pb.add(i);
+                i += 1;
+            }
+            sum
+        }
+    }
+
+    /// `o += p · v`, `o.len() == v.len()`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn axpy(o: &mut [f32], p: f32, v: &[f32]) {
+        let n = o.len();
+        let (po, pv) = (o.as_mut_ptr(), v.as_ptr());
+        let pp = _mm256_set1_ps(p);
+        let mut i = 0;
+        // SAFETY: every access is below `n` in both slices.
+        unsafe {
+            while i + 8 <= n {
+                let r = _mm256_fmadd_ps(pp, _mm256_loadu_ps(pv.add(i)), _mm256_loadu_ps(po.add(i)));
+                _mm256_storeu_ps(po.add(i), r);
+                i += 8;
+            }
+            while i < n {
+                *po.add(i) += p * *pv.add(i);
+                i += 1;
+            }
+        }
+    }
+
+    /// The AVX2 tile: one weight row against activation rows `t0..t0 + N`.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C present; `row` holds `ty.row_bytes(acts.cols)` bytes; rows
+    /// `t0..t0 + N` exist in `acts`; `out.len() ≥ N`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dot<const N: usize>(
+        ty: QType,
+        row: &[u8],
+        acts: &QActs,
+        t0: usize,
+        out: &mut [f32],
+    ) {
+        let nb = acts.blocks();
+        let bb = ty.block_bytes();
+        let p = row.as_ptr();
+        // SAFETY (whole body): every pointer below stays inside `row` (block `g` of `nb`, or
+        // super-block `sb` of `nb / 8`) and `acts` rows `t0..t0 + N`, as the caller checked.
+        unsafe {
+            let mut acc = Acc::<N>::new(acts, t0);
+            match ty {
+                QType::Q4_0 => {
+                    for g in 0..nb {
+                        let b = p.add(g * bb);
+                        let d = f16_at(b);
+                        acc.unsigned(g, nibbles(b.add(2)), d, -8.0 * d);
+                    }
+                }
+                QType::Q4_1 => {
+                    for g in 0..nb {
+                        let b = p.add(g * bb);
+                        acc.unsigned(g, nibbles(b.add(4)), f16_at(b), f16_at(b.add(2)));
+                    }
+                }
+                QType::Q5_0 => {
+                    for g in 0..nb {
+                        let b = p.add(g * bb);
+                        let d = f16_at(b);
+                        let u = _mm256_or_si256(nibbles(b.add(6)), high_bits(b.add(2)));
+                        acc.unsigned(g, u, d, -16.0 * d);
+                    }
+                }
+                QType::Q5_1 => {
+                    for g in 0..nb {
+                        let b = p.add(g * bb);
+                        let u = _mm256_or_si256(nibbles(b.add(8)), high_bits(b.add(4)));
+                        acc.unsigned(g, u, f16_at(b), f16_at(b.add(2)));
+                    }
+                }
+                QType::Q8_0 => {
+                    for g in 0..nb {
+                        let b = p.add(g * bb);
+                        let v = _mm256_loadu_si256(b.add(2).cast());
+                        acc.signed(g, v, f16_at(b));
+                    }
+                }
+                QType::Q4K | QType::Q5K => {
+                    let m4 = _mm256_set1_epi8(0x0f);
+                    for sb in 0..nb / 8 {
+                        let b = p.add(sb * bb);
+                        let (d, dmin) = (f16_at(b), f16_at(b.add(2)));
+                        let scales = std::slice::from_raw_parts(b.add(4), 12);
+                        let (qh, qs) = if ty == QType::Q5K {
+                            (Some(_mm256_loadu_si256(b.add(16).cast())), b.add(48))
+                        } else {
+                            (None, b.add(16))
+                        };
+                        for c in 0..4 {
+                            let q = _mm256_loadu_si256(qs.add(32 * c).cast());
+                            let halves = [
+                                _mm256_and_si256(q, m4),
+                                _mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+                            ];
+                            for (half, mut u) in halves.into_iter().enumerate() {
+                                let j = 2 * c + half;
+                                if let Some(qh) = qh {
+                                    let bit = _mm256_set1_epi8(1 << j);
+                                    let set = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
+                                    u = _mm256_or_si256(
+                                        u,
+                                        _mm256_and_si256(set, _mm256_set1_epi8(0x10)),
+                                    );
+                                }
+                                let (sc, m) = super::scale_min(j, scales);
+                                acc.unsigned(
+                                    sb * 8 + j,
+                                    u,
+                                    d * f32::from(sc),
+                                    -(dmin * f32::from(m)),
+                                );
+                            }
+                        }
+                    }
+                }
+                QType::Q6K => {
+                    let m4 = _mm256_set1_epi8(0x0f);
+                    let m2 = _mm256_set1_epi8(0x03);
+                    for sb in 0..nb / 8 {
+                        let b = p.add(sb * bb);
+                        let d = f16_at(b.add(208));
+                        for h in 0..2 {
+                            let ql = b.add(64 * h);
+                            let a = _mm256_loadu_si256(ql.cast());
+                            let bq = _mm256_loadu_si256(ql.add(32).cast());
+                            let qh = _mm256_loadu_si256(b.add(128 + 32 * h).cast());
+                            let sc = b.add(192 + 8 * h).cast::<i8>();
+                            let lows = [
+                                _mm256_and_si256(a, m4),
+                                _mm256_and_si256(bq, m4),
+                                _mm256_and_si256(_mm256_srli_epi16(a, 4), m4),
+                                _mm256_and_si256(_mm256_srli_epi16(bq, 4), m4),
+                            ];
+                            let highs = [
+                                _mm256_and_si256(qh, m2),
+                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2),
+                                _mm256_and_si256(_mm256_srli_epi16(qh, 4), m2),
+                                _mm256_and_si256(_mm256_srli_epi16(qh, 6), m2),
+                            ];
+                            for k in 0..4 {
+                                let u = _mm256_or_si256(lows[k], _mm256_slli_epi16(highs[k], 4));
+                                let scales = _mm256_set_m128i(
+                                    _mm_set1_epi16(i16::from(*sc.add(2 * k + 1))),
+                                    _mm_set1_epi16(i16::from(*sc.add(2 * k))),
+                                );
+                                acc.q6(sb * 8 + 4 * h + k, u, scales, d);
+                            }
+                        }
+                    }
+                }
+            }
+            acc.finish(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::dequant::dequantize;
+
+    /// A deterministic byte soup that is a valid block of every type (scales kept finite by
+    /// writing small f16 values where the scales live).
+    fn random_row(ty: QType, cols: usize, seed: u64) -> Vec<u8> {
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut bytes: Vec<u8> = (0..ty.row_bytes(cols))
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (s >> 33) as u8
+            })
+            .collect();
+        let bb = ty.block_bytes();
+        // f16 0.01 ≈ 0x211f, f16 −0.004 ≈ 0x9c19: positive d, signed offsets.
+        let d = 0x211fu16.to_le_bytes();
+        let m = 0x9c19u16.to_le_bytes();
+        for blk in bytes.chunks_exact_mut(bb) {
+            match ty {
+                QType::Q6K => blk[208..210].copy_from_slice(&d),
+                QType::Q4_1 | QType::Q5_1 | QType::Q4K | QType::Q5K => {
+                    blk[0..2].copy_from_slice(&d);
+                    blk[2..4].copy_from_slice(&m);
+                }
+                _ => blk[0..2].copy_from_slice(&d),
+            }
+        }
+        bytes
+    }
+
+    fn acts(rows: usize, cols: usize, seed: u64) -> (Vec<f32>, QActs) {
+        let mut s = seed;
+        let x: Vec<f32> = (0..rows * cols)
+            .map(|i| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = ((s >> 40) as f32) / (1u64 << 24) as f32 - 0.5;
+                u * if i % 7 == 0 { 8.0 } else { 1.0 }
+            })
+            .collect();
+        let mut q = QActs::default();
+        q.quantize(&x, rows, cols);
+        (x, q)
+    }
+
+    const TYPES: [QType; 8] = [
+        QType::Q4_0,
+        QType::Q4_1,
+        QType::Q5_0,
+        QType::Q5_1,
+        QType::Q8_0,
+        QType::Q4K,
+        QType::Q5K,
+        QType::Q6K,
+    ];
+
+    #[test]
+    fn portable_tile_matches_dequantised_dot_within_activation_rounding() {
+        for ty in TYPES {
+            for cols in [256usize, 512, 768] {
+                let row = random_row(ty, cols, cols as u64);
+                let w = dequantize(ty.ggml(), &row, cols).unwrap();
+                let (x, q) = acts(3, cols, 7);
+                let mut out = [0f32; 4];
+                portable_tile(ty, &row, &q, 0, 3, &mut out);
+                for t in 0..3 {
+                    let xr = &x[t * cols..(t + 1) * cols];
+                    let exact: f64 = w
+                        .iter()
+                        .zip(xr)
+                        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                        .sum();
+                    // The activation rounding error: |Δx| ≤ d/2 per value.
+                    let bound: f64 = w
+                        .iter()
+                        .zip(q.d[t * cols / QK..].iter().flat_map(|&d| [d; QK]))
+                        .map(|(&w, d)| f64::from(w.abs()) * f64::from(d) * 0.5)
+                        .sum::<f64>()
+                        + 1e-4;
+                    let got = f64::from(out[t]);
+                    assert!(
+                        (got - exact).abs() <= bound,
+                        "{ty:?} cols {cols} row {t}: {got} vs {exact} (bound {bound})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn quantised_activations_reconstruct_within_half_a_step() {
+        let (x, q) = acts(2, 64, 3);
+        for (i, &v) in x.iter().enumerate() {
+            let d = q.d[i / QK];
+            let back = f32::from(q.qs[i]) * d;
+            assert!((back - v).abs() <= d * 0.5 + 1e-7, "{i}: {back} vs {v}");
+        }
+        for b in 0..q.d.len() {
+            let sum: i32 = q.qs[b * QK..(b + 1) * QK]
+                .iter()
+                .map(|&v| i32::from(v))
+                .sum();
+            assert_eq!(q.s[b], q.d[b] * sum as f32);
+        }
+        let mut z = QActs::default();
+        z.quantize(&[0.0; 32], 1, 32);
+        assert_eq!((z.d[0], z.s[0]), (0.0, 0.0));
+        z.quantize(&[f32::NAN; 32], 1, 32);
+        assert!(z.d[0].is_nan());
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_tile_matches_portable_tile() {
+        if !has_avx2() {
+            eprintln!("no AVX2 on this CPU: nothing to compare");
+            return;
+        }
+        for ty in TYPES {
+            for cols in [256usize, 1280] {
+                let row = random_row(ty, cols, 11 + cols as u64);
+                let w = dequantize(ty.ggml(), &row, cols).unwrap();
+                let (_, q) = acts(9, cols, 5);
+                for n in 1..=MAX_TILE {
+                    for t0 in [0, 9 - n] {
+                        let mut a = [0f32; MAX_TILE];
+                        let mut p = [0f32; MAX_TILE];
+                        dot_tile(ty, &row, &q, t0, n, &mut a);
+                        portable_tile(ty, &row, &q, t0, n, &mut p);
+                        for j in 0..n {
+                            // The two versions add the same integer group sums in different
+                            // orders: they agree to f32 rounding of the magnitude Σ|w·x|.
+                            let t = t0 + j;
+                            let xq: Vec<f32> = (0..cols)
+                                .map(|i| {
+                                    f32::from(q.qs[t * cols + i]) * q.d[t * cols / QK + i / QK]
+                                })
+                                .collect();
+                            let mag: f32 = w.iter().zip(&xq).map(|(a, b)| (a * b).abs()).sum();
+                            let tol = 1e-5 * mag.max(p[j].abs());
+                            assert!(
+                                (a[j] - p[j]).abs() <= tol,
+                                "{ty:?} cols {cols} n {n} t0 {t0} j {j}: {} vs {} (|w·x| {mag})",
+                                a[j],
+                                p[j]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Weight matrices kept in their GGUF blocks, and the threaded matrix product over them.
+
+use std::sync::Mutex;
+
+use crate::error::{LmError, Result};
+use crate::format::dequant;
+use crate::format::ggml_type::GgmlType;
+use crate::kernels::qdot::{MAX_TILE, QActs, QType, dot_tile};
+
+/// How a matrix is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Storage {
+    /// GGUF blocks read by the integer kernels.
+    Blocks {
+        /// Block type.
+        ty: QType,
+        /// `rows × ty.row_bytes(cols)` bytes.
+        bytes: Vec<u8>,
+    },
+    /// f32 values (F32, F16 and BF16 tensors, converted once at load), read by an f32 dot.
+    F32(Vec<f32>),
+}
+
+/// A `[rows, cols]` weight matrix (`y = W · x`, one row per output).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QMatrix {
+    /// GGUF tensor name (for errors and reports).
+    pub name: String,
+    /// Output features.
+    pub rows: usize,
+    /// Input features.
+    pub cols: usize,
+    /// The values.
+    pub storage: Storage,
+}
+
+impl QMatrix {
+    /// A matrix from a GGUF tensor's bytes (`dims` in ggml order: `[cols, rows]`).
+    ///
+    /// # Errors
+    /// [`LmError::UnsupportedQuantizedTensor`] for a block type the integer kernels cannot
+    /// read (naming the tensor and type), [`LmError::WeightShape`] for a tensor that is not
+    /// 2-D or whose rows are not whole blocks, and de-quantisation errors.
+    pub fn from_gguf(name: &str, ty: GgmlType, dims: &[u64], bytes: &[u8]) -> Result<Self> {
+        let shape_err = || LmError::WeightShape {
+            path: "gguf".into(),
+            name: name.to_string(),
+            expected: vec![0, 0],
+            found: dims.iter().rev().map(|&d| d as usize).collect(),
+        };
+        let &[cols, rows] = dims else {
+            return Err(shape_err());
+        };
+        let (rows, cols) = (rows as usize, cols as usize);
+        let storage = match ty {
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => {
+                Storage::F32(dequant::dequantize(ty, bytes, rows * cols)?)
+            }
+            _ => {
+                let Some(qt) = QType::from_ggml(ty) else {
+                    return Err(LmError::UnsupportedQuantizedTensor {
+                        tensor: name.to_string(),
+                        ggml_type: ty.name(),
+                        supported: "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K",
+                    });
+                };
+                if !cols.is_multiple_of(qt.block_values())
+                    || !cols.is_multiple_of(crate::kernels::qdot::QK)
+                    || bytes.len() != rows * qt.row_bytes(cols)
+                {
+                    return Err(shape_err());
+                }
+                Storage::Blocks {
+                    ty: qt,
+                    bytes: bytes.to_vec(),
+                }
+            }
+        };
+        Ok(Self {
+            name: name.to_string(),
+            rows,
+            cols,
+            storage,
+        })
+    }
+
+    /// Reorders the rows: new row `i` is old row `order[i]`.
+    pub fn permute_rows(&mut self, order: &[usize]) {
+        match &mut self.storage {
+            Storage::Blocks { ty, bytes } => {
+                let rb = ty.row_bytes(self.cols);
+                let old = std::mem::take(bytes);
+                *bytes = order
+                    .iter()
+                    .flat_map(|&r| old[r * rb..(r + 1) * rb].iter().copied())
+                    .collect();
+            }
+            Storage::F32(v) => {
+                let c = self.cols;
+                let old = std::mem::take(v);
+                *v = order
+                    .iter()
+                    .flat_map(|&r| old[r * c..(r + 1) * c].iter().copied())
+                    .collect();
+            }
+        }
+    }
+
+    /// Row `r` as f32 (the embedding lookup).
+    ///
+    /// # Errors
+    /// A row outside the matrix.
+    pub fn row_f32(&self, r: usize, out: &mut [f32]) -> Result<()> {
+        if r >= self.rows || out.len() != self.cols {
+            return Err(LmError::TokenOutOfRange {
+                id: r as u32,
+                vocab_size: self.rows,
+            });
+        }
+        match &self.storage {
+            Storage::Blocks { ty, bytes } => {
+                let rb = ty.row_bytes(self.cols);
+                dequant::dequantize_into(ty.ggml(), &bytes[r * rb..(r + 1) * rb], out)
+            }
+            Storage::F32(v) => {
+                out.copy_from_slice(&v[r * self.cols..(r + 1) * self.cols]);
+                Ok(())
+            }
+        }
+    }
+
+    /// Bytes held.
+    pub fn size_bytes(&self) -> usize {
+        match &self.storage {
+            Storage::Blocks { bytes, .. } => bytes.len(),
+            Storage::F32(v) => v.len() * 4,
+        }
+    }
+
+    /// The block type's name (`"q4_1"`, `"f32"`).
+    pub fn type_name(&self) -> &'static str {
+        match &self.storage {
+            Storage::Blocks { ty, .. } => ty.ggml().name(),
+            Storage::F32(_) => "f32",
+        }
+    }
+
+    /// `out[t][r] = W[r] · x[t]` for rows `r0..r1`, written to `out` (`[n, r1 − r0]` row-major,
+    /// `n = acts.rows`), with `x` given both as f32 and quantised.
+    fn product_rows(&self, x: &[f32], acts: &QActs, r0: usize, r1: usize, out: &mut [f32]) {
+        let n = acts.rows;
+        let w = r1 - r0;
+        match &self.storage {
+            Storage::Blocks { ty, bytes } => {
+                let rb = ty.row_bytes(self.cols);
+                let mut tile = [0f32; MAX_TILE];
+                // Tokens in blocks of 64 keep the activations in the L1/L2 cache while the
+                // rows stream past.
+                for tb in (0..n).step_by(64) {
+                    let te = (tb + 64).min(n);
+                    for r in r0..r1 {
+                        let row = &bytes[r * rb..(r + 1) * rb];
+                        let mut t = tb;
+                        while t < te {
+                            let m = (te - t).min(MAX_TILE);
+                            dot_tile(*ty, row, acts, t, m, &mut tile);
+                            for j in 0..m {
+                                out[(t + j) * w + (r - r0)] = tile[j];
+                            }
+                            t += m;
+                        }
+                    }
+                }
+            }
+            Storage::F32(v) => {
+                let c = self.cols;
+                for t in 0..n {
+                    let xr = &x[t * c..(t + 1) * c];
+                    for r in r0..r1 {
+                        out[t * w + (r - r0)] = dot_f32(&v[r * c..(r + 1) * c], xr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub use crate::kernels::qdot::dot_f32;
+
+/// Matrices that read the same input (Q, K and V; gate and up), multiplied in one parallel
+/// pass: `out[t] = [W₀ · x[t], W₁ · x[t], …]`.
+///
+/// The stacked rows are split into one contiguous range per thread of the
+/// [`crate::kernels::pool`]; with one input row (decoding) each thread writes its part of `out`
+/// directly, with several (prefill, batches) each fills a `[n, rows]` panel that is then
+/// scattered into `out`.
+pub fn product(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f32>) {
+    let n = acts.rows;
+    let total: usize = mats.iter().map(|m| m.rows).sum();
+    out.clear();
+    out.resize(n * total, 0.0);
+    let pool = crate::kernels::pool::global();
+    let threads = pool.threads().min(total.div_ceil(8)).max(1);
+    // Ranges rounded to 8 rows.
+    let per = total.div_ceil(threads).div_ceil(8) * 8;
+    let ranges: Vec<(usize, usize)> = (0..threads)
+        .map(|i| ((i * per).min(total), ((i + 1) * per).min(total)))
+        .collect();
+    let run = |(s, e): (usize, usize), dst: &mut [f32]| {
+        // Walk the stacked rows s..e across the matrices they fall in.
+        let mut base = 0;
+        let width = e - s;
+        for m in mats {
+            let (ms, me) = (base, base + m.rows);
+            base = me;
+            let (lo, hi) = (s.max(ms), e.min(me));
+            if lo >= hi {
+                continue;
+            }
+            if n == 1 {
+                m.product_rows(x, acts, lo - ms, hi - ms, &mut dst[lo - s..hi - s]);
+            } else {
+                let mut panel = vec![0f32; n * (hi - lo)];
+                m.product_rows(x, acts, lo - ms, hi - ms, &mut panel);
+                for t in 0..n {
+                    dst[t * width + (lo - s)..t * width + (hi - s)]
+                        .copy_from_slice(&panel[t * (hi - lo)..(t + 1) * (hi - lo)]);
+                }
+            }
+        }
+    };
+    if n == 1 {
+        let mut slots: Vec<Mutex<&mut [f32]>> = Vec::with_capacity(threads);
+        let mut rest: &mut [f32] = out;
+        for &(s, e) in &ranges {
+            let (a, b) = rest.split_at_mut(e - s);
+            slots.push(Mutex::new(a));
+            rest = b;
+        }
+        pool.run(&|i, k| {
+            for j in (i..threads).step_by(k) {
+                let mut dst = slots[j].lock().unwrap_or_else(|e| e.into_inner());
+                run(ranges[j], &mut dst);
+            }
+        });
+    } else {
+        let panels: Vec<Mutex<Vec<f32>>> = ranges
+            .iter()
+            .map(|&(s, e)| Mutex::new(vec![0f32; n * (e - s)]))
+            .collect();
+        pool.run(&|i, k| {
+            for j in (i..threads).step_by(k) {
+                let mut dst = panels[j].lock().unwrap_or_else(|e| e.into_inner());
+                run(ranges[j], &mut dst);
+            }
+        });
+        for (&(s, e), panel) in ranges.iter().zip(panels) {
+            let panel = panel.into_inner().unwrap_or_else(|e| e.into_inner());
+            let w = e - s;
+            for t in 0..n {
+                out[t * total + s..t * total + e].copy_from_slice(&panel[t * w..(t + 1) * w]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::qdot::portable_tile;
+
+    fn q8_matrix(rows: usize, cols: usize) -> (QMatrix, Vec<u8>) {
+        // Q8_0 blocks: f16 scale 0.01 (0x211f) and values cycling through −100..100.
+        let mut bytes = Vec::new();
+        for r in 0..rows {
+            for b in 0..cols / 32 {
+                bytes.extend(0x211fu16.to_le_bytes());
+                bytes.extend(
+                    (0..32).map(|i| (((r * 7 + b * 3 + i * 5) % 201) as i32 - 100) as i8 as u8),
+                );
+            }
+        }
+        let m =
+            QMatrix::from_gguf("w", GgmlType::Q8_0, &[cols as u64, rows as u64], &bytes).unwrap();
+        (m, bytes)
+    }
+
+    #[test]
+    fn stacked_product_equals_row_by_row_dots_for_every_batch_size() {
+        let (a, _) = (q8_matrix(37, 64).0, ());
+        let (b, _) = (q8_matrix(21, 64).0, ());
+        for n in [1usize, 3, 9] {
+            let x: Vec<f32> = (0..n * 64)
+                .map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0)
+                .collect();
+            let mut acts = QActs::default();
+            acts.quantize(&x, n, 64);
+            let mut out = Vec::new();
+            product(&[&a, &b], &x, &acts, &mut out);
+            assert_eq!(out.len(), n * 58);
+            for t in 0..n {
+                for (r, (m, local)) in (0..37)
+                    .map(|r| (&a, r))
+                    .chain((0..21).map(|r| (&b, r)))
+                    .enumerate()
+                {
+                    let Storage::Blocks { ty, bytes } = &m.storage else {
+                        unreachable!()
+                    };
+                    let rb = ty.row_bytes(64);
+                    let mut want = [0f32; MAX_TILE];
+                    portable_tile(
+                        *ty,
+                        &bytes[local * rb..(local + 1) * rb],
+                        &acts,
+                        t,
+                        1,
+                        &mut want,
+                    );
+                    let got = out[t * 58 + r];
+                    assert!(
+                        (got - want[0]).abs() <= 1e-5 * want[0].abs().max(1.0),
+                        "n {n} t {t} r {r}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unsupported_types_and_bad_shapes_are_typed_errors_naming_the_tensor() {
+        let e = QMatrix::from_gguf("blk.0.ffn_up.weight", GgmlType::Q2_K, &[256, 2], &[0; 168])
+            .unwrap_err();
+        assert!(
+            matches!(&e, LmError::UnsupportedQuantizedTensor { tensor, ggml_type, .. } if tensor == "blk.0.ffn_up.weight" && *ggml_type == "q2_K"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("blk.0.ffn_up.weight"));
+        // 40 columns: not whole Q8_0 blocks.
+        let e = QMatrix::from_gguf("w", GgmlType::Q8_0, &[40, 1], &[0; 34]).unwrap_err();
+        assert!(matches!(e, LmError::WeightShape { .. }), "{e}");
+        // Truncated data.
+        let e = QMatrix::from_gguf("w", GgmlType::Q8_0, &[32, 2], &[0; 34]).unwrap_err();
+        assert!(matches!(e, LmError::WeightShape { .. }), "{e}");
+        // A 3-D tensor.
+        let e = QMatrix::from_gguf("w", GgmlType::F32, &[4, 2, 2], &[0; 64]).unwrap_err();
+        assert!(matches!(e, LmError::WeightShape { .. }), "{e}");
+        // F16 matrices are converted once and read by the f32 dot.
+        let one = 0x3c00u16.to_le_bytes();
+        let bytes: Vec<u8> = (0..8).flat_map(|_| one).collect();
+        let m = QMatrix::from_gguf("w", GgmlType::F16, &[4, 2], &bytes).unwrap();
+        assert_eq!(m.storage, Storage::F32(vec![1.0; 8]));
+        assert_eq!(m.type_name(), "f32");
+    }
+
+    #[test]
+    fn row_permutation_and_embedding_rows() {
+        let (mut m, bytes) = q8_matrix(3, 32);
+        let mut r0 = vec![0f32; 32];
+        m.row_f32(2, &mut r0).unwrap();
+        let want = dequant::dequantize(GgmlType::Q8_0, &bytes[68..102], 32).unwrap();
+        assert_eq!(r0, want);
+        m.permute_rows(&[2, 0, 1]);
+        let mut r1 = vec![0f32; 32];
+        m.row_f32(0, &mut r1).unwrap();
+        assert_eq!(r1, want);
+        assert!(m.row_f32(3, &mut r1).is_err());
+    }
+}

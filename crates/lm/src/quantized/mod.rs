@@ -1,0 +1,774 @@
+//! The quantized CPU executor: the decoder families of [`crate::models::transformer`]
+//! (Llama / SmolLM2 / Llama 3, Gemma 3) run with their weight matrices left in the GGUF
+//! blocks they were stored in, activations quantised per row on the fly and integer dot
+//! products ([`crate::kernels::qdot`]: AVX2 with a portable twin).
+//!
+//! It is a second executor of the same [`TransformerSpec`] as the burn path
+//! ([`crate::models::transformer::Transformer`], exact f32 on any device): the same norms,
+//! RoPE tables, attention masks (left padding, sliding windows) and LM head, so that
+//! [`crate::CausalLm::open_with`] can hand either to the harness, generation and guided
+//! decoding. What differs is arithmetic: weights are the file's (not de-quantised to f32),
+//! activations are rounded to 8 bits per block of 32 before each matrix product, as
+//! llama.cpp does on CPUs.
+//!
+//! * memory: the file's matrices (plus f32 norms and the KV cache): ~1× the file size;
+//! * threads: rayon's pool (set `RAYON_NUM_THREADS`), rows of each product split across it,
+//!   Q/K/V and gate/up read as one stacked product;
+//! * decode-time attention is a direct loop over the cache (f32), parallel over heads for
+//!   long contexts.
+
+pub mod matrix;
+
+use std::collections::BTreeMap;
+
+use crate::error::{LmError, Result};
+use crate::format::gguf::GgufFile;
+use crate::kernels::qdot::QActs;
+use crate::models::gguf_loader::{GgufLayout, hf_name};
+use crate::models::transformer::{Activation, LogitsAt, NormPlacement, QkNorm, TransformerSpec};
+use crate::nn::rope::unpermute_rows;
+
+pub use matrix::{QMatrix, Storage};
+
+/// One transformer block's weights.
+#[derive(Debug, Clone)]
+struct Block {
+    attn_norm: Vec<f32>,
+    q: QMatrix,
+    k: QMatrix,
+    v: QMatrix,
+    o: QMatrix,
+    q_norm: Option<Vec<f32>>,
+    k_norm: Option<Vec<f32>>,
+    post_attn_norm: Option<Vec<f32>>,
+    ffn_norm: Vec<f32>,
+    gate: QMatrix,
+    up: QMatrix,
+    down: QMatrix,
+    post_ffn_norm: Option<Vec<f32>>,
+}
+
+/// A decoder whose matrices stay quantized.
+#[derive(Debug, Clone)]
+pub struct QuantizedTransformer {
+    spec: TransformerSpec,
+    embed: QMatrix,
+    head: Option<QMatrix>,
+    norm: Vec<f32>,
+    blocks: Vec<Block>,
+}
+
+/// The key/value cache of the quantized executor: per layer and per (sequence, KV head),
+/// keys and values as f32 `[position, head_dim]` rows (each head's keys contiguous for the
+/// attention loop); left padding as in [`crate::nn::kv_cache::KvCache`].
+#[derive(Debug, Clone)]
+pub struct QCache {
+    batch: usize,
+    head_dim: usize,
+    pad: Vec<usize>,
+    len: usize,
+    k: Vec<Vec<Vec<f32>>>,
+    v: Vec<Vec<Vec<f32>>>,
+}
+
+impl QCache {
+    /// Cached positions (slots), padding included.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sequences in the batch.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Per-sequence left padding.
+    pub fn padding(&self) -> &[usize] {
+        &self.pad
+    }
+
+    /// Sets per-sequence left padding (on an empty cache).
+    pub fn set_padding(&mut self, pad: Vec<usize>) {
+        self.pad = pad;
+    }
+
+    /// Rolls back to `len` slots.
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.len {
+            let d = self.head_dim;
+            for heads in self.k.iter_mut().chain(self.v.iter_mut()) {
+                heads.iter_mut().for_each(|h| h.truncate(len * d));
+            }
+            self.len = len;
+        }
+    }
+}
+
+/// Bytes of the quantized executor's weights, by block type (for memory reports).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct WeightBytes {
+    /// `(type name, bytes)` sorted by type.
+    pub by_type: Vec<(String, usize)>,
+    /// Everything, f32 norms included.
+    pub total: usize,
+}
+
+fn norm_vec(tensors: &mut BTreeMap<String, (QMatrix, Vec<f32>)>, name: &str) -> Option<Vec<f32>> {
+    tensors.remove(name).map(|(_, v)| v)
+}
+
+impl QuantizedTransformer {
+    /// Reads a GGUF file of a supported family (`llama`, `gemma3`) without de-quantising its
+    /// matrices. Returns the model with its BOS and EOS ids.
+    ///
+    /// # Errors
+    /// [`LmError::UnsupportedArchitecture`], [`LmError::UnsupportedQuantizedTensor`] naming a
+    /// tensor whose type the integer kernels cannot read, [`LmError::WeightKeys`] for missing or
+    /// unexpected tensors, configuration and file errors.
+    pub fn from_gguf(file: &GgufFile, origin: &str) -> Result<(Self, Option<u32>, Vec<u32>)> {
+        let header = file.header();
+        let arch = header.architecture()?.to_string();
+        let (spec, layout, bos, eos) = match arch.as_str() {
+            "llama" => {
+                let mut cfg = crate::models::llama::config_from_gguf(header)?;
+                if let Ok(info) = header.tensor("rope_freqs.weight") {
+                    cfg.rope_scaling = Some(crate::nn::rope::RopeScaling::FreqFactors(
+                        file.dequantize_info(info)?,
+                    ));
+                }
+                let d = cfg.head_dim();
+                let layout = GgufLayout {
+                    leaf: crate::models::llama::gguf_leaf,
+                    permuted_qk: Some((cfg.num_attention_heads, cfg.num_key_value_heads, d)),
+                    auxiliary: &["rope_freqs.weight"],
+                };
+                (cfg.spec()?, layout, cfg.bos_token_id, cfg.eos_token_id)
+            }
+            "gemma3" => {
+                let cfg = crate::models::gemma3::config_from_gguf(header)?;
+                let layout = GgufLayout {
+                    leaf: crate::models::gemma3::gguf_leaf,
+                    permuted_qk: None,
+                    auxiliary: &[],
+                };
+                (cfg.spec()?, layout, cfg.bos_token_id, cfg.eos_token_id)
+            }
+            _ => {
+                return Err(LmError::UnsupportedArchitecture {
+                    path: origin.into(),
+                    key: "general.architecture",
+                    found: arch,
+                    supported: "llama, gemma3".into(),
+                });
+            }
+        };
+        // Every tensor by its Hugging Face name: matrices kept in blocks, vectors as f32.
+        let mut tensors: BTreeMap<String, (QMatrix, Vec<f32>)> = BTreeMap::new();
+        let mut unknown = Vec::new();
+        for info in header.tensors() {
+            if layout.auxiliary.contains(&info.name.as_str()) {
+                continue;
+            }
+            let Some(name) = hf_name(&info.name, layout.leaf) else {
+                unknown.push(info.name.clone());
+                continue;
+            };
+            let bytes = header.tensor_data(file.bytes(), info)?;
+            if info.dims.len() == 1 {
+                let v = file.dequantize_info(info)?;
+                let m = QMatrix {
+                    name: info.name.clone(),
+                    rows: 1,
+                    cols: v.len(),
+                    storage: Storage::F32(Vec::new()),
+                };
+                tensors.insert(name, (m, v));
+                continue;
+            }
+            let mut m = QMatrix::from_gguf(&info.name, info.ggml_type, &info.dims, bytes)?;
+            if let Some((nh, nkv, d)) = layout.permuted_qk {
+                let heads = if info.name.ends_with("attn_q.weight") {
+                    Some(nh)
+                } else if info.name.ends_with("attn_k.weight") {
+                    Some(nkv)
+                } else {
+                    None
+                };
+                if let Some(heads) = heads {
+                    if m.rows != heads * d {
+                        return Err(LmError::WeightShape {
+                            path: origin.into(),
+                            name: info.name.clone(),
+                            expected: vec![heads * d, m.cols],
+                            found: vec![m.rows, m.cols],
+                        });
+                    }
+                    let idx: Vec<f32> = (0..m.rows).map(|i| i as f32).collect();
+                    let order: Vec<usize> = unpermute_rows(&idx, heads, d, 1)
+                        .into_iter()
+                        .map(|i| i as usize)
+                        .collect();
+                    m.permute_rows(&order);
+                }
+            }
+            tensors.insert(name, (m, Vec::new()));
+        }
+        if !unknown.is_empty() {
+            return Err(LmError::WeightKeys {
+                path: origin.into(),
+                missing: Vec::new(),
+                unexpected: unknown,
+            });
+        }
+        let model = Self::assemble(spec, tensors, origin)?;
+        Ok((model, bos, eos))
+    }
+
+    fn assemble(
+        spec: TransformerSpec,
+        mut t: BTreeMap<String, (QMatrix, Vec<f32>)>,
+        origin: &str,
+    ) -> Result<Self> {
+        let mut missing = Vec::new();
+        let mut take_mat = |t: &mut BTreeMap<String, (QMatrix, Vec<f32>)>,
+                            name: String,
+                            rows: usize,
+                            cols: usize|
+         -> Result<Option<QMatrix>> {
+            match t.remove(&name) {
+                Some((m, _)) => {
+                    if m.rows != rows || m.cols != cols {
+                        return Err(LmError::WeightShape {
+                            path: origin.into(),
+                            name: m.name.clone(),
+                            expected: vec![rows, cols],
+                            found: vec![m.rows, m.cols],
+                        });
+                    }
+                    Ok(Some(m))
+                }
+                None => {
+                    missing.push(name);
+                    Ok(None)
+                }
+            }
+        };
+        let (h, d, f) = (spec.hidden_size, spec.head_dim, spec.intermediate_size);
+        let (nh, nkv) = (spec.num_heads, spec.num_kv_heads);
+        let embed = take_mat(
+            &mut t,
+            "model.embed_tokens.weight".into(),
+            spec.vocab_size,
+            h,
+        )?;
+        let head = if spec.tie_word_embeddings {
+            t.remove("lm_head.weight");
+            None
+        } else {
+            take_mat(&mut t, "lm_head.weight".into(), spec.vocab_size, h)?
+        };
+        let mut blocks = Vec::new();
+        let mut vec_missing = Vec::new();
+        let mut take_vec = |t: &mut BTreeMap<String, (QMatrix, Vec<f32>)>,
+                            name: String,
+                            len: usize| {
+            match norm_vec(t, &name) {
+                Some(v) if v.len() == len => Some(v),
+                _ => {
+                    vec_missing.push(name);
+                    None
+                }
+            }
+        };
+        let norm = take_vec(&mut t, "model.norm.weight".into(), h);
+        let sandwich = spec.norms == NormPlacement::Sandwich;
+        for i in 0..spec.num_layers() {
+            let p = format!("model.layers.{i}.");
+            let qk_len = match spec.qk_norm {
+                QkNorm::None => None,
+                QkNorm::PerHead => Some((d, d)),
+                QkNorm::Full => Some((nh * d, nkv * d)),
+            };
+            let (attn_norm_name, ffn_norm_name, post_attn, post_ffn) = if sandwich {
+                (
+                    "input_layernorm.weight",
+                    "pre_feedforward_layernorm.weight",
+                    Some("post_attention_layernorm.weight"),
+                    Some("post_feedforward_layernorm.weight"),
+                )
+            } else {
+                (
+                    "input_layernorm.weight",
+                    "post_attention_layernorm.weight",
+                    None,
+                    None,
+                )
+            };
+            let block = (
+                take_vec(&mut t, format!("{p}{attn_norm_name}"), h),
+                take_mat(&mut t, format!("{p}self_attn.q_proj.weight"), nh * d, h)?,
+                take_mat(&mut t, format!("{p}self_attn.k_proj.weight"), nkv * d, h)?,
+                take_mat(&mut t, format!("{p}self_attn.v_proj.weight"), nkv * d, h)?,
+                take_mat(&mut t, format!("{p}self_attn.o_proj.weight"), h, nh * d)?,
+                qk_len.map(|(a, _)| take_vec(&mut t, format!("{p}self_attn.q_norm.weight"), a)),
+                qk_len.map(|(_, b)| take_vec(&mut t, format!("{p}self_attn.k_norm.weight"), b)),
+                post_attn.map(|n| take_vec(&mut t, format!("{p}{n}"), h)),
+                take_vec(&mut t, format!("{p}{ffn_norm_name}"), h),
+                take_mat(&mut t, format!("{p}mlp.gate_proj.weight"), f, h)?,
+                take_mat(&mut t, format!("{p}mlp.up_proj.weight"), f, h)?,
+                take_mat(&mut t, format!("{p}mlp.down_proj.weight"), h, f)?,
+                post_ffn.map(|n| take_vec(&mut t, format!("{p}{n}"), h)),
+            );
+            if let (
+                Some(attn_norm),
+                Some(q),
+                Some(k),
+                Some(v),
+                Some(o),
+                q_norm,
+                k_norm,
+                post_attn_norm,
+                Some(ffn_norm),
+                Some(gate),
+                Some(up),
+                Some(down),
+                post_ffn_norm,
+            ) = block
+            {
+                blocks.push(Block {
+                    attn_norm,
+                    q,
+                    k,
+                    v,
+                    o,
+                    q_norm: q_norm.flatten(),
+                    k_norm: k_norm.flatten(),
+                    post_attn_norm: post_attn_norm.flatten(),
+                    ffn_norm,
+                    gate,
+                    up,
+                    down,
+                    post_ffn_norm: post_ffn_norm.flatten(),
+                });
+            }
+        }
+        missing.extend(vec_missing);
+        if !missing.is_empty() || !t.is_empty() {
+            return Err(LmError::WeightKeys {
+                path: origin.into(),
+                missing,
+                unexpected: t.into_keys().collect(),
+            });
+        }
+        let (Some(embed), Some(norm)) = (embed, norm) else {
+            unreachable!("missing tensors were reported above");
+        };
+        Ok(Self {
+            spec,
+            embed,
+            head,
+            norm,
+            blocks,
+        })
+    }
+
+    /// The model's sizes and switches.
+    pub fn spec(&self) -> &TransformerSpec {
+        &self.spec
+    }
+
+    /// Bytes of weights held, by type.
+    pub fn weight_bytes(&self) -> WeightBytes {
+        let mut by: BTreeMap<String, usize> = BTreeMap::new();
+        let mut total = 0;
+        let mut add = |m: &QMatrix| {
+            *by.entry(m.type_name().to_string()).or_default() += m.size_bytes();
+            total += m.size_bytes();
+        };
+        add(&self.embed);
+        if let Some(h) = &self.head {
+            add(h);
+        }
+        for b in &self.blocks {
+            for m in [&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down] {
+                add(m);
+            }
+        }
+        let norms: usize = self
+            .blocks
+            .iter()
+            .map(|b| {
+                (b.attn_norm.len()
+                    + b.ffn_norm.len()
+                    + [&b.q_norm, &b.k_norm, &b.post_attn_norm, &b.post_ffn_norm]
+                        .iter()
+                        .map(|n| n.as_ref().map_or(0, Vec::len))
+                        .sum::<usize>())
+                    * 4
+            })
+            .sum();
+        WeightBytes {
+            by_type: by.into_iter().collect(),
+            total: total + norms + self.norm.len() * 4,
+        }
+    }
+
+    /// A fresh cache for `batch` sequences.
+    pub fn new_cache(&self, batch: usize) -> QCache {
+        let heads = vec![Vec::new(); batch * self.spec.num_kv_heads];
+        QCache {
+            batch,
+            head_dim: self.spec.head_dim,
+            pad: vec![0; batch],
+            len: 0,
+            k: vec![heads.clone(); self.blocks.len()],
+            v: vec![heads; self.blocks.len()],
+        }
+    }
+
+    /// Runs `tokens` (`batch` rows of equal length, left-padded as the cache says) and returns
+    /// logits `[batch · rows, vocab]` row-major, `rows = t` ([`LogitsAt::All`]) or 1.
+    ///
+    /// # Errors
+    /// As [`crate::models::transformer::Transformer::forward`].
+    pub fn forward(
+        &self,
+        tokens: &[Vec<u32>],
+        cache: &mut QCache,
+        at: LogitsAt,
+    ) -> Result<Vec<f32>> {
+        let spec = &self.spec;
+        let b = tokens.len();
+        let t = tokens.first().map_or(0, Vec::len);
+        if b == 0 || t == 0 || tokens.iter().any(|r| r.len() != t) || cache.batch != b {
+            return Err(LmError::InvalidModelConfig {
+                path: "forward".into(),
+                detail: format!(
+                    "expected {} rows of equal, non-zero length; got lengths {:?}",
+                    cache.batch,
+                    tokens.iter().map(Vec::len).collect::<Vec<_>>()
+                ),
+            });
+        }
+        let start = cache.len;
+        if start + t > spec.max_positions {
+            return Err(LmError::SequenceTooLong {
+                len: start + t,
+                max: spec.max_positions,
+            });
+        }
+        let (h, d, f) = (spec.hidden_size, spec.head_dim, spec.intermediate_size);
+        let (nh, nkv) = (spec.num_heads, spec.num_kv_heads);
+        let n = b * t;
+        let eps = spec.rms_norm_eps as f32;
+
+        // Embeddings, row (s, i) at s·t + i.
+        let mut x = vec![0f32; n * h];
+        for (s, row) in tokens.iter().enumerate() {
+            for (i, &id) in row.iter().enumerate() {
+                if id as usize >= spec.vocab_size {
+                    return Err(LmError::TokenOutOfRange {
+                        id,
+                        vocab_size: spec.vocab_size,
+                    });
+                }
+                let dst = &mut x[(s * t + i) * h..(s * t + i + 1) * h];
+                self.embed.row_f32(id as usize, dst)?;
+                if spec.embed_scale != 1.0 {
+                    dst.iter_mut().for_each(|v| *v *= spec.embed_scale);
+                }
+            }
+        }
+        // RoPE tables per distinct frequency set: cos/sin `[n, d/2]`.
+        let positions: Vec<usize> = (0..n)
+            .map(|r| {
+                let (s, i) = (r / t, r % t);
+                (start + i).saturating_sub(cache.pad[s])
+            })
+            .collect();
+        let tables: Vec<(Vec<f32>, Vec<f32>)> = spec
+            .rope_freqs
+            .iter()
+            .map(|inv| rope_table(inv, &positions))
+            .collect();
+
+        let qkv_w = (nh + 2 * nkv) * d;
+        let mut xn = vec![0f32; n * h];
+        let mut acts = QActs::default();
+        let mut qkv = Vec::new();
+        let mut attn = vec![0f32; n * nh * d];
+        let mut proj = Vec::new();
+        let mut gu = Vec::new();
+        let mut hidden = vec![0f32; n * f];
+        for (li, blk) in self.blocks.iter().enumerate() {
+            let la = spec.layers[li];
+            rms_rows(&x, &blk.attn_norm, eps, &mut xn);
+            acts.quantize(&xn, n, h);
+            matrix::product(&[&blk.q, &blk.k, &blk.v], &xn, &acts, &mut qkv);
+            let (cos, sin) = &tables[la.rope];
+            for r in 0..n {
+                let row = &mut qkv[r * qkv_w..(r + 1) * qkv_w];
+                let (q, kv) = row.split_at_mut(nh * d);
+                let k = &mut kv[..nkv * d];
+                match (spec.qk_norm, &blk.q_norm, &blk.k_norm) {
+                    (QkNorm::PerHead, Some(qn), Some(kn)) => {
+                        q.chunks_exact_mut(d)
+                            .for_each(|hd| rms_in_place(hd, qn, eps));
+                        k.chunks_exact_mut(d)
+                            .for_each(|hd| rms_in_place(hd, kn, eps));
+                    }
+                    (QkNorm::Full, Some(qn), Some(kn)) => {
+                        rms_in_place(q, qn, eps);
+                        rms_in_place(k, kn, eps);
+                    }
+                    _ => {}
+                }
+                let (c, s) = (
+                    &cos[r * d / 2..(r + 1) * d / 2],
+                    &sin[r * d / 2..(r + 1) * d / 2],
+                );
+                q.chunks_exact_mut(d).for_each(|hd| rotate_half(hd, c, s));
+                k.chunks_exact_mut(d).for_each(|hd| rotate_half(hd, c, s));
+            }
+            // Append keys and values: slot start + i of sequence s, per KV head.
+            let (kc, vc) = (&mut cache.k[li], &mut cache.v[li]);
+            for s in 0..b {
+                for kvh in 0..nkv {
+                    let (kh, vh) = (&mut kc[s * nkv + kvh], &mut vc[s * nkv + kvh]);
+                    kh.reserve(t * d);
+                    vh.reserve(t * d);
+                    for i in 0..t {
+                        let row = &qkv[(s * t + i) * qkv_w..(s * t + i + 1) * qkv_w];
+                        kh.extend_from_slice(&row[(nh + kvh) * d..(nh + kvh + 1) * d]);
+                        vh.extend_from_slice(&row[(nh + nkv + kvh) * d..(nh + nkv + kvh + 1) * d]);
+                    }
+                }
+            }
+            attention(
+                &qkv,
+                kc,
+                vc,
+                &AttnShape {
+                    t,
+                    start,
+                    nh,
+                    nkv,
+                    d,
+                    qkv_w,
+                    scale: spec.attn_scale as f32,
+                    window: la.window,
+                },
+                &cache.pad,
+                &mut attn,
+            );
+            acts.quantize(&attn, n, nh * d);
+            matrix::product(&[&blk.o], &attn, &acts, &mut proj);
+            if let Some(pn) = &blk.post_attn_norm {
+                proj.chunks_exact_mut(h)
+                    .for_each(|r| rms_in_place(r, pn, eps));
+            }
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+
+            rms_rows(&x, &blk.ffn_norm, eps, &mut xn);
+            acts.quantize(&xn, n, h);
+            matrix::product(&[&blk.gate, &blk.up], &xn, &acts, &mut gu);
+            for r in 0..n {
+                let row = &gu[r * 2 * f..(r + 1) * 2 * f];
+                let (g, u) = row.split_at(f);
+                let dst = &mut hidden[r * f..(r + 1) * f];
+                match spec.activation {
+                    Activation::Silu => {
+                        for ((o, &g), &u) in dst.iter_mut().zip(g).zip(u) {
+                            *o = g / (1.0 + (-g).exp()) * u;
+                        }
+                    }
+                    Activation::GeluTanh => {
+                        for ((o, &g), &u) in dst.iter_mut().zip(g).zip(u) {
+                            *o = gelu_tanh(g) * u;
+                        }
+                    }
+                }
+            }
+            acts.quantize(&hidden, n, f);
+            matrix::product(&[&blk.down], &hidden, &acts, &mut proj);
+            if let Some(pn) = &blk.post_ffn_norm {
+                proj.chunks_exact_mut(h)
+                    .for_each(|r| rms_in_place(r, pn, eps));
+            }
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+        }
+        cache.len += t;
+        let rows: Vec<usize> = match at {
+            LogitsAt::All => (0..n).collect(),
+            LogitsAt::Last => (0..b).map(|s| s * t + t - 1).collect(),
+        };
+        let mut last = vec![0f32; rows.len() * h];
+        for (j, &r) in rows.iter().enumerate() {
+            let dst = &mut last[j * h..(j + 1) * h];
+            dst.copy_from_slice(&x[r * h..(r + 1) * h]);
+            rms_in_place(dst, &self.norm, eps);
+        }
+        acts.quantize(&last, rows.len(), h);
+        let head = self.head.as_ref().unwrap_or(&self.embed);
+        let mut logits = Vec::new();
+        matrix::product(&[head], &last, &acts, &mut logits);
+        Ok(logits)
+    }
+}
+
+/// Sizes of one attention call.
+struct AttnShape {
+    t: usize,
+    start: usize,
+    nh: usize,
+    nkv: usize,
+    d: usize,
+    qkv_w: usize,
+    scale: f32,
+    window: Option<usize>,
+}
+
+/// Softmax attention of the step's queries over the cache (per (sequence, KV head) key rows
+/// `[slot, d]`), with the burn path's mask: causal, pad slots hidden (a pad query still sees
+/// itself), keys `window` or more positions back hidden. One unit of work per (query,
+/// head), spread over the [`crate::kernels::pool`].
+fn attention(
+    qkv: &[f32],
+    kc: &[Vec<f32>],
+    vc: &[Vec<f32>],
+    sh: &AttnShape,
+    pad: &[usize],
+    out: &mut [f32],
+) {
+    let AttnShape {
+        t,
+        start,
+        nh,
+        nkv,
+        d,
+        qkv_w,
+        scale,
+        window,
+    } = *sh;
+    let rep = nh / nkv;
+    let w = window.unwrap_or(usize::MAX);
+    let n = out.len() / (nh * d);
+    // A unit is query row r and a group of `g` query heads sharing one KV head: each key and
+    // value row is read once for the group. Groups are whole KV heads when there are enough
+    // units to keep every thread busy, single heads otherwise (one-token decoding).
+    let pool = crate::kernels::pool::global();
+    let k = pool.threads();
+    let g = if n * nkv >= 4 * k { rep } else { 1 };
+    let units_per_row = nh / g;
+    let unit = |idx: usize, o: &mut [f32], scores: &mut Vec<f32>| {
+        let (r, u) = (idx / units_per_row, idx % units_per_row);
+        let hq0 = u * g;
+        let (s, i) = (r / t, r % t);
+        let head = s * nkv + hq0 / rep;
+        let (keys, vals) = (&kc[head], &vc[head]);
+        let qpos = start + i;
+        let lo = if w == usize::MAX {
+            0
+        } else {
+            (qpos + 1).saturating_sub(w)
+        };
+        // Keys before the padding are hidden, except a pad query's own slot.
+        let first = lo.max(pad[s].min(qpos));
+        let len = qpos + 1 - first;
+        scores.clear();
+        scores.resize(g * len, 0.0);
+        let q = &qkv[r * qkv_w + hq0 * d..r * qkv_w + (hq0 + g) * d];
+        for (jj, key) in keys[first * d..(qpos + 1) * d].chunks_exact(d).enumerate() {
+            for h in 0..g {
+                scores[h * len + jj] = matrix::dot_f32(&q[h * d..(h + 1) * d], key) * scale;
+            }
+        }
+        for h in 0..g {
+            let row = &mut scores[h * len..(h + 1) * len];
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let mut sum = 0f32;
+            for v in row.iter_mut() {
+                *v = (*v - max).exp();
+                sum += *v;
+            }
+            let inv = 1.0 / sum;
+            row.iter_mut().for_each(|v| *v *= inv);
+        }
+        o.iter_mut().for_each(|v| *v = 0.0);
+        for (jj, val) in vals[first * d..(qpos + 1) * d].chunks_exact(d).enumerate() {
+            for h in 0..g {
+                crate::kernels::qdot::axpy(&mut o[h * d..(h + 1) * d], scores[h * len + jj], val);
+            }
+        }
+    };
+    let mut per_thread: Vec<Vec<(usize, &mut [f32])>> = (0..k).map(|_| Vec::new()).collect();
+    for (idx, o) in out.chunks_mut(g * d).enumerate() {
+        per_thread[idx % k].push((idx, o));
+    }
+    type Units<'a> = Vec<(usize, &'a mut [f32])>;
+    let slots: Vec<std::sync::Mutex<Units<'_>>> =
+        per_thread.into_iter().map(std::sync::Mutex::new).collect();
+    pool.run(&|i, n| {
+        let mut scores = Vec::new();
+        for j in (i..k).step_by(n) {
+            let mut units = slots[j].lock().unwrap_or_else(|e| e.into_inner());
+            for (idx, o) in units.iter_mut() {
+                unit(*idx, o, &mut scores);
+            }
+        }
+    });
+}
+
+/// cos/sin `[positions, d/2]` of one frequency set, with the burn path's rounding (angle
+/// `p · inv` in f32, its cosine in f64).
+fn rope_table(inv: &[f32], positions: &[usize]) -> (Vec<f32>, Vec<f32>) {
+    let half = inv.len();
+    let mut cos = vec![0f32; positions.len() * half];
+    let mut sin = vec![0f32; positions.len() * half];
+    for (r, &p) in positions.iter().enumerate() {
+        for (j, &f) in inv.iter().enumerate() {
+            let angle = f64::from(p as f32 * f);
+            cos[r * half + j] = angle.cos() as f32;
+            sin[r * half + j] = angle.sin() as f32;
+        }
+    }
+    (cos, sin)
+}
+
+/// `x ← x · cos + rotate_half(x) · sin` for one head.
+fn rotate_half(x: &mut [f32], cos: &[f32], sin: &[f32]) {
+    let half = x.len() / 2;
+    let (a, b) = x.split_at_mut(half);
+    for j in 0..half {
+        let (x1, x2) = (a[j], b[j]);
+        a[j] = x1 * cos[j] - x2 * sin[j];
+        b[j] = x2 * cos[j] + x1 * sin[j];
+    }
+}
+
+/// RMSNorm of each `w.len()`-wide row of `x` into `out`.
+fn rms_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    out.copy_from_slice(x);
+    out.chunks_exact_mut(w.len())
+        .for_each(|r| rms_in_place(r, w, eps));
+}
+
+/// `x ← x / √(mean(x²) + ε) · w`.
+fn rms_in_place(x: &mut [f32], w: &[f32], eps: f32) {
+    let ms = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+    let inv = 1.0 / (ms + eps).sqrt();
+    for (v, &w) in x.iter_mut().zip(w) {
+        *v = *v * inv * w;
+    }
+}
+
+/// GELU with the tanh approximation (transformers' `gelu_pytorch_tanh`).
+fn gelu_tanh(x: f32) -> f32 {
+    const C: f32 = 0.797_884_6; // √(2/π)
+    0.5 * x * (1.0 + (C * (x + 0.044_715 * x * x * x)).tanh())
+}
