@@ -121,6 +121,11 @@ pub struct QActs {
     pub d: Vec<f32>,
     /// `d · Σ q` per block.
     pub s: Vec<f32>,
+    /// `d` transposed to `[block, row]` (filled when there are at least 8 rows: the 8-row
+    /// AVX2 tile reads 8 rows' scales of one block with one load).
+    pub dt: Vec<f32>,
+    /// `s` transposed likewise.
+    pub st: Vec<f32>,
 }
 
 impl QActs {
@@ -145,6 +150,7 @@ impl QActs {
         let k = pool.threads();
         if rows < 8 || k == 1 {
             quantize_blocks(x, &mut self.qs, &mut self.d, &mut self.s);
+            self.transpose_scales();
             return;
         }
         // Rows split over the pool's threads.
@@ -165,6 +171,25 @@ impl QActs {
                 quantize_blocks(x, q, d, s);
             }
         });
+        self.transpose_scales();
+    }
+
+    /// Fills [`Self::dt`] and [`Self::st`] (or empties them below 8 rows).
+    fn transpose_scales(&mut self) {
+        let (rows, nb) = (self.rows, self.blocks());
+        self.dt.clear();
+        self.st.clear();
+        if rows < 8 {
+            return;
+        }
+        self.dt.resize(rows * nb, 0.0);
+        self.st.resize(rows * nb, 0.0);
+        for t in 0..rows {
+            for g in 0..nb {
+                self.dt[g * rows + t] = self.d[t * nb + g];
+                self.st[g * rows + t] = self.s[t * nb + g];
+            }
+        }
     }
 
     /// Blocks per row.
@@ -282,6 +307,9 @@ pub fn dot_tile(ty: QType, row: &[u8], acts: &QActs, t0: usize, n: usize, out: &
         // kernel makes (`row` holds the row's blocks, `acts` rows `t0..t0 + n`).
         unsafe {
             match n {
+                8 if acts.dt.len() == acts.rows * acts.blocks() => {
+                    avx2::dot8(ty, row, acts, t0, out);
+                }
                 1 => avx2::dot::<1>(ty, row, acts, t0, out),
                 2 => avx2::dot::<2>(ty, row, acts, t0, out),
                 3 => avx2::dot::<3>(ty, row, acts, t0, out),
@@ -638,81 +666,12 @@ mod avx2 {
         }
     }
 
-    /// `Σ a·b`, `a.len() == b.len()`.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len();
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc0 = _mm256_setzero_ps();
-        let mut acc1 = _mm256_setzero_ps();
-        let mut i = 0;
-        // SAFETY: every read is below `n` in both slices.
-        unsafe {
-            while i + 16 <= n {
-                acc0 =
-                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
-                acc1 = _mm256_fmadd_ps(
-                    _mm256_loadu_ps(pa.add(i + 8)),
-                    _mm256_loadu_ps(pb.add(i + 8)),
-                    acc1,
-                );
-                i += 16;
-            }
-            while i + 8 <= n {
-                acc0 =
-                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
-                i += 8;
-            }
-            let mut sum = hsum(_mm256_add_ps(acc0, acc1));
-            while i < n {
-                sum += *pa.add(i) * *pb.add(i);
-                i += 1;
-            }
-            sum
-        }
-    }
-
-    /// `o += p · v`, `o.len() == v.len()`.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn axpy(o: &mut [f32], p: f32, v: &[f32]) {
-        let n = o.len();
-        let (po, pv) = (o.as_mut_ptr(), v.as_ptr());
-        let pp = _mm256_set1_ps(p);
-        let mut i = 0;
-        // SAFETY: every access is below `n` in both slices.
-        unsafe {
-            while i + 8 <= n {
-                let r = _mm256_fmadd_ps(pp, _mm256_loadu_ps(pv.add(i)), _mm256_loadu_ps(po.add(i)));
-                _mm256_storeu_ps(po.add(i), r);
-                i += 8;
-            }
-            while i < n {
-                *po.add(i) += p * *pv.add(i);
-                i += 1;
-            }
-        }
-    }
-
-    /// The AVX2 tile: one weight row against activation rows `t0..t0 + N`.
-    ///
-    /// # Safety
-    /// AVX2, FMA and F16C present; `row` holds `ty.row_bytes(acts.cols)` bytes; rows
-    /// `t0..t0 + N` exist in `acts`; `out.len() ≥ N`.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn dot<const N: usize>(
-        ty: QType,
-        row: &[u8],
-        acts: &QActs,
-        t0: usize,
-        out: &mut [f32],
-    ) {
-        let nb = acts.blocks();
-        let bb = ty.block_bytes();
-        let p = row.as_ptr();
-        // SAFETY (whole body): every pointer below stays inside `row` (block `g` of `nb`, or
-        // super-block `sb` of `nb / 8`) and `acts` rows `t0..t0 + N`, as the caller checked.
-        unsafe {
-            let mut acc = Acc::<N>::new(acts, t0);
+    /// The per-type block decoding shared by the accumulators: calls `$acc.unsigned`,
+    /// `$acc.signed` or `$acc.q6` once per group of 32 weights of the row at `$p`.
+    macro_rules! decode_row {
+        ($acc:ident, $ty:expr, $p:expr, $nb:expr, $bb:expr) => {{
+            let (ty, p, nb, bb) = ($ty, $p, $nb, $bb);
+            let acc = &mut $acc;
             match ty {
                 QType::Q4_0 => {
                     for g in 0..nb {
@@ -823,6 +782,206 @@ mod avx2 {
                     }
                 }
             }
+        }};
+    }
+
+    /// `Σ a·b`, `a.len() == b.len()`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc0 = _mm256_setzero_ps();
+        let mut acc1 = _mm256_setzero_ps();
+        let mut i = 0;
+        // SAFETY: every read is below `n` in both slices.
+        unsafe {
+            while i + 16 <= n {
+                acc0 =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+                acc1 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pa.add(i + 8)),
+                    _mm256_loadu_ps(pb.add(i + 8)),
+                    acc1,
+                );
+                i += 16;
+            }
+            while i + 8 <= n {
+                acc0 =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+                i += 8;
+            }
+            let mut sum = hsum(_mm256_add_ps(acc0, acc1));
+            while i < n {
+                sum += *pa.add(i) * *pb.add(i);
+                i += 1;
+            }
+            sum
+        }
+    }
+
+    /// `o += p · v`, `o.len() == v.len()`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn axpy(o: &mut [f32], p: f32, v: &[f32]) {
+        let n = o.len();
+        let (po, pv) = (o.as_mut_ptr(), v.as_ptr());
+        let pp = _mm256_set1_ps(p);
+        let mut i = 0;
+        // SAFETY: every access is below `n` in both slices.
+        unsafe {
+            while i + 8 <= n {
+                let r = _mm256_fmadd_ps(pp, _mm256_loadu_ps(pv.add(i)), _mm256_loadu_ps(po.add(i)));
+                _mm256_storeu_ps(po.add(i), r);
+                i += 8;
+            }
+            while i < n {
+                *po.add(i) += p * *pv.add(i);
+                i += 1;
+            }
+        }
+    }
+
+    /// Accumulation over exactly 8 activation rows with one f32 lane per row: the 8 rows'
+    /// integer group sums are reduced into one vector (`vphaddd` tree), scaled by the 8 rows'
+    /// block scales in one multiply and added with one FMA — instead of a broadcast, a scalar
+    /// multiply and an FMA per row and group.
+    struct Acc8 {
+        v: __m256,
+        off: __m256,
+        qs: [*const i8; 8],
+        dt: *const f32,
+        st: *const f32,
+        rows: usize,
+    }
+
+    impl Acc8 {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        unsafe fn new(acts: &QActs, t0: usize) -> Self {
+            Self {
+                v: _mm256_setzero_ps(),
+                off: _mm256_setzero_ps(),
+                qs: std::array::from_fn(|j| acts.qs[(t0 + j) * acts.cols..].as_ptr()),
+                dt: acts.dt[t0..].as_ptr(),
+                st: acts.st[t0..].as_ptr(),
+                rows: acts.rows,
+            }
+        }
+
+        /// Lane `j` of the result = the sum of the 8 lanes of `p[j]`.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        unsafe fn reduce(p: [__m256i; 8]) -> __m256i {
+            let h01 = _mm256_hadd_epi32(p[0], p[1]);
+            let h23 = _mm256_hadd_epi32(p[2], p[3]);
+            let h45 = _mm256_hadd_epi32(p[4], p[5]);
+            let h67 = _mm256_hadd_epi32(p[6], p[7]);
+            let h0123 = _mm256_hadd_epi32(h01, h23);
+            let h4567 = _mm256_hadd_epi32(h45, h67);
+            let lo = _mm256_permute2x128_si256(h0123, h4567, 0x20);
+            let hi = _mm256_permute2x128_si256(h0123, h4567, 0x31);
+            _mm256_add_epi32(lo, hi)
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        unsafe fn scaled(&mut self, g: usize, isum: __m256i, a: f32) {
+            // SAFETY: block `g`'s scales of rows t0..t0 + 8 are contiguous in `dt`.
+            let d = unsafe { _mm256_loadu_ps(self.dt.add(g * self.rows)) };
+            let scale = _mm256_mul_ps(_mm256_set1_ps(a), d);
+            self.v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, self.v);
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        unsafe fn unsigned(&mut self, g: usize, u: __m256i, a: f32, b: f32) {
+            let ones = _mm256_set1_epi16(1);
+            // SAFETY: group `g` lies inside rows t0..t0 + 8 (checked by `dot_tile`).
+            let p: [__m256i; 8] = std::array::from_fn(|j| unsafe {
+                let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
+                _mm256_madd_epi16(_mm256_maddubs_epi16(u, q), ones)
+            });
+            // SAFETY: as above.
+            unsafe {
+                self.scaled(g, Self::reduce(p), a);
+                let s = _mm256_loadu_ps(self.st.add(g * self.rows));
+                self.off = _mm256_fmadd_ps(_mm256_set1_ps(b), s, self.off);
+            }
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        unsafe fn signed(&mut self, g: usize, v: __m256i, a: f32) {
+            let ones = _mm256_set1_epi16(1);
+            let av = _mm256_sign_epi8(v, v);
+            // SAFETY: as in `unsigned`.
+            let p: [__m256i; 8] = std::array::from_fn(|j| unsafe {
+                let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
+                _mm256_madd_epi16(_mm256_maddubs_epi16(av, _mm256_sign_epi8(q, v)), ones)
+            });
+            // SAFETY: as above.
+            unsafe { self.scaled(g, Self::reduce(p), a) };
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        unsafe fn q6(&mut self, g: usize, u: __m256i, scales: __m256i, a: f32) {
+            let c32 = _mm256_set1_epi8(32);
+            // SAFETY: as in `unsigned`.
+            let p: [__m256i; 8] = std::array::from_fn(|j| unsafe {
+                let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
+                let d = _mm256_sub_epi16(_mm256_maddubs_epi16(u, q), _mm256_maddubs_epi16(c32, q));
+                _mm256_madd_epi16(d, scales)
+            });
+            // SAFETY: as above.
+            unsafe { self.scaled(g, Self::reduce(p), a) };
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        unsafe fn finish(&self, out: &mut [f32]) {
+            // SAFETY: `out` holds at least 8 values (checked by `dot_tile`).
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), _mm256_add_ps(self.v, self.off)) };
+        }
+    }
+
+    /// The 8-row AVX2 tile ([`Acc8`]).
+    ///
+    /// # Safety
+    /// As [`dot`] with `N = 8`, and `acts.dt`/`acts.st` filled.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dot8(ty: QType, row: &[u8], acts: &QActs, t0: usize, out: &mut [f32]) {
+        let nb = acts.blocks();
+        let bb = ty.block_bytes();
+        let p = row.as_ptr();
+        // SAFETY: as in `dot`.
+        unsafe {
+            let mut acc = Acc8::new(acts, t0);
+            decode_row!(acc, ty, p, nb, bb);
+            acc.finish(out);
+        }
+    }
+
+    /// The AVX2 tile: one weight row against activation rows `t0..t0 + N`.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C present; `row` holds `ty.row_bytes(acts.cols)` bytes; rows
+    /// `t0..t0 + N` exist in `acts`; `out.len() ≥ N`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dot<const N: usize>(
+        ty: QType,
+        row: &[u8],
+        acts: &QActs,
+        t0: usize,
+        out: &mut [f32],
+    ) {
+        let nb = acts.blocks();
+        let bb = ty.block_bytes();
+        let p = row.as_ptr();
+        // SAFETY (whole body): every pointer below stays inside `row` (block `g` of `nb`, or
+        // super-block `sb` of `nb / 8`) and `acts` rows `t0..t0 + N`, as the caller checked.
+        unsafe {
+            let mut acc = Acc::<N>::new(acts, t0);
+            decode_row!(acc, ty, p, nb, bb);
             acc.finish(out);
         }
     }

@@ -145,27 +145,35 @@ impl QMatrix {
         }
     }
 
-    /// `out[t][r] = W[r] · x[t]` for rows `r0..r1`, written to `out` (`[n, r1 − r0]` row-major,
-    /// `n = acts.rows`), with `x` given both as f32 and quantised.
-    fn product_rows(&self, x: &[f32], acts: &QActs, r0: usize, r1: usize, out: &mut [f32]) {
-        let n = acts.rows;
-        let w = r1 - r0;
+    /// `W[r] · x[t]` for rows `r0..r1` and tokens `t0..t1`, written to
+    /// `out[(t − t0) · stride + col0 + (r − r0)]`, with `x` given both as f32 and quantised.
+    #[allow(clippy::too_many_arguments)]
+    fn product_into(
+        &self,
+        x: &[f32],
+        acts: &QActs,
+        (t0, t1): (usize, usize),
+        (r0, r1): (usize, usize),
+        out: &mut [f32],
+        stride: usize,
+        col0: usize,
+    ) {
         match &self.storage {
             Storage::Blocks { ty, bytes } => {
                 let rb = ty.row_bytes(self.cols);
                 let mut tile = [0f32; MAX_TILE];
                 // Tokens in blocks of 64 keep the activations in the L1/L2 cache while the
                 // rows stream past.
-                for tb in (0..n).step_by(64) {
-                    let te = (tb + 64).min(n);
+                for tb in (t0..t1).step_by(64) {
+                    let te = (tb + 64).min(t1);
                     for r in r0..r1 {
                         let row = &bytes[r * rb..(r + 1) * rb];
                         let mut t = tb;
                         while t < te {
                             let m = (te - t).min(MAX_TILE);
                             dot_tile(*ty, row, acts, t, m, &mut tile);
-                            for j in 0..m {
-                                out[(t + j) * w + (r - r0)] = tile[j];
+                            for (j, &v) in tile[..m].iter().enumerate() {
+                                out[(t + j - t0) * stride + col0 + (r - r0)] = v;
                             }
                             t += m;
                         }
@@ -174,10 +182,11 @@ impl QMatrix {
             }
             Storage::F32(v) => {
                 let c = self.cols;
-                for t in 0..n {
+                for t in t0..t1 {
                     let xr = &x[t * c..(t + 1) * c];
                     for r in r0..r1 {
-                        out[t * w + (r - r0)] = dot_f32(&v[r * c..(r + 1) * c], xr);
+                        out[(t - t0) * stride + col0 + (r - r0)] =
+                            dot_f32(&v[r * c..(r + 1) * c], xr);
                     }
                 }
             }
@@ -190,42 +199,53 @@ pub use crate::kernels::qdot::dot_f32;
 /// Matrices that read the same input (Q, K and V; gate and up), multiplied in one parallel
 /// pass: `out[t] = [W₀ · x[t], W₁ · x[t], …]`.
 ///
-/// The stacked rows are split into one contiguous range per thread of the
-/// [`crate::kernels::pool`]; with one input row (decoding) each thread writes its part of `out`
-/// directly, with several (prefill, batches) each fills a `[n, rows]` panel that is then
-/// scattered into `out`.
+/// Work is split over the threads of the [`crate::kernels::pool`]: by tokens when there are
+/// at least [`TOKEN_SPLIT`] input rows (prefill: each thread writes whole output rows, every
+/// weight block is unpacked once per tile of tokens), otherwise by contiguous ranges of the
+/// stacked weight rows (decoding: each weight byte is read by one thread).
 pub fn product(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f32>) {
     let n = acts.rows;
     let total: usize = mats.iter().map(|m| m.rows).sum();
     out.clear();
     out.resize(n * total, 0.0);
     let pool = crate::kernels::pool::global();
-    let threads = pool.threads().min(total.div_ceil(8)).max(1);
+    let k = pool.threads();
+    if n >= TOKEN_SPLIT && k > 1 {
+        let per = n.div_ceil(k);
+        let slots: Vec<Mutex<(usize, &mut [f32])>> = out
+            .chunks_mut(per * total)
+            .enumerate()
+            .map(|(i, c)| Mutex::new((i * per, c)))
+            .collect();
+        pool.run(&|i, kk| {
+            for j in (i..slots.len()).step_by(kk) {
+                let mut g = slots[j].lock().unwrap_or_else(|e| e.into_inner());
+                let (t0, dst) = &mut *g;
+                let t1 = *t0 + dst.len() / total;
+                let mut col = 0;
+                for m in mats {
+                    m.product_into(x, acts, (*t0, t1), (0, m.rows), dst, total, col);
+                    col += m.rows;
+                }
+            }
+        });
+        return;
+    }
+    let threads = k.min(total.div_ceil(8)).max(1);
     // Ranges rounded to 8 rows.
     let per = total.div_ceil(threads).div_ceil(8) * 8;
     let ranges: Vec<(usize, usize)> = (0..threads)
         .map(|i| ((i * per).min(total), ((i + 1) * per).min(total)))
         .collect();
+    // Rows s..e of the stack, across the matrices they fall in, into a [n, e − s] panel.
     let run = |(s, e): (usize, usize), dst: &mut [f32]| {
-        // Walk the stacked rows s..e across the matrices they fall in.
         let mut base = 0;
-        let width = e - s;
         for m in mats {
             let (ms, me) = (base, base + m.rows);
             base = me;
             let (lo, hi) = (s.max(ms), e.min(me));
-            if lo >= hi {
-                continue;
-            }
-            if n == 1 {
-                m.product_rows(x, acts, lo - ms, hi - ms, &mut dst[lo - s..hi - s]);
-            } else {
-                let mut panel = vec![0f32; n * (hi - lo)];
-                m.product_rows(x, acts, lo - ms, hi - ms, &mut panel);
-                for t in 0..n {
-                    dst[t * width + (lo - s)..t * width + (hi - s)]
-                        .copy_from_slice(&panel[t * (hi - lo)..(t + 1) * (hi - lo)]);
-                }
+            if lo < hi {
+                m.product_into(x, acts, (0, n), (lo - ms, hi - ms), dst, e - s, lo - s);
             }
         }
     };
@@ -264,6 +284,9 @@ pub fn product(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f32>) {
     }
 }
 
+/// Input rows from which [`product`] splits work by tokens instead of weight rows.
+pub const TOKEN_SPLIT: usize = 16;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,7 +312,7 @@ mod tests {
     fn stacked_product_equals_row_by_row_dots_for_every_batch_size() {
         let (a, _) = (q8_matrix(37, 64).0, ());
         let (b, _) = (q8_matrix(21, 64).0, ());
-        for n in [1usize, 3, 9] {
+        for n in [1usize, 3, 9, 40] {
             let x: Vec<f32> = (0..n * 64)
                 .map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0)
                 .collect();
