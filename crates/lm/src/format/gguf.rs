@@ -1024,6 +1024,17 @@ impl GgufFile {
         &self.header
     }
 
+    /// The header and the file's bytes, taken apart (to keep tensors in place).
+    pub fn into_parts(self) -> (GgufHeader, Vec<u8>) {
+        (self.header, self.bytes)
+    }
+
+    /// A file from a parsed header and its bytes (no re-parsing; `bytes` may be empty when
+    /// only the header is needed).
+    pub fn from_parts(header: GgufHeader, bytes: Vec<u8>) -> Self {
+        Self { header, bytes }
+    }
+
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes

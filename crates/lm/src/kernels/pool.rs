@@ -22,6 +22,9 @@ use std::thread::JoinHandle;
 
 /// Polls of the generation counter before a worker parks.
 const SPIN: usize = 1 << 17;
+/// Polls after which a waiting thread starts yielding its core (a machine busy with other
+/// processes must not see us spin through whole time slices).
+const YIELD_AFTER: usize = 1 << 12;
 
 type Job = dyn Fn(usize, usize) + Sync;
 
@@ -124,8 +127,15 @@ impl SpinPool {
         }
         // A panic in `f` on this thread must still wait for the workers before unwinding.
         let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(0, n)));
+        let mut polls = 0usize;
         while s.done.load(Ordering::Acquire) < n - 1 {
-            std::hint::spin_loop();
+            polls += 1;
+            if polls < YIELD_AFTER {
+                std::hint::spin_loop();
+            } else {
+                // Another process holds the core our worker needs: give it up.
+                std::thread::yield_now();
+            }
         }
         // SAFETY: every worker has finished; nobody else reads `job`.
         unsafe {
@@ -151,7 +161,12 @@ fn worker(s: &Shared, i: usize) {
             }
             polls += 1;
             if polls < SPIN {
-                std::hint::spin_loop();
+                if polls > YIELD_AFTER && polls % 64 == 0 {
+                    // On a loaded machine, let other processes run while we wait.
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
                 continue;
             }
             let mut sleeping = s.lock.lock().unwrap_or_else(|e| e.into_inner());

@@ -174,10 +174,10 @@ impl CausalLm {
                 }
                 let origin = path.display().to_string();
                 let file = GgufFile::open(path)?;
-                let (model, bos, eos) = QuantizedTransformer::from_gguf(&file, &origin)?;
                 let header = file.header();
                 let tokenizer = tokenizer_from_gguf(header)?;
                 let name = gguf_name(header, path);
+                let (model, bos, eos) = QuantizedTransformer::from_gguf_owned(file, &origin)?;
                 let exec = Exec::Quantized(Box::new(model), device.clone());
                 Ok(Self::assemble(name, exec, tokenizer, bos, &eos))
             }

@@ -1,6 +1,6 @@
 //! Weight matrices kept in their GGUF blocks, and the threaded matrix product over them.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{LmError, Result};
 use crate::format::dequant;
@@ -10,12 +10,15 @@ use crate::kernels::qdot::{MAX_TILE, QActs, QType, dot_tile};
 /// How a matrix is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Storage {
-    /// GGUF blocks read by the integer kernels.
+    /// GGUF blocks read by the integer kernels, in place in the file's bytes (shared by every
+    /// matrix of the model) or in a buffer of their own (rows reordered at load).
     Blocks {
         /// Block type.
         ty: QType,
-        /// `rows × ty.row_bytes(cols)` bytes.
-        bytes: Vec<u8>,
+        /// The buffer holding the blocks.
+        data: Arc<Vec<u8>>,
+        /// Where they start in it (`rows × ty.row_bytes(cols)` bytes).
+        offset: usize,
     },
     /// f32 values (F32, F16 and BF16 tensors, converted once at load), read by an f32 dot.
     F32(Vec<f32>),
@@ -35,13 +38,37 @@ pub struct QMatrix {
 }
 
 impl QMatrix {
-    /// A matrix from a GGUF tensor's bytes (`dims` in ggml order: `[cols, rows]`).
+    /// A matrix from a GGUF tensor's bytes (`dims` in ggml order: `[cols, rows]`), copied.
     ///
     /// # Errors
     /// [`LmError::UnsupportedQuantizedTensor`] for a block type the integer kernels cannot
     /// read (naming the tensor and type), [`LmError::WeightShape`] for a tensor that is not
     /// 2-D or whose rows are not whole blocks, and de-quantisation errors.
     pub fn from_gguf(name: &str, ty: GgmlType, dims: &[u64], bytes: &[u8]) -> Result<Self> {
+        let len = bytes.len();
+        Self::from_shared(name, ty, dims, &Arc::new(bytes.to_vec()), 0..len)
+    }
+
+    /// A matrix over `data[range]` without copying it (block types; F32/F16/BF16 are
+    /// converted to f32).
+    ///
+    /// # Errors
+    /// As [`QMatrix::from_gguf`]; a range outside `data`.
+    pub fn from_shared(
+        name: &str,
+        ty: GgmlType,
+        dims: &[u64],
+        data: &Arc<Vec<u8>>,
+        range: std::ops::Range<usize>,
+    ) -> Result<Self> {
+        let Some(bytes) = data.get(range.clone()) else {
+            return Err(LmError::TensorOutOfBounds {
+                tensor: name.to_string(),
+                start: range.start as u64,
+                size: range.len() as u64,
+                data_len: data.len() as u64,
+            });
+        };
         let shape_err = || LmError::WeightShape {
             path: "gguf".into(),
             name: name.to_string(),
@@ -72,7 +99,8 @@ impl QMatrix {
                 }
                 Storage::Blocks {
                     ty: qt,
-                    bytes: bytes.to_vec(),
+                    data: Arc::clone(data),
+                    offset: range.start,
                 }
             }
         };
@@ -87,13 +115,15 @@ impl QMatrix {
     /// Reorders the rows: new row `i` is old row `order[i]`.
     pub fn permute_rows(&mut self, order: &[usize]) {
         match &mut self.storage {
-            Storage::Blocks { ty, bytes } => {
+            Storage::Blocks { ty, data, offset } => {
                 let rb = ty.row_bytes(self.cols);
-                let old = std::mem::take(bytes);
-                *bytes = order
+                let old = &data[*offset..*offset + self.rows * rb];
+                let new: Vec<u8> = order
                     .iter()
                     .flat_map(|&r| old[r * rb..(r + 1) * rb].iter().copied())
                     .collect();
+                *data = Arc::new(new);
+                *offset = 0;
             }
             Storage::F32(v) => {
                 let c = self.cols;
@@ -118,9 +148,9 @@ impl QMatrix {
             });
         }
         match &self.storage {
-            Storage::Blocks { ty, bytes } => {
+            Storage::Blocks { ty, .. } => {
                 let rb = ty.row_bytes(self.cols);
-                dequant::dequantize_into(ty.ggml(), &bytes[r * rb..(r + 1) * rb], out)
+                dequant::dequantize_into(ty.ggml(), &self.blocks()[r * rb..(r + 1) * rb], out)
             }
             Storage::F32(v) => {
                 out.copy_from_slice(&v[r * self.cols..(r + 1) * self.cols]);
@@ -129,10 +159,20 @@ impl QMatrix {
         }
     }
 
-    /// Bytes held.
+    /// The block bytes (empty for f32 storage).
+    pub fn blocks(&self) -> &[u8] {
+        match &self.storage {
+            Storage::Blocks { ty, data, offset } => {
+                &data[*offset..*offset + self.rows * ty.row_bytes(self.cols)]
+            }
+            Storage::F32(_) => &[],
+        }
+    }
+
+    /// Bytes of weights (the blocks, or 4 per f32 value).
     pub fn size_bytes(&self) -> usize {
         match &self.storage {
-            Storage::Blocks { bytes, .. } => bytes.len(),
+            Storage::Blocks { ty, .. } => self.rows * ty.row_bytes(self.cols),
             Storage::F32(v) => v.len() * 4,
         }
     }
@@ -159,7 +199,8 @@ impl QMatrix {
         col0: usize,
     ) {
         match &self.storage {
-            Storage::Blocks { ty, bytes } => {
+            Storage::Blocks { ty, .. } => {
+                let bytes = self.blocks();
                 let rb = ty.row_bytes(self.cols);
                 let mut tile = [0f32; MAX_TILE];
                 // Tokens in blocks of 64 keep the activations in the L1/L2 cache while the
@@ -327,7 +368,8 @@ mod tests {
                     .chain((0..21).map(|r| (&b, r)))
                     .enumerate()
                 {
-                    let Storage::Blocks { ty, bytes } = &m.storage else {
+                    let bytes = m.blocks();
+                    let Storage::Blocks { ty, .. } = &m.storage else {
                         unreachable!()
                     };
                     let rb = ty.row_bytes(64);

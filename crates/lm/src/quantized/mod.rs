@@ -20,6 +20,7 @@
 pub mod matrix;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::error::{LmError, Result};
 use crate::format::gguf::GgufFile;
@@ -131,14 +132,40 @@ impl QuantizedTransformer {
     /// tensor whose type the integer kernels cannot read, [`LmError::WeightKeys`] for missing or
     /// unexpected tensors, configuration and file errors.
     pub fn from_gguf(file: &GgufFile, origin: &str) -> Result<(Self, Option<u32>, Vec<u32>)> {
+        Self::load(file, file.bytes().to_vec(), origin)
+    }
+
+    /// As [`QuantizedTransformer::from_gguf`], taking the file: the matrices stay in its
+    /// buffer (no copy), so the model holds about the file's size in memory.
+    ///
+    /// # Errors
+    /// As [`QuantizedTransformer::from_gguf`].
+    pub fn from_gguf_owned(file: GgufFile, origin: &str) -> Result<(Self, Option<u32>, Vec<u32>)> {
+        let (header, bytes) = file.into_parts();
+        let view = GgufFile::from_parts(header, Vec::new());
+        Self::load(&view, bytes, origin)
+    }
+
+    /// Builds the model over `bytes` (the file's bytes; Q/K rows of families stored permuted
+    /// are put back in place first, so that every matrix then reads the one shared buffer).
+    fn load(
+        file: &GgufFile,
+        mut bytes: Vec<u8>,
+        origin: &str,
+    ) -> Result<(Self, Option<u32>, Vec<u32>)> {
         let header = file.header();
         let arch = header.architecture()?.to_string();
         let (spec, layout, bos, eos) = match arch.as_str() {
             "llama" => {
                 let mut cfg = crate::models::llama::config_from_gguf(header)?;
                 if let Ok(info) = header.tensor("rope_freqs.weight") {
+                    let bytes = header.tensor_data(&bytes, info)?;
                     cfg.rope_scaling = Some(crate::nn::rope::RopeScaling::FreqFactors(
-                        file.dequantize_info(info)?,
+                        crate::format::dequant::dequantize(
+                            info.ggml_type,
+                            bytes,
+                            info.n_elements as usize,
+                        )?,
                     ));
                 }
                 let d = cfg.head_dim();
@@ -167,6 +194,41 @@ impl QuantizedTransformer {
                 });
             }
         };
+        if let Some((nh, nkv, d)) = layout.permuted_qk {
+            for info in header.tensors() {
+                let heads = if info.name.ends_with("attn_q.weight") {
+                    nh
+                } else if info.name.ends_with("attn_k.weight") {
+                    nkv
+                } else {
+                    continue;
+                };
+                let (rows, n) = (
+                    info.dims.get(1).copied().unwrap_or(0) as usize,
+                    info.n_bytes as usize,
+                );
+                if info.dims.len() != 2 || rows != heads * d {
+                    return Err(LmError::WeightShape {
+                        path: origin.into(),
+                        name: info.name.clone(),
+                        expected: vec![heads * d, info.dims[0] as usize],
+                        found: info.dims.iter().rev().map(|&x| x as usize).collect(),
+                    });
+                }
+                let start =
+                    header.tensor_data(&bytes, info)?.as_ptr() as usize - bytes.as_ptr() as usize;
+                let rb = n / rows;
+                let idx: Vec<f32> = (0..rows).map(|i| i as f32).collect();
+                let order = unpermute_rows(&idx, heads, d, 1);
+                let old = bytes[start..start + n].to_vec();
+                for (i, &r) in order.iter().enumerate() {
+                    let r = r as usize;
+                    bytes[start + i * rb..start + (i + 1) * rb]
+                        .copy_from_slice(&old[r * rb..(r + 1) * rb]);
+                }
+            }
+        }
+        let data = &Arc::new(bytes);
         // Every tensor by its Hugging Face name: matrices kept in blocks, vectors as f32.
         let mut tensors: BTreeMap<String, (QMatrix, Vec<f32>)> = BTreeMap::new();
         let mut unknown = Vec::new();
@@ -178,9 +240,13 @@ impl QuantizedTransformer {
                 unknown.push(info.name.clone());
                 continue;
             };
-            let bytes = header.tensor_data(file.bytes(), info)?;
+            let bytes = header.tensor_data(data, info)?;
             if info.dims.len() == 1 {
-                let v = file.dequantize_info(info)?;
+                let v = crate::format::dequant::dequantize(
+                    info.ggml_type,
+                    bytes,
+                    info.n_elements as usize,
+                )?;
                 let m = QMatrix {
                     name: info.name.clone(),
                     rows: 1,
@@ -190,32 +256,9 @@ impl QuantizedTransformer {
                 tensors.insert(name, (m, v));
                 continue;
             }
-            let mut m = QMatrix::from_gguf(&info.name, info.ggml_type, &info.dims, bytes)?;
-            if let Some((nh, nkv, d)) = layout.permuted_qk {
-                let heads = if info.name.ends_with("attn_q.weight") {
-                    Some(nh)
-                } else if info.name.ends_with("attn_k.weight") {
-                    Some(nkv)
-                } else {
-                    None
-                };
-                if let Some(heads) = heads {
-                    if m.rows != heads * d {
-                        return Err(LmError::WeightShape {
-                            path: origin.into(),
-                            name: info.name.clone(),
-                            expected: vec![heads * d, m.cols],
-                            found: vec![m.rows, m.cols],
-                        });
-                    }
-                    let idx: Vec<f32> = (0..m.rows).map(|i| i as f32).collect();
-                    let order: Vec<usize> = unpermute_rows(&idx, heads, d, 1)
-                        .into_iter()
-                        .map(|i| i as usize)
-                        .collect();
-                    m.permute_rows(&order);
-                }
-            }
+            let start = bytes.as_ptr() as usize - data.as_ptr() as usize;
+            let range = start..start + bytes.len();
+            let m = QMatrix::from_shared(&info.name, info.ggml_type, &info.dims, data, range)?;
             tensors.insert(name, (m, Vec::new()));
         }
         if !unknown.is_empty() {
