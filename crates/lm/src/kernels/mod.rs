@@ -19,6 +19,7 @@
 //! so that the auto-vectoriser emits 16-wide code where the CPU has it.
 #![allow(unsafe_code)]
 
+pub mod bandwidth;
 pub mod math;
 pub mod pool;
 pub mod qdot;

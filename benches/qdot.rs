@@ -1,0 +1,82 @@
+//! The quantized executor's mat-vec kernels (`lm::kernels::qdot`) per GGUF block type, in weight
+//! bytes per second, beside the machine's measured read bandwidth
+//! (`lm::kernels::bandwidth::read_bandwidth`, printed first): batch-1 decoding streams every
+//! weight once per token, so this is the distance to the physical limit.
+//!
+//! One `[4096, 2048]` matrix per type (8–17 MB: past the caches), random valid blocks; one
+//! activation row (decode) and 8 rows (the 8-row tile of prefill and batches), quantisation
+//! excluded. Threads: the executor's pool (`LM_THREADS`).
+// criterion_main! generates an undocumented `main`.
+#![allow(missing_docs)]
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use lm::kernels::qdot::{QActs, QType};
+use lm::quantized::QMatrix;
+use lm::quantized::matrix::product;
+
+const ROWS: usize = 4096;
+const COLS: usize = 2048;
+
+fn matrix(ty: QType) -> QMatrix {
+    let rb = ty.row_bytes(COLS);
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    let mut bytes: Vec<u8> = (0..ROWS * rb)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s as u8
+        })
+        .collect();
+    // Finite scales: every f16 field gets 0x211f (≈ 0.01).
+    let bb = ty.block_bytes();
+    for blk in bytes.chunks_exact_mut(bb) {
+        let at: &[usize] = match ty {
+            QType::Q6K => &[208],
+            QType::Q4_1 | QType::Q5_1 | QType::Q4K | QType::Q5K => &[0, 2],
+            _ => &[0],
+        };
+        for &a in at {
+            blk[a..a + 2].copy_from_slice(&0x211fu16.to_le_bytes());
+        }
+    }
+    QMatrix::from_gguf("bench", ty.ggml(), &[COLS as u64, ROWS as u64], &bytes).expect("matrix")
+}
+
+fn matvec(c: &mut Criterion) {
+    let gbs = lm::kernels::bandwidth::read_bandwidth(512 << 20, 5);
+    eprintln!(
+        "memory read bandwidth ({} threads, 512 MiB): {gbs:.1} GB/s",
+        lm::kernels::pool::global().threads()
+    );
+    for rows in [1usize, 8] {
+        let mut group = c.benchmark_group(format!("qdot {ROWS}x{COLS}, {rows} row(s)"));
+        for ty in [
+            QType::Q4_0,
+            QType::Q4_1,
+            QType::Q5_0,
+            QType::Q8_0,
+            QType::Q4K,
+            QType::Q5K,
+            QType::Q6K,
+        ] {
+            let m = matrix(ty);
+            let x: Vec<f32> = (0..rows * COLS).map(|i| (i as f32 * 0.37).sin()).collect();
+            let mut acts = QActs::default();
+            acts.quantize(&x, rows, COLS);
+            let mut out = Vec::new();
+            group.throughput(Throughput::Bytes(m.size_bytes() as u64));
+            group.bench_function(format!("{ty:?}"), |b| {
+                b.iter(|| product(&[&m], &x, &acts, &mut out))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = qdot;
+    config = Criterion::default().sample_size(20);
+    targets = matvec
+}
+criterion_main!(qdot);
