@@ -166,6 +166,13 @@ fn smollm2_q4_1_agrees_with_the_f32_engine() {
     // on 2,048 tokens; ours 0.054 and +0.42%.
     assert!(mean <= 0.07, "{mean}");
     assert!((p2 / p1 - 1.0).abs() <= 0.01, "{p1} vs {p2}");
+    // Two-term (~15-bit) activations: the f32 engine's log-probs up to weight-side rounding.
+    let x2 = CausalLm::open_with(&path, &dev, Engine::QuantizedX2).unwrap();
+    assert_eq!(x2.engine(), Engine::QuantizedX2);
+    let (mean, max, p1, p3) = agreement(&exact, &x2, &tokens);
+    eprintln!("two-term activations: mean |Δ| {mean:.5}, max {max:.4}, ppl {p1:.4} vs {p3:.4}");
+    assert!(mean <= 0.002, "{mean}");
+    assert!((p3 / p1 - 1.0).abs() <= 0.0005, "{p1} vs {p3}");
     // llama.cpp on the same file: 4 of 5 continuations differ from the f32 reference
     // (`peer/llama_cpp_greedy.py`), as activation rounding flips close calls.
     let d = greedy_divergences(&exact, &quant, &golden);

@@ -126,6 +126,9 @@ pub struct QActs {
     pub dt: Vec<f32>,
     /// `s` transposed likewise.
     pub st: Vec<f32>,
+    /// Terms per input row: 1, or 2 when [`QActs::quantize_two_terms`] stored each row's
+    /// rounding residual as a second 8-bit row (rows `n..2n` are the residuals of `0..n`).
+    pub terms: usize,
 }
 
 impl QActs {
@@ -172,6 +175,25 @@ impl QActs {
             }
         });
         self.transpose_scales();
+    }
+
+    /// Quantises `x` as two 8-bit terms per block, `x ≈ d·q + d₂·q₂` with `q₂` the rounding
+    /// residual `x − d·q` quantised the same way (`d₂ ≈ d/254`): about 15 bits per value.
+    /// Rows `0..rows` hold the first term, rows `rows..2·rows` the second; a product over all
+    /// `2·rows` rows, folded (`out[t] + out[rows + t]`), is the two-term product.
+    ///
+    /// # Panics
+    /// As [`QActs::quantize`].
+    pub fn quantize_two_terms(&mut self, x: &[f32], rows: usize, cols: usize) {
+        self.quantize(x, rows, cols);
+        let mut both = Vec::with_capacity(2 * x.len());
+        both.extend_from_slice(x);
+        for (i, &v) in x.iter().enumerate() {
+            let back = f32::from(self.qs[i]) * self.d[i / QK];
+            both.push(v - back);
+        }
+        self.quantize(&both, 2 * rows, cols);
+        self.terms = 2;
     }
 
     /// Fills [`Self::dt`] and [`Self::st`] (or empties them below 8 rows).

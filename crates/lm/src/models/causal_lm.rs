@@ -42,12 +42,16 @@ pub enum Engine {
     /// burn, f32 weights (de-quantised at load): exact, any device.
     #[default]
     F32,
-    /// The quantized CPU executor ([`crate::quantized`]): GGUF blocks and integer kernels.
+    /// The quantized CPU executor ([`crate::quantized`]): GGUF blocks and integer kernels,
+    /// activations rounded to 8 bits per block (llama.cpp's scheme).
     Quantized,
+    /// The quantized executor with two-term (~15-bit) activations
+    /// ([`crate::quantized::Precision::Q8x2`]): closer to f32, more integer work.
+    QuantizedX2,
 }
 
 impl Engine {
-    /// Parses `"f32"` or `"quantized"`.
+    /// Parses `"f32"`, `"quantized"` or `"quantized-x2"`.
     ///
     /// # Errors
     /// [`LmError::InvalidModelConfig`] naming the value.
@@ -55,18 +59,22 @@ impl Engine {
         match s {
             "f32" => Ok(Self::F32),
             "quantized" | "q" => Ok(Self::Quantized),
+            "quantized-x2" => Ok(Self::QuantizedX2),
             other => Err(LmError::InvalidModelConfig {
                 path: "--engine".into(),
-                detail: format!("unknown engine `{other}` (expected f32 or quantized)"),
+                detail: format!(
+                    "unknown engine `{other}` (expected f32, quantized or quantized-x2)"
+                ),
             }),
         }
     }
 
-    /// `"f32"` or `"quantized"`.
+    /// `"f32"`, `"quantized"` or `"quantized-x2"`.
     pub fn name(self) -> &'static str {
         match self {
             Self::F32 => "f32",
             Self::Quantized => "quantized",
+            Self::QuantizedX2 => "quantized-x2",
         }
     }
 }
@@ -165,7 +173,7 @@ impl CausalLm {
         let path = path.as_ref();
         match engine {
             Engine::F32 => Self::open(path, device),
-            Engine::Quantized => {
+            Engine::Quantized | Engine::QuantizedX2 => {
                 if path.is_dir() {
                     return Err(LmError::InvalidModelConfig {
                         path: path.into(),
@@ -178,6 +186,11 @@ impl CausalLm {
                 let tokenizer = tokenizer_from_gguf(header)?;
                 let name = gguf_name(header, path);
                 let (model, bos, eos) = QuantizedTransformer::from_gguf_owned(file, &origin)?;
+                let model = model.with_precision(if engine == Engine::QuantizedX2 {
+                    crate::quantized::Precision::Q8x2
+                } else {
+                    crate::quantized::Precision::Q8
+                });
                 let exec = Exec::Quantized(Box::new(model), device.clone());
                 Ok(Self::assemble(name, exec, tokenizer, bos, &eos))
             }
@@ -186,9 +199,12 @@ impl CausalLm {
 
     /// The executor running this model.
     pub fn engine(&self) -> Engine {
-        match self.model {
+        match &self.model {
             Exec::F32(_) => Engine::F32,
-            Exec::Quantized(..) => Engine::Quantized,
+            Exec::Quantized(m, _) => match m.precision() {
+                crate::quantized::Precision::Q8 => Engine::Quantized,
+                crate::quantized::Precision::Q8x2 => Engine::QuantizedX2,
+            },
         }
     }
 

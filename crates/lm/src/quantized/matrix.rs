@@ -223,7 +223,15 @@ impl QMatrix {
             }
             Storage::F32(v) => {
                 let c = self.cols;
+                // Second-term rows (two-term activations) add nothing: f32 matrices read x.
+                let real = acts.rows / acts.terms.max(1);
                 for t in t0..t1 {
+                    if t >= real {
+                        for r in r0..r1 {
+                            out[(t - t0) * stride + col0 + (r - r0)] = 0.0;
+                        }
+                        continue;
+                    }
                     let xr = &x[t * c..(t + 1) * c];
                     for r in r0..r1 {
                         out[(t - t0) * stride + col0 + (r - r0)] =
@@ -245,6 +253,19 @@ pub use crate::kernels::qdot::dot_f32;
 /// weight block is unpacked once per tile of tokens), otherwise by contiguous ranges of the
 /// stacked weight rows (decoding: each weight byte is read by one thread).
 pub fn product(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f32>) {
+    product_rows_all(mats, x, acts, out);
+    if acts.terms == 2 {
+        // Fold the second-term rows onto the first.
+        let total: usize = mats.iter().map(|m| m.rows).sum();
+        let n = acts.rows / 2;
+        let (a, b) = out.split_at_mut(n * total);
+        a.iter_mut().zip(b.iter()).for_each(|(x, y)| *x += y);
+        out.truncate(n * total);
+    }
+}
+
+/// [`product`] over every row of `acts` (both terms of two-term activations, unfolded).
+fn product_rows_all(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f32>) {
     let n = acts.rows;
     let total: usize = mats.iter().map(|m| m.rows).sum();
     out.clear();

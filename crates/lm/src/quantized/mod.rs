@@ -31,6 +31,17 @@ use crate::nn::rope::unpermute_rows;
 
 pub use matrix::{QMatrix, Storage};
 
+/// How activations are rounded before each integer product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub enum Precision {
+    /// One 8-bit term per block of 32 (llama.cpp's scheme; the fast default).
+    #[default]
+    Q8,
+    /// Two 8-bit terms per block (the value and its rounding residual, ~15 bits): twice the
+    /// integer work per activation row, log-probabilities much closer to the f32 engine.
+    Q8x2,
+}
+
 /// One transformer block's weights.
 #[derive(Debug, Clone)]
 struct Block {
@@ -53,6 +64,7 @@ struct Block {
 #[derive(Debug, Clone)]
 pub struct QuantizedTransformer {
     spec: TransformerSpec,
+    precision: Precision,
     embed: QMatrix,
     head: Option<QMatrix>,
     norm: Vec<f32>,
@@ -413,6 +425,7 @@ impl QuantizedTransformer {
         };
         Ok(Self {
             spec,
+            precision: Precision::Q8,
             embed,
             head,
             norm,
@@ -423,6 +436,24 @@ impl QuantizedTransformer {
     /// The model's sizes and switches.
     pub fn spec(&self) -> &TransformerSpec {
         &self.spec
+    }
+
+    /// Sets how activations are rounded ([`Precision`]).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// How activations are rounded.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    fn quantize(&self, acts: &mut QActs, x: &[f32], rows: usize, cols: usize) {
+        match self.precision {
+            Precision::Q8 => acts.quantize(x, rows, cols),
+            Precision::Q8x2 => acts.quantize_two_terms(x, rows, cols),
+        }
     }
 
     /// Bytes of weights held, by type.
@@ -551,7 +582,7 @@ impl QuantizedTransformer {
         for (li, blk) in self.blocks.iter().enumerate() {
             let la = spec.layers[li];
             rms_rows(&x, &blk.attn_norm, eps, &mut xn);
-            acts.quantize(&xn, n, h);
+            self.quantize(&mut acts, &xn, n, h);
             matrix::product(&[&blk.q, &blk.k, &blk.v], &xn, &acts, &mut qkv);
             let (cos, sin) = &tables[la.rope];
             for r in 0..n {
@@ -609,7 +640,7 @@ impl QuantizedTransformer {
                 &cache.pad,
                 &mut attn,
             );
-            acts.quantize(&attn, n, nh * d);
+            self.quantize(&mut acts, &attn, n, nh * d);
             matrix::product(&[&blk.o], &attn, &acts, &mut proj);
             if let Some(pn) = &blk.post_attn_norm {
                 proj.chunks_exact_mut(h)
@@ -618,7 +649,7 @@ impl QuantizedTransformer {
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
 
             rms_rows(&x, &blk.ffn_norm, eps, &mut xn);
-            acts.quantize(&xn, n, h);
+            self.quantize(&mut acts, &xn, n, h);
             matrix::product(&[&blk.gate, &blk.up], &xn, &acts, &mut gu);
             for r in 0..n {
                 let row = &gu[r * 2 * f..(r + 1) * 2 * f];
@@ -637,7 +668,7 @@ impl QuantizedTransformer {
                     }
                 }
             }
-            acts.quantize(&hidden, n, f);
+            self.quantize(&mut acts, &hidden, n, f);
             matrix::product(&[&blk.down], &hidden, &acts, &mut proj);
             if let Some(pn) = &blk.post_ffn_norm {
                 proj.chunks_exact_mut(h)
@@ -656,7 +687,7 @@ impl QuantizedTransformer {
             dst.copy_from_slice(&x[r * h..(r + 1) * h]);
             rms_in_place(dst, &self.norm, eps);
         }
-        acts.quantize(&last, rows.len(), h);
+        self.quantize(&mut acts, &last, rows.len(), h);
         let head = self.head.as_ref().unwrap_or(&self.embed);
         let mut logits = Vec::new();
         matrix::product(&[head], &last, &acts, &mut logits);
