@@ -173,6 +173,11 @@ fn smollm2_q4_1_agrees_with_the_f32_engine() {
     eprintln!("two-term activations: mean |Δ| {mean:.5}, max {max:.4}, ppl {p1:.4} vs {p3:.4}");
     assert!(mean <= 0.002, "{mean}");
     assert!((p3 / p1 - 1.0).abs() <= 0.0005, "{p1} vs {p3}");
+    let d2 = greedy_divergences(&exact, &x2, &golden);
+    assert_eq!(
+        d2, 0,
+        "two-term activations: greedy continuations differ from the f32 engine"
+    );
     // llama.cpp on the same file: 4 of 5 continuations differ from the f32 reference
     // (`peer/llama_cpp_greedy.py`), as activation rounding flips close calls.
     let d = greedy_divergences(&exact, &quant, &golden);

@@ -281,6 +281,61 @@ pub fn axpy(o: &mut [f32], p: f32, v: &[f32]) {
     }
 }
 
+/// Attention of `g` query heads (`q`: `g × d`) sharing one key/value head over `len` cached
+/// rows (`keys`, `vals`: `len × d`): `out[h] = softmax(scale · q[h]·Kᵀ) · V`. `scores` is
+/// scratch (resized to `g × len`). AVX2 + FMA where present and `d` is a multiple of 8.
+///
+/// # Panics
+/// If the slices are shorter than the shapes say (internal invariant of the executor).
+#[allow(clippy::too_many_arguments)]
+pub fn attend(
+    q: &[f32],
+    keys: &[f32],
+    vals: &[f32],
+    g: usize,
+    d: usize,
+    scale: f32,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let len = keys.len() / d;
+    assert!(q.len() >= g * d && vals.len() >= len * d && out.len() >= g * d && len > 0);
+    scores.clear();
+    scores.resize(g * len, 0.0);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() && d.is_multiple_of(8) {
+        // SAFETY: the CPU has AVX2 and FMA; the assert above bounds every access.
+        unsafe { avx2::attend(q, keys, vals, g, d, scale, scores, out) };
+        return;
+    }
+    for (jj, key) in keys.chunks_exact(d).enumerate() {
+        for h in 0..g {
+            scores[h * len + jj] = dot_f32(&q[h * d..(h + 1) * d], key) * scale;
+        }
+    }
+    softmax_rows(scores, len);
+    out[..g * d].iter_mut().for_each(|v| *v = 0.0);
+    for (jj, val) in vals[..len * d].chunks_exact(d).enumerate() {
+        for h in 0..g {
+            axpy(&mut out[h * d..(h + 1) * d], scores[h * len + jj], val);
+        }
+    }
+}
+
+/// Softmax of each `len`-long row of `scores`, in place.
+fn softmax_rows(scores: &mut [f32], len: usize) {
+    for row in scores.chunks_exact_mut(len) {
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let mut sum = 0f32;
+        for v in row.iter_mut() {
+            *v = (*v - max).exp();
+            sum += *v;
+        }
+        let inv = 1.0 / sum;
+        row.iter_mut().for_each(|v| *v *= inv);
+    }
+}
+
 /// Whether the AVX2 kernels may run (AVX2, FMA and F16C detected, SIMD not switched off by
 /// [`super::set_simd_enabled`]).
 pub fn has_avx2() -> bool {
@@ -841,6 +896,69 @@ mod avx2 {
         }
     }
 
+    /// [`super::attend`] with the dot products and weighted sums inlined.
+    ///
+    /// # Safety
+    /// AVX2 and FMA present; `d % 8 == 0`; `q ≥ g·d`, `keys`/`vals ≥ len·d`, `scores ≥ g·len`,
+    /// `out ≥ g·d` values.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn attend(
+        q: &[f32],
+        keys: &[f32],
+        vals: &[f32],
+        g: usize,
+        d: usize,
+        scale: f32,
+        scores: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let len = keys.len() / d;
+        // SAFETY (whole body): indices stay within the bounds the caller asserted.
+        unsafe {
+            for j in 0..len {
+                let k = keys.as_ptr().add(j * d);
+                for h in 0..g {
+                    let qh = q.as_ptr().add(h * d);
+                    let mut acc = _mm256_setzero_ps();
+                    let mut i = 0;
+                    while i < d {
+                        acc = _mm256_fmadd_ps(
+                            _mm256_loadu_ps(qh.add(i)),
+                            _mm256_loadu_ps(k.add(i)),
+                            acc,
+                        );
+                        i += 8;
+                    }
+                    *scores.get_unchecked_mut(h * len + j) = hsum(acc) * scale;
+                }
+            }
+            super::softmax_rows(&mut scores[..g * len], len);
+            for v in out[..g * d].iter_mut() {
+                *v = 0.0;
+            }
+            for j in 0..len {
+                let v = vals.as_ptr().add(j * d);
+                for h in 0..g {
+                    let p = _mm256_set1_ps(*scores.get_unchecked(h * len + j));
+                    let o = out.as_mut_ptr().add(h * d);
+                    let mut i = 0;
+                    while i < d {
+                        _mm256_storeu_ps(
+                            o.add(i),
+                            _mm256_fmadd_ps(
+                                p,
+                                _mm256_loadu_ps(v.add(i)),
+                                _mm256_loadu_ps(o.add(i)),
+                            ),
+                        );
+                        i += 8;
+                    }
+                }
+            }
+        }
+    }
+
     /// `o += p · v`, `o.len() == v.len()`.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn axpy(o: &mut [f32], p: f32, v: &[f32]) {
@@ -1099,6 +1217,46 @@ mod tests {
                     assert!(
                         (got - exact).abs() <= bound,
                         "{ty:?} cols {cols} row {t}: {got} vs {exact} (bound {bound})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn attention_kernel_matches_a_direct_softmax() {
+        for (g, d, len) in [
+            (1usize, 64usize, 1usize),
+            (3, 64, 37),
+            (2, 256, 9),
+            (1, 12, 5),
+        ] {
+            let f = |i: usize, k: f32| ((i as f32) * k).sin();
+            let q: Vec<f32> = (0..g * d).map(|i| f(i, 0.37)).collect();
+            let keys: Vec<f32> = (0..len * d).map(|i| f(i, 0.11)).collect();
+            let vals: Vec<f32> = (0..len * d).map(|i| f(i, 0.23)).collect();
+            let mut out = vec![0f32; g * d];
+            let mut scores = Vec::new();
+            attend(&q, &keys, &vals, g, d, 0.125, &mut scores, &mut out);
+            for h in 0..g {
+                let s: Vec<f64> = (0..len)
+                    .map(|j| {
+                        (0..d)
+                            .map(|i| f64::from(q[h * d + i]) * f64::from(keys[j * d + i]))
+                            .sum::<f64>()
+                            * 0.125
+                    })
+                    .collect();
+                let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
+                for i in 0..d {
+                    let want: f64 = (0..len)
+                        .map(|j| (s[j] - m).exp() / z * f64::from(vals[j * d + i]))
+                        .sum();
+                    let got = f64::from(out[h * d + i]);
+                    assert!(
+                        (got - want).abs() < 1e-5,
+                        "g {g} d {d} len {len} h {h} i {i}: {got} vs {want}"
                     );
                 }
             }

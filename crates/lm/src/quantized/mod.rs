@@ -753,32 +753,17 @@ fn attention(
         };
         // Keys before the padding are hidden, except a pad query's own slot.
         let first = lo.max(pad[s].min(qpos));
-        let len = qpos + 1 - first;
-        scores.clear();
-        scores.resize(g * len, 0.0);
         let q = &qkv[r * qkv_w + hq0 * d..r * qkv_w + (hq0 + g) * d];
-        for (jj, key) in keys[first * d..(qpos + 1) * d].chunks_exact(d).enumerate() {
-            for h in 0..g {
-                scores[h * len + jj] = matrix::dot_f32(&q[h * d..(h + 1) * d], key) * scale;
-            }
-        }
-        for h in 0..g {
-            let row = &mut scores[h * len..(h + 1) * len];
-            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-            let mut sum = 0f32;
-            for v in row.iter_mut() {
-                *v = (*v - max).exp();
-                sum += *v;
-            }
-            let inv = 1.0 / sum;
-            row.iter_mut().for_each(|v| *v *= inv);
-        }
-        o.iter_mut().for_each(|v| *v = 0.0);
-        for (jj, val) in vals[first * d..(qpos + 1) * d].chunks_exact(d).enumerate() {
-            for h in 0..g {
-                crate::kernels::qdot::axpy(&mut o[h * d..(h + 1) * d], scores[h * len + jj], val);
-            }
-        }
+        crate::kernels::qdot::attend(
+            q,
+            &keys[first * d..(qpos + 1) * d],
+            &vals[first * d..(qpos + 1) * d],
+            g,
+            d,
+            scale,
+            scores,
+            o,
+        );
     };
     let mut per_thread: Vec<Vec<(usize, &mut [f32])>> = (0..k).map(|_| Vec::new()).collect();
     for (idx, o) in out.chunks_mut(g * d).enumerate() {
