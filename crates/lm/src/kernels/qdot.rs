@@ -186,14 +186,19 @@ impl QActs {
     /// As [`QActs::quantize`].
     pub fn quantize_two_terms(&mut self, x: &[f32], rows: usize, cols: usize) {
         self.quantize(x, rows, cols);
-        let mut both = Vec::with_capacity(2 * x.len());
-        both.extend_from_slice(x);
-        for (i, &v) in x.iter().enumerate() {
-            let back = f32::from(self.qs[i]) * self.d[i / QK];
-            both.push(v - back);
-        }
-        self.quantize(&both, 2 * rows, cols);
+        let residual: Vec<f32> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v - f32::from(self.qs[i]) * self.d[i / QK])
+            .collect();
+        let mut second = QActs::default();
+        second.quantize(&residual, rows, cols);
+        self.qs.extend_from_slice(&second.qs);
+        self.d.extend_from_slice(&second.d);
+        self.s.extend_from_slice(&second.s);
+        self.rows = 2 * rows;
         self.terms = 2;
+        self.transpose_scales();
     }
 
     /// Fills [`Self::dt`] and [`Self::st`] (or empties them below 8 rows).
