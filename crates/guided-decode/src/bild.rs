@@ -15,15 +15,14 @@
 
 use std::time::Instant;
 
-use lm::generate::sampling::distribution;
-use lm::nn::tensor_io::read_f32;
-use lm::{Decoder, LanguageModel, LogitsAt};
+use lm::generate::sampling::signal;
+use lm::{Decoder, LanguageModel};
 
 use crate::error::{GuidedError, Result};
-use crate::speculative::{argmax, prime_verifier};
+use crate::speculative::{argmax, contains_stop, prime_pair};
 
 /// BiLD's two thresholds and the budget.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BildOptions {
     /// Call the large model when the small model's max probability is below this.
     pub fallback: f32,
@@ -31,6 +30,9 @@ pub struct BildOptions {
     pub rollback: f32,
     /// Completion budget (tokens).
     pub max_new_tokens: usize,
+    /// Stop strings: generation ends once the completion's text contains one (the caller cuts
+    /// the text before it).
+    pub until: Vec<String>,
 }
 
 /// The output and statistics of [`bild_generate`].
@@ -65,6 +67,25 @@ pub fn bild_generate<S: LanguageModel, L: LanguageModel>(
     prompt: &[u32],
     opts: &BildOptions,
 ) -> Result<BildOutput> {
+    bild_with(
+        &mut Decoder::empty(small),
+        &mut Decoder::empty(large),
+        prompt,
+        opts,
+    )
+}
+
+/// [`bild_generate`] with decoders kept across items (each keeps the prompt prefix it shares
+/// with its previous item).
+///
+/// # Errors
+/// As [`bild_generate`].
+pub fn bild_with<S: LanguageModel, L: LanguageModel>(
+    dec: &mut Decoder<'_, S>,
+    large_dec: &mut Decoder<'_, L>,
+    prompt: &[u32],
+    opts: &BildOptions,
+) -> Result<BildOutput> {
     if !opts.fallback.is_finite() || !opts.rollback.is_finite() {
         return Err(GuidedError::InvalidOption {
             name: "bild",
@@ -72,11 +93,11 @@ pub fn bild_generate<S: LanguageModel, L: LanguageModel>(
         });
     }
     let started = Instant::now();
+    let (small, large) = (dec.model(), large_dec.model());
     let stops = small.stop_tokens().to_vec();
     let is_stop = |t: u32| stops.contains(&t) || large.stop_tokens().contains(&t);
-    // The verifier's cache holds every committed token but the last, `last`.
-    let (mut cache, mut last) = prime_verifier(small, large, prompt)?;
-    let mut dec = Decoder::new(small, prompt)?;
+    // The verifier holds every committed token but the last, `last`.
+    let mut last = prime_pair(dec, large_dec, prompt)?;
     let mut out: Vec<u32> = Vec::new();
     // `out[since..]`: written by the small model after the large model's last call.
     let mut since = 0;
@@ -91,13 +112,14 @@ pub fn bild_generate<S: LanguageModel, L: LanguageModel>(
         seconds: 0.0,
     };
     while out.len() < opts.max_new_tokens {
-        let (_, _, max_prob, best) = distribution(dec.logits());
+        let sig = signal(dec.logits());
+        let (max_prob, best) = (sig.max_prob, sig.argmax);
         if max_prob >= opts.fallback {
             let t = best as u32;
             dec.feed(&[t])?;
             out.push(t);
             o.small_generated += 1;
-            if is_stop(t) {
+            if is_stop(t) || contains_stop(small, &out, &opts.until)? {
                 break;
             }
             continue;
@@ -108,20 +130,20 @@ pub fn bild_generate<S: LanguageModel, L: LanguageModel>(
         let mut input = vec![last];
         input.extend(&segment);
         o.large_read += input.len();
-        let base = large.cache_len(&cache);
-        let logits = read_f32(large.forward(&[input], &mut cache, LogitsAt::All)?)?;
+        let base = large_dec.tokens().len();
+        let logits = large_dec.feed_all(&input)?;
         let v = large.vocab_size();
         let row = |i: usize| &logits[i * v..(i + 1) * v];
         let bad = segment.iter().enumerate().find(|&(j, &y)| {
-            let (lp, ..) = distribution(row(j));
-            -lp[y as usize] > opts.rollback
+            let r = row(j);
+            -signal(r).logprob(r[y as usize]) > opts.rollback
         });
         let next = match bad {
             Some((j, _)) => {
                 o.rollbacks += 1;
                 o.discarded += segment.len() - j;
                 out.truncate(since + j);
-                large.truncate(&mut cache, base + 1 + j);
+                large_dec.rewind(base + 1 + j, row(j))?;
                 dec.rollback(segment.len() - j)?;
                 argmax(row(j)) as u32
             }
@@ -132,7 +154,7 @@ pub fn bild_generate<S: LanguageModel, L: LanguageModel>(
         o.large_written += 1;
         last = next;
         since = out.len();
-        if is_stop(next) {
+        if is_stop(next) || contains_stop(small, &out, &opts.until)? {
             break;
         }
     }

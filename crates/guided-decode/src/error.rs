@@ -33,6 +33,30 @@ pub enum GuidedError {
         /// The client's or server's message (a response body is cut to 200 characters).
         detail: String,
     },
+    /// A benchmark task, its data or its scoring failed.
+    #[error(transparent)]
+    Harness(#[from] evals::harness::HarnessError),
+    /// A figure could not be written.
+    #[error(transparent)]
+    Eval(#[from] evals::EvalError),
+    /// Reading or writing a study file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line of a per-item log is not a record.
+    #[error("{path}:{line}: {detail}")]
+    Log {
+        /// The log file.
+        path: std::path::PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        detail: String,
+    },
     /// Speculative decoding needs the draft and the target to share a vocabulary.
     #[error("draft vocabulary {draft} differs from the target's {target}")]
     VocabularyMismatch {

@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use lm::generate::sampling::distribution;
+use lm::generate::sampling::signal;
 use lm::{Decoder, LanguageModel, Sampler, SamplingConfig};
 use routing_core::token::{HelpDecision, HelpPolicy, TokenSignal};
 
@@ -29,6 +29,9 @@ pub struct GuidedOptions {
     pub sampling: SamplingConfig,
     /// Item index: seeds the policy's per-item draw ([`HelpPolicy::reset`]).
     pub item: u64,
+    /// Stop strings: generation ends once the completion's text contains one, and the text is
+    /// cut before it (lm-eval's `until`, Hugging Face's stop strings).
+    pub until: Vec<String>,
 }
 
 impl Default for GuidedOptions {
@@ -37,6 +40,7 @@ impl Default for GuidedOptions {
             max_new_tokens: 64,
             sampling: SamplingConfig::greedy(),
             item: 0,
+            until: Vec::new(),
         }
     }
 }
@@ -82,6 +86,9 @@ pub struct Accounting {
     pub oracle_s: f64,
     /// Seconds in the policy layer (signal and decision).
     pub policy_s: f64,
+    /// Seconds in the small model's own steps (a subset of `small_s`: no prefill, no
+    /// hand-off reads), for the policy layer's cost per step.
+    pub small_step_s: f64,
     /// `2 × active parameters × tokens processed` of the small model, when its size is known.
     pub small_flops: Option<f64>,
     /// The same for the oracle.
@@ -133,6 +140,21 @@ pub enum GuidedStop {
     MaxTokens,
     /// The small model's context window is full.
     ContextFull,
+    /// The completion's text contains a stop string.
+    StopString,
+}
+
+/// The small model's distribution before one of its own steps.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct StepSignal {
+    /// Generated position (small-model tokens of completion before the step).
+    pub position: usize,
+    /// The token the small model wrote.
+    pub token: u32,
+    /// Entropy of its next-token distribution, nats.
+    pub entropy: f32,
+    /// Its max probability.
+    pub max_prob: f32,
 }
 
 /// The result of [`guided_generate`].
@@ -142,12 +164,16 @@ pub struct GuidedGeneration {
     /// after the part of the prompt's ids that survived: when a text hand-off re-tokenised a
     /// prompt-final space together with the completion, the merged token is included.
     pub tokens: Vec<u32>,
-    /// The completion's text (the decoded sequence after the decoded prompt).
+    /// The completion's text (the decoded sequence after the decoded prompt), cut before the
+    /// first stop string.
     pub text: String,
     /// Why it stopped.
     pub stop: GuidedStop,
     /// The oracle calls, in order.
     pub calls: Vec<OracleCall>,
+    /// The small model's signal at each of its own steps, in order (the meta-analysis: where
+    /// the first mistake sits and how uncertain the small model was there).
+    pub steps: Vec<StepSignal>,
     /// Accounting.
     pub accounting: Accounting,
 }
@@ -164,12 +190,28 @@ pub fn guided_generate<S: LanguageModel>(
     prompt: &str,
     opts: &GuidedOptions,
 ) -> Result<GuidedGeneration> {
+    guided_with(&mut Decoder::empty(small), oracle, policy, prompt, opts)
+}
+
+/// [`guided_generate`] with the small model's decoder kept across items: it keeps the prompt
+/// prefix it shares with its previous item (a few-shot block is read once per run).
+///
+/// # Errors
+/// As [`guided_generate`].
+pub fn guided_with<S: LanguageModel>(
+    dec: &mut Decoder<'_, S>,
+    oracle: &mut dyn Oracle,
+    policy: &mut dyn HelpPolicy,
+    prompt: &str,
+    opts: &GuidedOptions,
+) -> Result<GuidedGeneration> {
     if opts.max_new_tokens == 0 {
         return Err(GuidedError::InvalidOption {
             name: "max_new_tokens",
             reason: "must be at least 1".into(),
         });
     }
+    let small = dec.model();
     let mut acc = Accounting::default();
     policy.reset(opts.item);
     oracle.reset();
@@ -179,8 +221,7 @@ pub fn guided_generate<S: LanguageModel>(
     let t = Instant::now();
     let prompt_ids = small.encode_prompt(prompt)?;
     let n_prompt = prompt_ids.len();
-    let mut dec = Decoder::new(small, &prompt_ids)?;
-    acc.small_read += n_prompt;
+    acc.small_read += dec.sync(&prompt_ids)?;
     acc.small_s += t.elapsed().as_secs_f64();
 
     // The completion is defined on text: a text hand-off re-tokenises `prompt + completion`,
@@ -195,10 +236,21 @@ pub fn guided_generate<S: LanguageModel>(
             None => small.decode(&ids[n_prompt.min(ids.len())..])?,
         })
     };
+    // Stop strings are looked for in the text of the ids after the prompt's surviving ids
+    // (cheap per step; the final text is cut on the exact completion).
+    let mut kept_prompt = n_prompt;
+    let hits_stop = |ids: &[u32], kept: usize| -> Result<bool> {
+        if opts.until.is_empty() {
+            return Ok(false);
+        }
+        let text = small.decode(&ids[kept.min(ids.len())..])?;
+        Ok(opts.until.iter().any(|u| text.contains(u.as_str())))
+    };
     let mut calls = Vec::new();
+    let mut steps = Vec::new();
     let mut completion_text = String::new();
     let stop = loop {
-        let generated = dec.tokens().len() - n_prompt;
+        let generated = dec.tokens().len().saturating_sub(n_prompt);
         if generated >= opts.max_new_tokens {
             break GuidedStop::MaxTokens;
         }
@@ -206,7 +258,8 @@ pub fn guided_generate<S: LanguageModel>(
             break GuidedStop::ContextFull;
         }
         let t = Instant::now();
-        let (_, entropy, max_prob, _) = distribution(dec.logits());
+        let sig = signal(dec.logits());
+        let (entropy, max_prob) = (sig.entropy, sig.max_prob);
         let signal = TokenSignal {
             position: generated,
             entropy,
@@ -218,11 +271,24 @@ pub fn guided_generate<S: LanguageModel>(
             HelpDecision::Continue => {
                 let t = Instant::now();
                 let info = dec.step(&mut sampler)?;
-                acc.small_s += t.elapsed().as_secs_f64();
                 acc.small_generated += 1;
                 acc.small_read += 1;
+                steps.push(StepSignal {
+                    position: generated,
+                    token: info.token,
+                    entropy,
+                    max_prob,
+                });
                 if stop_tokens.contains(&info.token) {
+                    acc.small_s += t.elapsed().as_secs_f64();
+                    acc.small_step_s += t.elapsed().as_secs_f64();
                     break GuidedStop::SmallStop;
+                }
+                let hit = hits_stop(dec.tokens(), kept_prompt)?;
+                acc.small_s += t.elapsed().as_secs_f64();
+                acc.small_step_s += t.elapsed().as_secs_f64();
+                if hit {
+                    break GuidedStop::StopString;
                 }
             }
             HelpDecision::AskOracle { tokens } => {
@@ -246,8 +312,11 @@ pub fn guided_generate<S: LanguageModel>(
                 };
                 match oracle.handoff() {
                     Handoff::Ids => {
-                        dec.feed(&reply.tokens)?;
-                        acc.small_read += reply.tokens.len();
+                        // A stop token ends the completion; the small model need not read it.
+                        let content =
+                            &reply.tokens[..reply.tokens.len() - usize::from(reply.stopped)];
+                        dec.feed(content)?;
+                        acc.small_read += content.len();
                     }
                     Handoff::Text => {
                         let target = small
@@ -261,8 +330,10 @@ pub fn guided_generate<S: LanguageModel>(
                         }
                         dec.feed(&target[keep..])?;
                         acc.small_read += target.len() - keep;
+                        kept_prompt = kept_prompt.min(common_prefix(dec.tokens(), &prompt_ids));
                     }
                 }
+                let hit = hits_stop(dec.tokens(), kept_prompt)?;
                 acc.small_s += t.elapsed().as_secs_f64();
                 let exact_handoff = match oracle.handoff() {
                     Handoff::Ids => true,
@@ -282,13 +353,24 @@ pub fn guided_generate<S: LanguageModel>(
                 if reply.stopped {
                     break GuidedStop::OracleStop;
                 }
+                if hit {
+                    break GuidedStop::StopString;
+                }
             }
         }
     };
     // Ids after the part of the prompt that survived re-tokenisation.
     let kept = common_prefix(dec.tokens(), &prompt_ids);
     let tokens = dec.tokens()[kept..].to_vec();
-    let text = completion_of(dec.tokens())?;
+    let mut text = completion_of(dec.tokens())?;
+    if let Some(cut) = opts
+        .until
+        .iter()
+        .filter_map(|u| text.find(u.as_str()))
+        .min()
+    {
+        text.truncate(cut);
+    }
     acc.small_flops = small
         .active_parameters()
         .map(|p| 2.0 * p as f64 * (acc.small_read) as f64);
@@ -300,6 +382,7 @@ pub fn guided_generate<S: LanguageModel>(
         text,
         stop,
         calls,
+        steps,
         accounting: acc,
     })
 }

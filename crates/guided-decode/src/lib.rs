@@ -42,14 +42,18 @@ pub mod guided;
 pub mod oracle;
 pub mod remote;
 pub mod speculative;
+pub mod study;
 pub mod testing;
 
-pub use bild::{BildOptions, BildOutput, bild_generate};
+pub use bild::{BildOptions, BildOutput, bild_generate, bild_with};
 pub use error::{GuidedError, RemoteErrorKind, Result};
 pub use guided::{
-    Accounting, GuidedGeneration, GuidedOptions, GuidedStop, OracleCall, TokenPrices,
-    guided_generate,
+    Accounting, GuidedGeneration, GuidedOptions, GuidedStop, OracleCall, StepSignal, TokenPrices,
+    guided_generate, guided_with,
 };
 pub use oracle::{Handoff, ModelOracle, Oracle, OracleReply};
 pub use remote::{RemoteConfig, RemoteOracle};
-pub use speculative::{SpeculativeOptions, SpeculativeOutput, speculative_generate};
+pub use speculative::{
+    SpeculativeOptions, SpeculativeOutput, speculative_generate, speculative_with,
+};
+pub use study::{HelpConfig, OracleSource, StudyOptions, StudyReport, run_study};

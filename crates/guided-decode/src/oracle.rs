@@ -10,8 +10,8 @@
 //!   and rolling back the rest (so a word split across the hand-off is re-read whole, and no
 //!   character is lost or duplicated).
 //!
-//! [`ModelOracle`] is the in-process oracle: it keeps its KV cache across the calls of one
-//! item and only reads what changed since its last call.
+//! [`ModelOracle`] is the in-process oracle: it keeps its KV cache across calls (and items)
+//! and only reads what changed since its last call.
 
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,8 @@ pub trait Oracle {
     /// Model or tokenizer errors.
     fn continue_text(&mut self, prompt: &str, completion: &str, k: usize) -> Result<OracleReply>;
 
-    /// Forgets the previous item (its cache).
+    /// Starts a new item. An in-process oracle keeps its cache, so that the next call reads
+    /// only what differs from its last context.
     fn reset(&mut self);
 
     /// Parameters a token passes through (FLOPs accounting), if known.
@@ -81,7 +82,7 @@ pub trait Oracle {
 pub struct ModelOracle<'m, M: LanguageModel> {
     model: &'m M,
     handoff: Handoff,
-    decoder: Option<Decoder<'m, M>>,
+    decoder: Decoder<'m, M>,
 }
 
 impl<'m, M: LanguageModel> ModelOracle<'m, M> {
@@ -90,7 +91,7 @@ impl<'m, M: LanguageModel> ModelOracle<'m, M> {
         Self {
             model,
             handoff: Handoff::Ids,
-            decoder: None,
+            decoder: Decoder::empty(model),
         }
     }
 
@@ -99,38 +100,20 @@ impl<'m, M: LanguageModel> ModelOracle<'m, M> {
         Self {
             model,
             handoff: Handoff::Text,
-            decoder: None,
+            decoder: Decoder::empty(model),
         }
     }
 
-    /// Brings the decoder to exactly `context` (longest common prefix kept, the rest rolled
-    /// back and read) and returns how many tokens were read.
+    /// Brings the decoder to exactly `context` (what it shares with its previous context
+    /// kept, the rest rolled back and read) and returns how many tokens were read.
     fn sync(&mut self, context: &[u32]) -> Result<usize> {
-        let keep = match &self.decoder {
-            Some(d) => common_prefix(d.tokens(), context),
-            None => 0,
-        };
-        if keep == 0 {
-            self.decoder = Some(Decoder::new(self.model, context)?);
-            return Ok(context.len());
-        }
-        let d = self
-            .decoder
-            .as_mut()
-            .expect("decoder present when keep > 0");
-        let extra = d.tokens().len() - keep;
-        if extra > 0 {
-            // `rollback` re-reads the token before the cut to refresh the logits.
-            d.rollback(extra)?;
-        }
-        d.feed(&context[keep..])?;
-        Ok(context.len() - keep + usize::from(extra > 0))
+        Ok(self.decoder.sync(context)?)
     }
 
     /// Greedy continuation of the synchronised decoder by up to `k` tokens.
     fn extend(&mut self, k: usize) -> Result<(Vec<u32>, bool)> {
         let stop = self.model.stop_tokens().to_vec();
-        let d = self.decoder.as_mut().expect("synchronised decoder");
+        let d = &mut self.decoder;
         let mut out = Vec::with_capacity(k);
         for _ in 0..k {
             // Greedy: only the argmax is needed, not the whole distribution.
@@ -197,7 +180,8 @@ impl<M: LanguageModel> Oracle for ModelOracle<'_, M> {
     }
 
     fn reset(&mut self) {
-        self.decoder = None;
+        // The cache is kept: the next call reads only what differs from the last context (a
+        // few-shot block shared by every item is read once).
     }
 
     fn active_parameters(&self) -> Option<u64> {

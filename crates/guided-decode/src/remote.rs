@@ -2,7 +2,8 @@
 //! server) — how users run an 8B or 70B oracle.
 //!
 //! Each call posts `{"model", "prompt": prompt + completion, "max_tokens": k, "temperature": 0}`
-//! (plus `"logprobs"` when asked) and reads `choices[0].text`, `choices[0].finish_reason`
+//! (plus `"logprobs"` when asked, and any server-specific fields of
+//! [`RemoteConfig::extra_body`]) and reads `choices[0].text`, `choices[0].finish_reason`
 //! (`"stop"` → the oracle stopped) and `usage` (prompt and completion token counts, for the
 //! accounting). The hand-off is by text ([`Handoff::Text`]).
 //!
@@ -36,6 +37,10 @@ pub struct RemoteConfig {
     pub logprobs: Option<u32>,
     /// Parameters of the remote model, for FLOPs accounting, when known.
     pub active_parameters: Option<u64>,
+    /// Server-specific fields added to every request body (a JSON object), e.g.
+    /// `{"repeat_penalty": 1.0}` for llama.cpp's servers, whose default repeat penalty of 1.1
+    /// would otherwise bend greedy decoding.
+    pub extra_body: serde_json::Map<String, Value>,
 }
 
 impl std::fmt::Debug for RemoteConfig {
@@ -47,6 +52,7 @@ impl std::fmt::Debug for RemoteConfig {
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
             .field("logprobs", &self.logprobs)
+            .field("extra_body", &self.extra_body)
             .finish()
     }
 }
@@ -62,6 +68,7 @@ impl RemoteConfig {
             retries: 2,
             logprobs: None,
             active_parameters: None,
+            extra_body: serde_json::Map::new(),
         }
     }
 }
@@ -234,6 +241,9 @@ impl Oracle for RemoteOracle {
         });
         if let Some(n) = self.cfg.logprobs {
             body["logprobs"] = json!(n);
+        }
+        for (key, value) in &self.cfg.extra_body {
+            body[key.as_str()] = value.clone();
         }
         let v = self.post(&body)?;
         let choice = v

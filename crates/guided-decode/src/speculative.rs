@@ -17,15 +17,14 @@
 
 use std::time::Instant;
 
-use lm::nn::tensor_io::read_f32;
-use lm::{Decoder, LanguageModel, LogitsAt};
+use lm::{Decoder, LanguageModel};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{GuidedError, Result};
 
 /// Options of [`speculative_generate`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SpeculativeOptions {
     /// Draft tokens per round (`γ ≥ 1`).
     pub gamma: usize,
@@ -35,6 +34,9 @@ pub struct SpeculativeOptions {
     pub temperature: f32,
     /// Seed of the acceptance and sampling draws.
     pub seed: u64,
+    /// Stop strings: generation ends after the round whose tokens complete one (the caller
+    /// cuts the text before it).
+    pub until: Vec<String>,
 }
 
 /// The output and statistics of [`speculative_generate`].
@@ -108,18 +110,32 @@ fn draw(w: &[f64], rng: &mut ChaCha8Rng) -> usize {
     w.iter().rposition(|&x| x > 0.0).unwrap_or(0)
 }
 
-/// Checks that two models share a vocabulary, then primes `target`'s cache with every prompt
-/// token but the last (which each verification pass reads first). Returns the cache and the
+/// Whether the text of `ids` contains one of `until`.
+pub(crate) fn contains_stop<M: LanguageModel>(
+    model: &M,
+    ids: &[u32],
+    until: &[String],
+) -> Result<bool> {
+    if until.is_empty() {
+        return Ok(false);
+    }
+    let text = model.decode(ids)?;
+    Ok(until.iter().any(|u| text.contains(u.as_str())))
+}
+
+/// Checks that two models share a vocabulary, then brings `target` to every prompt token but
+/// the last (which each verification pass reads first) and `draft` to the whole prompt; both
+/// keep what they share with their previous item (a few-shot block is read once). Returns the
 /// last prompt token.
-pub(crate) fn prime_verifier<D: LanguageModel, T: LanguageModel>(
-    draft: &D,
-    target: &T,
+pub(crate) fn prime_pair<D: LanguageModel, T: LanguageModel>(
+    draft: &mut Decoder<'_, D>,
+    target: &mut Decoder<'_, T>,
     prompt: &[u32],
-) -> Result<(T::Cache, u32)> {
-    if draft.vocab_size() != target.vocab_size() {
+) -> Result<u32> {
+    if draft.model().vocab_size() != target.model().vocab_size() {
         return Err(GuidedError::VocabularyMismatch {
-            draft: draft.vocab_size(),
-            target: target.vocab_size(),
+            draft: draft.model().vocab_size(),
+            target: target.model().vocab_size(),
         });
     }
     let Some((&last, head)) = prompt.split_last() else {
@@ -128,11 +144,9 @@ pub(crate) fn prime_verifier<D: LanguageModel, T: LanguageModel>(
             reason: "the prompt is empty".into(),
         });
     };
-    let mut cache = target.new_cache(1);
-    if !head.is_empty() {
-        target.forward(&[head.to_vec()], &mut cache, LogitsAt::Last)?;
-    }
-    Ok((cache, last))
+    target.sync(head)?;
+    draft.sync(prompt)?;
+    Ok(last)
 }
 
 /// Generates with `draft` proposing and `target` verifying (see the module docs).
@@ -143,6 +157,25 @@ pub(crate) fn prime_verifier<D: LanguageModel, T: LanguageModel>(
 pub fn speculative_generate<D: LanguageModel, T: LanguageModel>(
     draft: &D,
     target: &T,
+    prompt: &[u32],
+    opts: &SpeculativeOptions,
+) -> Result<SpeculativeOutput> {
+    speculative_with(
+        &mut Decoder::empty(draft),
+        &mut Decoder::empty(target),
+        prompt,
+        opts,
+    )
+}
+
+/// [`speculative_generate`] with decoders kept across items (each keeps the prompt prefix it
+/// shares with its previous item).
+///
+/// # Errors
+/// As [`speculative_generate`].
+pub fn speculative_with<D: LanguageModel, T: LanguageModel>(
+    dec: &mut Decoder<'_, D>,
+    target_dec: &mut Decoder<'_, T>,
     prompt: &[u32],
     opts: &SpeculativeOptions,
 ) -> Result<SpeculativeOutput> {
@@ -161,11 +194,11 @@ pub fn speculative_generate<D: LanguageModel, T: LanguageModel>(
     let started = Instant::now();
     let greedy = opts.temperature == 0.0;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let target = target_dec.model();
     let stops = target.stop_tokens().to_vec();
 
-    // The verifier's cache holds every committed token but the last, `last`.
-    let (mut cache, mut last) = prime_verifier(draft, target, prompt)?;
-    let mut dec = Decoder::new(draft, prompt)?;
+    // The verifier holds every committed token but the last, `last`.
+    let mut last = prime_pair(dec, target_dec, prompt)?;
     let mut out: Vec<u32> = Vec::new();
     let (mut drafted, mut accepted, mut passes) = (0, 0, 0);
 
@@ -195,8 +228,8 @@ pub fn speculative_generate<D: LanguageModel, T: LanguageModel>(
         // 2. Verify in one pass.
         let mut input = vec![last];
         input.extend(&xs);
-        let committed_before = target.cache_len(&cache);
-        let logits = read_f32(target.forward(&[input], &mut cache, LogitsAt::All)?)?;
+        let committed_before = target_dec.tokens().len();
+        let logits = target_dec.feed_all(&input)?;
         passes += 1;
         let v = target.vocab_size();
         let row = |i: usize| &logits[i * v..(i + 1) * v];
@@ -241,7 +274,7 @@ pub fn speculative_generate<D: LanguageModel, T: LanguageModel>(
                 break 'rounds;
             }
         }
-        target.truncate(&mut cache, committed_before + 1 + n_ok);
+        target_dec.rewind(committed_before + 1 + n_ok, row(n_ok))?;
         let drafted_here = xs.len();
         if drafted_here > n_ok {
             dec.rollback(drafted_here - n_ok)?;
@@ -249,7 +282,7 @@ pub fn speculative_generate<D: LanguageModel, T: LanguageModel>(
         out.push(next);
         dec.feed(&[next])?;
         last = next;
-        if stops.contains(&next) {
+        if stops.contains(&next) || contains_stop(target, &out, &opts.until)? {
             break;
         }
     }

@@ -52,3 +52,62 @@ pub fn tiny_model(vocab: usize, seed: u64) -> CausalLm {
     )
     .expect("tiny weights fit the tiny spec")
 }
+
+/// Synthetic `lambada_gen`-shaped items for the tiny models (seeded, documented as synthetic):
+/// each prompt is 6 random words of the vocabulary and its "last word" is `oracle`'s greedy
+/// next word, so the oracle alone scores 100% and the small model scores its agreement with
+/// the oracle — the shape of a real study, runnable without data or model files.
+///
+/// # Errors
+/// Model errors.
+pub fn synthetic_items<M: lm::LanguageModel>(
+    oracle: &M,
+    n: usize,
+    seed: u64,
+) -> crate::Result<Vec<evals::harness::Item>> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let vocab = oracle.vocab_size();
+    let mut dec = lm::Decoder::empty(oracle);
+    let mut items = Vec::with_capacity(n);
+    for idx in 0..n {
+        let words: Vec<String> = (0..6)
+            .map(|_| format!("w{}", rng.random_range(1..vocab)))
+            .collect();
+        let prompt = words.join(" ");
+        dec.sync(&oracle.encode_prompt(&prompt)?)?;
+        let next = crate::speculative::argmax(dec.logits()) as u32;
+        let word = oracle.decode(&[next])?.trim().to_string();
+        items.push(evals::harness::Item::new(
+            "lambada_gen",
+            idx,
+            evals::harness::ItemKind::LastWord { prompt, word },
+        ));
+    }
+    Ok(items)
+}
+
+/// Twenty varied prompts (prose, code, arithmetic, accents, an emoji, leading whitespace) for
+/// the real-model checks: text hand-offs, remote-oracle agreement.
+pub const PROMPTS: [&str; 20] = [
+    "The capital of France is",
+    "def add(a, b):\n    return",
+    "Once upon a time, in a small village,",
+    "Question: What is 12 times 7?\nAnswer:",
+    "The mitochondria is",
+    "Translate to French: good morning →",
+    "In 1969, Neil Armstrong",
+    "Café crème, naïve façade — ",
+    "She opened the door and saw",
+    "The best way to learn programming is",
+    "1, 2, 3, 5, 8, 13,",
+    "The weather today is",
+    "import numpy as np\nx =",
+    "Emoji test 🙂 and",
+    "A haiku about autumn:\n",
+    "The quick brown fox",
+    "Water boils at",
+    "My favourite book is",
+    "  Leading spaces and\ttabs",
+    "The theory of relativity states that",
+];

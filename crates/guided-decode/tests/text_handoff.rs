@@ -8,28 +8,7 @@ use guided_decode::{GuidedOptions, ModelOracle, guided_generate};
 use lm::{CausalLm, LanguageModel};
 use routing_core::token::RandomCalls;
 
-const PROMPTS: [&str; 20] = [
-    "The capital of France is",
-    "def add(a, b):\n    return",
-    "Once upon a time, in a small village,",
-    "Question: What is 12 times 7?\nAnswer:",
-    "The mitochondria is",
-    "Translate to French: good morning →",
-    "In 1969, Neil Armstrong",
-    "Café crème, naïve façade — ",
-    "She opened the door and saw",
-    "The best way to learn programming is",
-    "1, 2, 3, 5, 8, 13,",
-    "The weather today is",
-    "import numpy as np\nx =",
-    "Emoji test 🙂 and",
-    "A haiku about autumn:\n",
-    "The quick brown fox",
-    "Water boils at",
-    "My favourite book is",
-    "  Leading spaces and\ttabs",
-    "The theory of relativity states that",
-];
+use guided_decode::testing::PROMPTS;
 
 fn models() -> Option<(CausalLm, CausalLm)> {
     let found = (lm::locate::smollm2_gguf(), lm::locate::gemma3_gguf());

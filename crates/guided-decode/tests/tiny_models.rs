@@ -68,6 +68,7 @@ fn greedy_speculative_decoding_equals_target_greedy() {
                     max_new_tokens: 24,
                     temperature: 0.0,
                     seed: 0,
+                    until: Vec::new(),
                 },
             )
             .unwrap();
@@ -89,6 +90,7 @@ fn greedy_speculative_decoding_equals_target_greedy() {
             max_new_tokens: 24,
             temperature: 0.0,
             seed: 0,
+            until: Vec::new(),
         },
     )
     .unwrap();
@@ -171,6 +173,7 @@ fn stochastic_speculative_decoding_follows_the_target_distribution() {
                 max_new_tokens: 2,
                 temperature: t,
                 seed,
+                until: Vec::new(),
             },
         )
         .unwrap();
@@ -215,7 +218,9 @@ fn random_help_makes_exactly_c_calls_reproducibly() {
     assert_eq!(a.accounting.small_generated, 22);
     assert!((a.accounting.oracle_share(a.tokens.len()) - 8.0 / 30.0).abs() < 1e-12);
     assert!(a.calls.iter().all(|c| c.position < 10 + 2 * 4));
-    let b = guided_generate(&small, &mut oracle, &mut policy, "w3 w7 w1", &opts(5)).unwrap();
+    // A fresh oracle (a kept one would read less: it keeps its cache across items).
+    let mut fresh = ModelOracle::same_tokenizer(&big);
+    let b = guided_generate(&small, &mut fresh, &mut policy, "w3 w7 w1", &opts(5)).unwrap();
     assert_eq!(strip(a.clone()), strip(b));
     let c = guided_generate(&small, &mut oracle, &mut policy, "w3 w7 w1", &opts(6)).unwrap();
     let pos = |g: &guided_decode::GuidedGeneration| {
@@ -229,7 +234,103 @@ fn strip(mut g: guided_decode::GuidedGeneration) -> guided_decode::GuidedGenerat
     g.accounting.small_s = 0.0;
     g.accounting.oracle_s = 0.0;
     g.accounting.policy_s = 0.0;
+    g.accounting.small_step_s = 0.0;
     g
+}
+
+#[test]
+fn decoders_kept_across_items_change_nothing() {
+    let (small, big) = (tiny_model(V, 1), tiny_model(V, 2));
+    let (mut sd, mut bd) = (lm::Decoder::empty(&small), lm::Decoder::empty(&big));
+    let (mut sd2, mut bd2) = (lm::Decoder::empty(&small), lm::Decoder::empty(&big));
+    let mut oracle = ModelOracle::same_tokenizer(&big);
+    let mut fresh_oracle = ModelOracle::same_tokenizer(&big);
+    let mut policy = RandomCalls::new(3, 2, 12, 4).unwrap();
+    // Prompts that share prefixes with their predecessors, in both orders.
+    let mut ps = prompts();
+    ps.extend(prompts().into_iter().rev());
+    for (i, p) in ps.iter().enumerate() {
+        let spec = SpeculativeOptions {
+            gamma: 3,
+            max_new_tokens: 16,
+            temperature: 0.0,
+            seed: 0,
+            until: Vec::new(),
+        };
+        let kept = guided_decode::speculative_with(&mut sd, &mut bd, p, &spec).unwrap();
+        assert_eq!(
+            kept.tokens,
+            speculative_generate(&small, &big, p, &spec).unwrap().tokens
+        );
+        let bild = BildOptions {
+            fallback: 0.5,
+            rollback: 1.0,
+            max_new_tokens: 16,
+            until: Vec::new(),
+        };
+        let kept = guided_decode::bild_with(&mut sd2, &mut bd2, p, &bild).unwrap();
+        let fresh = bild_generate(&small, &big, p, &bild).unwrap();
+        assert_eq!((kept.tokens, kept.calls), (fresh.tokens, fresh.calls));
+        let opts = GuidedOptions {
+            max_new_tokens: 16,
+            item: i as u64,
+            ..Default::default()
+        };
+        let kept = guided_decode::guided_with(&mut sd, &mut oracle, &mut policy, &words(p), &opts)
+            .unwrap();
+        let fresh =
+            guided_generate(&small, &mut fresh_oracle, &mut policy, &words(p), &opts).unwrap();
+        assert_eq!(kept.tokens, fresh.tokens);
+        assert_eq!(kept.calls, fresh.calls);
+        // The kept decoder read only what the previous item did not share.
+        assert!(kept.accounting.small_read <= fresh.accounting.small_read);
+    }
+}
+
+#[test]
+fn stop_strings_end_generation_and_cut_the_text() {
+    let (small, big) = (tiny_model(V, 1), tiny_model(V, 2));
+    let mut oracle = ModelOracle::same_tokenizer(&big);
+    let free = guided_generate(
+        &small,
+        &mut oracle,
+        &mut NeverHelp,
+        "w3 w7 w1",
+        &GuidedOptions {
+            max_new_tokens: 12,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // Stop at the fourth generated word: the text ends before it, generation right after it.
+    let stop_word = format!("w{}", free.tokens[3]);
+    let first = free
+        .tokens
+        .iter()
+        .position(|&t| format!("w{t}") == stop_word)
+        .unwrap();
+    let g = guided_generate(
+        &small,
+        &mut oracle,
+        &mut NeverHelp,
+        "w3 w7 w1",
+        &GuidedOptions {
+            max_new_tokens: 12,
+            until: vec![stop_word.clone()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(g.stop, guided_decode::GuidedStop::StopString);
+    assert_eq!(g.tokens, free.tokens[..=first]);
+    assert!(!g.text.contains(&stop_word), "{:?}", g.text);
+    assert!(
+        free.text.starts_with(g.text.trim_end()),
+        "{:?} vs {:?}",
+        g.text,
+        free.text
+    );
+    assert_eq!(g.steps.len(), first + 1);
 }
 
 #[test]
@@ -270,6 +371,7 @@ fn bild_spans_small_only_to_large_only() {
                 fallback,
                 rollback,
                 max_new_tokens: 24,
+                until: Vec::new(),
             },
         )
         .unwrap()

@@ -102,9 +102,89 @@ pub fn bits_per_byte(loglik_sum: f64, bytes: f64) -> f64 {
     -(loglik_sum / bytes) / std::f64::consts::LN_2
 }
 
+/// Wilson score interval for a binomial proportion (Wilson 1927; Brown, Cai & DasGupta 2001
+/// recommend it over the normal approximation for small `n` and extreme rates): the 95%
+/// interval with `z = 1.959964`. `(0, 1)` for `n = 0`.
+pub fn wilson_interval(successes: usize, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let z = 1.959_963_984_540_054_f64;
+    let (n, p) = (n as f64, successes as f64 / n as f64);
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// Area under the ROC curve of `scores` for the binary `labels` (higher score = positive):
+/// the Mann–Whitney probability that a random positive outscores a random negative, ties
+/// counted one half (Hanley & McNeil 1982; `sklearn.metrics.roc_auc_score`). `None` when
+/// either class is empty or a score is not finite.
+pub fn auroc(scores: &[f64], labels: &[bool]) -> Option<f64> {
+    if scores.len() != labels.len() || scores.iter().any(|s| !s.is_finite()) {
+        return None;
+    }
+    let pos = labels.iter().filter(|&&l| l).count();
+    let neg = labels.len() - pos;
+    if pos == 0 || neg == 0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    // Mid-ranks (1-based) over tie groups, summed over the positives.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        let mid = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += mid * order[i..=j].iter().filter(|&&k| labels[k]).count() as f64;
+        i = j + 1;
+    }
+    let (p, n) = (pos as f64, neg as f64);
+    Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wilson_matches_published_values() {
+        // Brown, Cai & DasGupta (2001) style check: 0/10 → [0, 0.2775]; 5/10 → [0.2366, 0.7634].
+        let (lo, hi) = wilson_interval(0, 10);
+        assert!(lo.abs() < 1e-12 && (hi - 0.277_5).abs() < 1e-4, "{lo} {hi}");
+        let (lo, hi) = wilson_interval(5, 10);
+        assert!(
+            (lo - 0.236_6).abs() < 1e-4 && (hi - 0.763_4).abs() < 1e-4,
+            "{lo} {hi}"
+        );
+        assert_eq!(wilson_interval(0, 0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn auroc_counts_pairs_and_ties() {
+        // Perfect separation, reversed, and sklearn's example (0.75).
+        assert_eq!(
+            auroc(&[0.1, 0.2, 0.8, 0.9], &[false, false, true, true]),
+            Some(1.0)
+        );
+        assert_eq!(
+            auroc(&[0.9, 0.8, 0.2, 0.1], &[false, false, true, true]),
+            Some(0.0)
+        );
+        assert_eq!(
+            auroc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]),
+            Some(0.75)
+        );
+        // All tied: one half.
+        assert_eq!(auroc(&[1.0, 1.0, 1.0], &[true, false, true]), Some(0.5));
+        assert_eq!(auroc(&[1.0, 2.0], &[true, true]), None);
+        assert_eq!(auroc(&[f64::NAN, 2.0], &[true, false]), None);
+    }
 
     #[test]
     fn acc_norm_uses_code_points_and_ties_go_low() {

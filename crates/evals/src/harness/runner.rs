@@ -244,6 +244,124 @@ pub fn evaluate_loglik_items<M: LanguageModel>(
 /// word of the text is scored.
 pub const LAMBADA_GEN_MAX_TOKS: usize = 8;
 
+/// What a generation item asks of a model: its prompt, stop strings and token budget (the
+/// task definitions of lm-eval: GSM8K `until` and `max_gen_toks` 256; MATH stops at the next
+/// `Problem:`; `lambada_gen` stops at a newline after [`LAMBADA_GEN_MAX_TOKS`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationSpec<'a> {
+    /// The prompt.
+    pub prompt: &'a str,
+    /// Stop strings (the text is cut before the first).
+    pub until: Vec<String>,
+    /// Token budget.
+    pub max_new_tokens: usize,
+}
+
+impl Item {
+    /// The generation this item asks for (`max_gen_toks`: the budget of MATH and code items);
+    /// `None` for a scoring item.
+    pub fn generation_spec(&self, max_gen_toks: usize) -> Option<GenerationSpec<'_>> {
+        let (prompt, until, max_new_tokens) = match &self.kind {
+            ItemKind::Gsm8k { prompt, .. } => (
+                prompt,
+                GSM8K_UNTIL.map(String::from).to_vec(),
+                GSM8K_MAX_GEN_TOKS,
+            ),
+            ItemKind::Math { prompt, .. } => (
+                prompt,
+                vec!["Problem:".into(), "<|im_end|>".into()],
+                max_gen_toks,
+            ),
+            ItemKind::LastWord { prompt, .. } => (prompt, vec!["\n".into()], LAMBADA_GEN_MAX_TOKS),
+            ItemKind::Code { prompt, until, .. } => (prompt, until.clone(), max_gen_toks),
+            _ => return None,
+        };
+        Some(GenerationSpec {
+            prompt,
+            until,
+            max_new_tokens,
+        })
+    }
+}
+
+/// A generated text, scored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationScore {
+    /// The item's primary metric (1 = correct).
+    pub correct: f64,
+    /// What was extracted from the text (JSON, as in the sample records).
+    pub prediction: serde_json::Value,
+    /// The reference.
+    pub gold: serde_json::Value,
+    /// Named metrics (`exact_match_strict`, `exact_match`, `pass@1`, ...).
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// Scores `text` — a completion cut at the item's stop strings — for a generation or code
+/// item: GSM8K strict-match (primary) and flexible-extract exact match; MATH boxed-answer
+/// equivalence; `lambada_gen` first-word exact match; code execution against the tests.
+///
+/// # Errors
+/// A scoring item; code execution failures.
+pub fn score_generation(it: &Item, text: &str, exec_cfg: &ExecConfig) -> Result<GenerationScore> {
+    let flag = |ok: bool| f64::from(u8::from(ok));
+    Ok(match &it.kind {
+        ItemKind::Gsm8k { reference, .. } => {
+            let strict = extract::gsm8k_strict(text);
+            let flex = extract::gsm8k_flexible(text);
+            let ems = extract::gsm8k_exact_match(&strict, reference);
+            let emf = extract::gsm8k_exact_match(&flex, reference);
+            GenerationScore {
+                correct: flag(ems),
+                prediction: json!({"generation": text, "strict_match": strict, "flexible_extract": flex}),
+                gold: json!(reference),
+                metrics: vec![
+                    ("exact_match_strict".into(), flag(ems)),
+                    ("exact_match_flexible".into(), flag(emf)),
+                ],
+            }
+        }
+        ItemKind::LastWord { word, .. } => {
+            let pred = extract::first_word(text);
+            let ok = pred == extract::first_word(word);
+            GenerationScore {
+                correct: flag(ok),
+                prediction: json!({"generation": text, "first_word": pred}),
+                gold: json!(word),
+                metrics: vec![("exact_match".into(), flag(ok))],
+            }
+        }
+        ItemKind::Math { answer, .. } => {
+            let pred = extract::math_boxed_answer(text);
+            let ok = pred
+                .as_deref()
+                .is_some_and(|p| extract::math_is_equiv(p, answer));
+            GenerationScore {
+                correct: flag(ok),
+                prediction: json!({"generation": text, "answer": pred}),
+                gold: json!(answer),
+                metrics: vec![("exact_match".into(), flag(ok))],
+            }
+        }
+        ItemKind::Code {
+            program_head,
+            program_tail,
+            ..
+        } => {
+            let program = format!("{program_head}{text}{program_tail}");
+            let outcome = exec::run_python(&program, exec_cfg)?;
+            let ok = outcome.passed();
+            GenerationScore {
+                correct: flag(ok),
+                prediction: json!({"completion": text, "exec": outcome}),
+                gold: serde_json::Value::Null,
+                metrics: vec![("pass@1".into(), flag(ok))],
+            }
+        }
+        _ => return Err(HarnessError::invalid(it.id(), "not a generation item")),
+    })
+}
+
 /// Generates for one generation or code item and scores it.
 pub fn evaluate_generation_item<M: LanguageModel>(
     scorer: &mut Scorer<'_, M>,
@@ -255,79 +373,25 @@ pub fn evaluate_generation_item<M: LanguageModel>(
     let t0 = Instant::now();
     let fed0 = scorer.tokens_fed();
     let mut rec = base_record(model, it);
-    let (prompt, until, budget): (&str, Vec<String>, usize) = match &it.kind {
-        ItemKind::Gsm8k { prompt, .. } => (
-            prompt,
-            GSM8K_UNTIL.map(String::from).to_vec(),
-            GSM8K_MAX_GEN_TOKS,
-        ),
-        ItemKind::Math { prompt, .. } => (
-            prompt,
-            vec!["Problem:".into(), "<|im_end|>".into()],
-            max_gen_toks,
-        ),
-        ItemKind::LastWord { prompt, .. } => (prompt, vec!["\n".into()], LAMBADA_GEN_MAX_TOKS),
-        ItemKind::Code { prompt, until, .. } => (prompt, until.clone(), max_gen_toks),
-        _ => return Err(HarnessError::invalid(it.id(), "not a generation item")),
-    };
-    let ids = model.encode_prompt(prompt)?;
-    let g = generation::greedy_until(scorer, &ids, &until, budget)?;
-    rec.inputs = json!({"prompt_n_tokens": ids.len(), "prompt_tail": tail_chars(prompt, 400)});
+    let spec = it
+        .generation_spec(max_gen_toks)
+        .ok_or_else(|| HarnessError::invalid(it.id(), "not a generation item"))?;
+    let ids = model.encode_prompt(spec.prompt)?;
+    let g = generation::greedy_until(scorer, &ids, &spec.until, spec.max_new_tokens)?;
+    rec.inputs = json!({"prompt_n_tokens": ids.len(), "prompt_tail": tail_chars(spec.prompt, 400)});
     rec.details = json!({
         "generated_token_ids": g.tokens,
         "raw_decoded": g.raw_decoded,
         "stop_reason": g.stop,
         "step_top2_logit_margin": g.top2_margins,
     });
-    match &it.kind {
-        ItemKind::Gsm8k { reference, .. } => {
-            let strict = extract::gsm8k_strict(&g.text);
-            let flex = extract::gsm8k_flexible(&g.text);
-            let ems = extract::gsm8k_exact_match(&strict, reference);
-            let emf = extract::gsm8k_exact_match(&flex, reference);
-            rec.prediction =
-                json!({"generation": g.text, "strict_match": strict, "flexible_extract": flex});
-            rec.gold = json!(reference);
-            rec.metrics
-                .insert("exact_match_strict".into(), f64::from(u8::from(ems)));
-            rec.metrics
-                .insert("exact_match_flexible".into(), f64::from(u8::from(emf)));
-            rec.correct = f64::from(u8::from(ems));
-        }
-        ItemKind::LastWord { word, .. } => {
-            let pred = extract::first_word(&g.text);
-            let ok = pred == extract::first_word(word);
-            rec.prediction = json!({"generation": g.text, "first_word": pred});
-            rec.gold = json!(word);
-            rec.metrics
-                .insert("exact_match".into(), f64::from(u8::from(ok)));
-            rec.correct = f64::from(u8::from(ok));
-        }
-        ItemKind::Math { answer, .. } => {
-            let pred = extract::math_boxed_answer(&g.text);
-            let ok = pred
-                .as_deref()
-                .is_some_and(|p| extract::math_is_equiv(p, answer));
-            rec.prediction = json!({"generation": g.text, "answer": pred});
-            rec.gold = json!(answer);
-            rec.metrics
-                .insert("exact_match".into(), f64::from(u8::from(ok)));
-            rec.correct = f64::from(u8::from(ok));
-        }
-        ItemKind::Code {
-            program_head,
-            program_tail,
-            ..
-        } => {
-            let program = format!("{program_head}{}{program_tail}", g.text);
-            let outcome = exec::run_python(&program, exec_cfg)?;
-            rec.prediction = json!({"completion": g.text, "exec": outcome});
-            rec.metrics
-                .insert("pass@1".into(), f64::from(u8::from(outcome.passed())));
-            rec.correct = f64::from(u8::from(outcome.passed()));
-        }
-        _ => unreachable!("checked above"),
+    let score = score_generation(it, &g.text, exec_cfg)?;
+    rec.prediction = score.prediction;
+    if !score.gold.is_null() {
+        rec.gold = score.gold;
     }
+    rec.metrics.extend(score.metrics);
+    rec.correct = score.correct;
     rec.tokens = scorer.tokens_fed() - fed0;
     rec.time_s = t0.elapsed().as_secs_f64();
     Ok(rec)

@@ -41,6 +41,106 @@ impl<'m, M: LanguageModel> Decoder<'m, M> {
         Ok(d)
     }
 
+    /// A decoder that has read nothing yet (no logits until [`Self::feed`] or [`Self::sync`]):
+    /// the start of a decoder kept across items, so that a shared prompt prefix (a few-shot
+    /// block) is read once.
+    pub fn empty(model: &'m M) -> Self {
+        Self {
+            model,
+            cache: model.new_cache(1),
+            tokens: Vec::new(),
+            logits: Vec::new(),
+        }
+    }
+
+    /// Brings the decoder to exactly `tokens`: the longest common prefix with what it has read
+    /// is kept, the rest rolled back, and the new tail read. Returns how many tokens were read
+    /// (one more than the tail when a rollback had to refresh the logits). An empty `tokens`
+    /// empties the decoder.
+    ///
+    /// # Errors
+    /// Model errors.
+    pub fn sync(&mut self, tokens: &[u32]) -> Result<usize> {
+        if tokens.is_empty() {
+            self.model.truncate(&mut self.cache, 0);
+            self.tokens.clear();
+            self.logits.clear();
+            return Ok(0);
+        }
+        let keep = self
+            .tokens
+            .iter()
+            .zip(tokens)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if keep == 0 {
+            self.model.truncate(&mut self.cache, 0);
+            self.tokens.clear();
+            self.feed(tokens)?;
+            return Ok(tokens.len());
+        }
+        let mut read = 0;
+        if keep < self.tokens.len() {
+            self.rollback(self.tokens.len() - keep)?;
+            read = 1;
+        } else if keep == tokens.len() {
+            return Ok(0);
+        }
+        self.feed(&tokens[keep..])?;
+        Ok(read + tokens.len() - keep)
+    }
+
+    /// Reads `tokens` and returns the next-token logits after each of them (row-major,
+    /// `tokens.len() × vocab`); the last row becomes [`Self::logits`]. One forward pass: the
+    /// verification step of speculative decoding and BiLD.
+    ///
+    /// # Errors
+    /// Model errors.
+    pub fn feed_all(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        let logits = read_f32(self.model.forward(
+            &[tokens.to_vec()],
+            &mut self.cache,
+            LogitsAt::All,
+        )?)?;
+        let v = logits.len() / tokens.len();
+        self.logits = logits[logits.len() - v..].to_vec();
+        self.tokens.extend_from_slice(tokens);
+        Ok(logits)
+    }
+
+    /// Forgets every token after the first `len`, taking `logits` as the next-token logits
+    /// after them — a row [`Self::feed_all`] returned for position `len − 1` — so that no
+    /// token is re-read (unlike [`Self::rollback`]).
+    ///
+    /// # Errors
+    /// `len` zero or beyond the tokens read, or `logits` of the wrong length.
+    pub fn rewind(&mut self, len: usize, logits: &[f32]) -> Result<()> {
+        if len == 0 || len > self.tokens.len() || logits.len() != self.model.vocab_size() {
+            return Err(LmError::InvalidModelConfig {
+                path: "decoder".into(),
+                detail: format!(
+                    "rewind to {len} of {} tokens with {} logits (vocabulary {})",
+                    self.tokens.len(),
+                    logits.len(),
+                    self.model.vocab_size()
+                ),
+            });
+        }
+        self.model.truncate(&mut self.cache, len);
+        self.tokens.truncate(len);
+        self.logits.clear();
+        self.logits.extend_from_slice(logits);
+        Ok(())
+    }
+
+    /// The model.
+    pub fn model(&self) -> &'m M {
+        self.model
+    }
+
     /// Tokens read so far (prompt and generated).
     pub fn tokens(&self) -> &[u32] {
         &self.tokens

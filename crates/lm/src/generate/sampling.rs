@@ -111,17 +111,17 @@ impl Sampler {
                 detail: "logits are empty or contain NaN".into(),
             });
         }
-        let (logprobs, entropy, max_prob, argmax) = distribution(logits);
+        let sig = signal(logits);
         let token = if self.cfg.temperature == 0.0 {
-            argmax
+            sig.argmax
         } else {
             self.draw(logits)
         };
         Ok(StepInfo {
             token: token as u32,
-            logprob: logprobs[token],
-            entropy,
-            max_prob,
+            logprob: sig.logprob(logits[token]),
+            entropy: sig.entropy,
+            max_prob: sig.max_prob,
         })
     }
 
@@ -165,6 +165,52 @@ impl Sampler {
     }
 }
 
+/// What a next-token distribution tells a policy: [`signal`]'s result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Signal {
+    /// Entropy of softmax(logits), nats.
+    pub entropy: f32,
+    /// Its largest probability.
+    pub max_prob: f32,
+    /// Index of the largest logit (the lowest on ties).
+    pub argmax: usize,
+    /// The largest logit.
+    pub max_logit: f32,
+    /// `ln Σ exp(logit − max_logit)`.
+    pub log_z: f32,
+}
+
+impl Signal {
+    /// The log-probability of a token with logit `x`.
+    pub fn logprob(&self, x: f32) -> f32 {
+        x - self.max_logit - self.log_z
+    }
+}
+
+/// Entropy, max probability and argmax of softmax(`logits`) in two passes and no allocation
+/// (`H = ln Z − Σ (x − m)·e^{x−m} / Z`, `p_max = 1/Z` with `Z = Σ e^{x−m}`): the per-step
+/// signal of guided decoding, cheap next to a model step (tens of µs for a 49k vocabulary).
+/// Agrees with [`distribution`] to ~10⁻⁵.
+pub fn signal(logits: &[f32]) -> Signal {
+    let mut argmax = 0;
+    let mut m = f32::NEG_INFINITY;
+    for (i, &x) in logits.iter().enumerate() {
+        if x > m {
+            m = x;
+            argmax = i;
+        }
+    }
+    let (z, s) = crate::kernels::softmax::sums(logits, m);
+    let log_z = z.ln();
+    Signal {
+        entropy: (log_z - s / z).max(0.0) as f32,
+        max_prob: (1.0 / z) as f32,
+        argmax,
+        max_logit: m,
+        log_z: log_z as f32,
+    }
+}
+
 /// Log-probabilities, entropy (nats), max probability and argmax of softmax(`logits`).
 pub fn distribution(logits: &[f32]) -> (Vec<f32>, f32, f32, usize) {
     let mut argmax = 0;
@@ -193,6 +239,39 @@ pub fn distribution(logits: &[f32]) -> (Vec<f32>, f32, f32, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_signal_agrees_with_the_full_distribution() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for (n, scale) in [
+            (49_152, 3.0f32),
+            (262_144, 8.0),
+            (13, 0.1),
+            (5, 40.0),
+            (1, 1.0),
+        ] {
+            let logits: Vec<f32> = (0..n).map(|_| rng.random_range(-scale..scale)).collect();
+            let (lp, h, p, a) = distribution(&logits);
+            let s = signal(&logits);
+            assert_eq!(s.argmax, a);
+            assert!(
+                (s.entropy - h).abs() < 2e-5 * h.max(1.0),
+                "{n}: {} vs {h}",
+                s.entropy
+            );
+            assert!(
+                (s.max_prob - p).abs() < 1e-6 * p.max(1e-3) + 1e-9,
+                "{n}: {} vs {p}",
+                s.max_prob
+            );
+            assert!((s.logprob(logits[7 % n]) - lp[7 % n]).abs() < 1e-4);
+        }
+        // A one-hot distribution: zero entropy, probability one.
+        let s = signal(&[0.0, 200.0, 0.0]);
+        assert_eq!(s.argmax, 1);
+        assert!(s.entropy.abs() < 1e-6 && (s.max_prob - 1.0).abs() < 1e-6);
+    }
 
     #[test]
     fn greedy_picks_argmax_and_reports_signals() {

@@ -24,6 +24,7 @@ pub mod math;
 pub mod pool;
 pub mod qdot;
 pub mod qgemm;
+pub mod softmax;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};

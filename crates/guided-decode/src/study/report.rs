@@ -1,0 +1,596 @@
+//! The study's report: per-configuration summaries, the seed's `c × k` table, trigger curves
+//! with the token-level APGR, the meta-analysis, speculative-decoding speed — as markdown,
+//! JSON and SVG figures.
+//!
+//! **Token-level APGR.** RouteLLM's APGR (Ong et al. 2024) is the area under the
+//! performance-gap-recovered curve `PGR(s) = (q(s) − q_weak) / (q_strong − q_weak)` against
+//! the share `s` of calls routed to the strong model. Here `s` is the **oracle-token share**
+//! (the share of the completion's tokens the oracle wrote, summed over items) and `q` the
+//! accuracy: a policy's points, sorted by share and anchored at the small model `(0, 0)` and
+//! the oracle alone `(1, 1)`, are joined by straight lines and integrated by trapezoids. The
+//! straight line between the anchors — help that converts oracle tokens into accuracy at a
+//! constant rate — scores 0.5. `gain over random` is a policy's APGR minus that of the random
+//! `c × k` points on the same task: the area between the policy's curve and random help's.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use evals::harness::Task;
+use evals::harness::metrics::wilson_interval;
+use evals::plot::{Chart, Series};
+use serde::Serialize;
+
+use super::StudyOptions;
+use super::config::HelpConfig;
+use super::log::ItemRecord;
+use super::meta::MetaSummary;
+use crate::error::{GuidedError, Result};
+use crate::oracle::Handoff;
+
+/// One configuration on one task.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigSummary {
+    /// The configuration.
+    pub config: HelpConfig,
+    /// Its name.
+    pub name: String,
+    /// Items.
+    pub n: usize,
+    /// Correct items.
+    pub correct: usize,
+    /// Accuracy.
+    pub accuracy: f64,
+    /// Wilson 95% interval.
+    pub ci: (f64, f64),
+    /// Oracle-token share of the completions (summed over items).
+    pub oracle_share: f64,
+    /// Mean oracle calls per item.
+    pub calls_per_item: f64,
+    /// Mean completion tokens per item.
+    pub tokens_per_item: f64,
+    /// Items per second.
+    pub items_per_s: f64,
+    /// Policy-layer time per decision over the small model's time per step of its own
+    /// (signal + decision against one decode step).
+    pub policy_overhead: f64,
+    /// Hand-offs whose text did not join exactly.
+    pub inexact_handoffs: usize,
+    /// Mean tokens the small model read and wrote per item.
+    pub small_tokens_per_item: f64,
+    /// Mean tokens the oracle read and wrote per item.
+    pub oracle_tokens_per_item: f64,
+    /// Speculative decoding: accepted share of drafts.
+    pub acceptance: Option<f64>,
+    /// Speculative decoding: committed tokens per oracle pass.
+    pub tokens_per_pass: Option<f64>,
+}
+
+/// Summarises one configuration's records.
+pub fn summarise(config: HelpConfig, records: &[ItemRecord]) -> ConfigSummary {
+    let n = records.len();
+    let correct = records.iter().filter(|r| r.correct > 0.0).count();
+    let sum = |f: &dyn Fn(&ItemRecord) -> f64| records.iter().map(f).sum::<f64>();
+    let tokens = sum(&|r| r.completion_tokens as f64);
+    let per = |x: f64| if n == 0 { 0.0 } else { x / n as f64 };
+    let seconds = sum(&|r| r.seconds);
+    let step_s = sum(&|r| r.small_step_s);
+    let steps = sum(&|r| r.small_generated as f64);
+    let decisions = steps + sum(&|r| r.calls as f64);
+    let (drafted, accepted) = records
+        .iter()
+        .filter_map(|r| r.drafted_accepted)
+        .fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
+    let spec = matches!(config, HelpConfig::Speculative { .. });
+    ConfigSummary {
+        config,
+        name: config.name(),
+        n,
+        correct,
+        accuracy: per(correct as f64),
+        ci: wilson_interval(correct, n),
+        oracle_share: match config {
+            HelpConfig::Oracle => 1.0,
+            _ if tokens > 0.0 => sum(&|r| r.oracle_tokens as f64) / tokens,
+            _ => 0.0,
+        },
+        calls_per_item: per(sum(&|r| r.calls as f64)),
+        tokens_per_item: per(tokens),
+        items_per_s: if seconds > 0.0 {
+            n as f64 / seconds
+        } else {
+            0.0
+        },
+        policy_overhead: if step_s > 0.0 && decisions > 0.0 {
+            (sum(&|r| r.policy_s) / decisions) / (step_s / steps)
+        } else {
+            0.0
+        },
+        inexact_handoffs: records.iter().map(|r| r.inexact_handoffs).sum(),
+        small_tokens_per_item: per(sum(&|r| (r.small_read + r.small_generated) as f64)),
+        oracle_tokens_per_item: per(sum(&|r| (r.oracle_read + r.oracle_generated) as f64)),
+        acceptance: (spec && drafted > 0).then(|| accepted as f64 / drafted as f64),
+        tokens_per_pass: spec.then(|| {
+            let passes = sum(&|r| r.calls as f64);
+            if passes > 0.0 { tokens / passes } else { 0.0 }
+        }),
+    }
+}
+
+/// A policy family's accuracy against oracle-token share.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TriggerCurve {
+    /// `random`, `entropy`, `maxprob` or `bild`.
+    pub family: String,
+    /// `(oracle share, accuracy, configuration name)`, sorted by share.
+    pub points: Vec<(f64, f64, String)>,
+    /// Token-level APGR (module docs); `None` when the oracle is no better than the small
+    /// model.
+    pub apgr: Option<f64>,
+    /// APGR minus random help's.
+    pub gain_over_random: Option<f64>,
+}
+
+/// Token-level APGR of `points` between the anchors `small` and `oracle` accuracies.
+pub fn token_apgr(points: &[(f64, f64)], small: f64, oracle: f64) -> Option<f64> {
+    if oracle <= small || points.is_empty() {
+        return None;
+    }
+    let mut pts: Vec<(f64, f64)> = points
+        .iter()
+        .map(|&(s, q)| (s.clamp(0.0, 1.0), (q - small) / (oracle - small)))
+        .collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut xs = vec![0.0];
+    let mut ys = vec![0.0];
+    for (s, g) in pts {
+        xs.push(s);
+        ys.push(g);
+    }
+    xs.push(1.0);
+    ys.push(1.0);
+    Some(evals::routing::metrics::trapezoid(&xs, &ys))
+}
+
+/// Everything measured on one task.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskReport {
+    /// Task name.
+    pub task: String,
+    /// Per configuration, in run order.
+    pub configs: Vec<ConfigSummary>,
+    /// One curve per policy family.
+    pub curves: Vec<TriggerCurve>,
+    /// The meta-analysis.
+    pub meta: Option<MetaSummary>,
+    /// The random calls' horizon `L`.
+    pub horizon: usize,
+}
+
+impl TaskReport {
+    /// The summary of a configuration.
+    pub fn get(&self, config: HelpConfig) -> Option<&ConfigSummary> {
+        self.configs.iter().find(|c| c.config == config)
+    }
+}
+
+/// Builds a task's report from its records.
+pub(crate) fn task_report(
+    task: &Task,
+    per_config: &[(HelpConfig, Vec<ItemRecord>)],
+    meta: Option<MetaSummary>,
+    opts: &StudyOptions,
+) -> TaskReport {
+    let configs: Vec<ConfigSummary> = per_config.iter().map(|(c, r)| summarise(*c, r)).collect();
+    let acc = |c: HelpConfig| configs.iter().find(|s| s.config == c).map(|s| s.accuracy);
+    let mut curves = Vec::new();
+    if let (Some(small), Some(oracle)) = (acc(HelpConfig::Small), acc(HelpConfig::Oracle)) {
+        for family in ["random", "entropy", "maxprob", "bild"] {
+            let mut points: Vec<(f64, f64, String)> = configs
+                .iter()
+                .filter(|s| s.config.family() == family)
+                .map(|s| (s.oracle_share, s.accuracy, s.name.clone()))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let xy: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1)).collect();
+            curves.push(TriggerCurve {
+                family: family.into(),
+                apgr: token_apgr(&xy, small, oracle),
+                points,
+                gain_over_random: None,
+            });
+        }
+        let random = curves
+            .iter()
+            .find(|c| c.family == "random")
+            .and_then(|c| c.apgr);
+        for c in &mut curves {
+            if c.family != "random" {
+                c.gain_over_random = c.apgr.zip(random).map(|(a, r)| a - r);
+            }
+        }
+    }
+    let budget = match task {
+        Task::Gsm8k => evals::harness::generation::GSM8K_MAX_GEN_TOKS,
+        Task::LambadaGen => evals::harness::runner::LAMBADA_GEN_MAX_TOKS,
+        _ => opts.math_max_tokens,
+    };
+    TaskReport {
+        task: task.name(),
+        configs,
+        curves,
+        meta,
+        horizon: opts.horizon.unwrap_or(budget),
+    }
+}
+
+/// The whole study.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StudyReport {
+    /// The small model.
+    pub small: String,
+    /// The oracle.
+    pub oracle: String,
+    /// How they exchange tokens.
+    pub handoff: Handoff,
+    /// Seed of the random calls.
+    pub seed: u64,
+    /// Per task.
+    pub tasks: Vec<TaskReport>,
+}
+
+/// The seed's published table (Llama 3.2 1B small, 8B oracle, first 100 MATH problems).
+const SEED_TABLE: [(&str, &str, &str); 8] = [
+    ("0", "0", "17.05"),
+    ("5", "10", "18.84"),
+    ("5", "20", "30.00"),
+    ("5", "50", "17.81"),
+    ("2", "100", "19.72"),
+    ("5", "100", "22.67"),
+    ("10", "100", "20.55"),
+    ("∞", "∞", "42.04"),
+];
+
+fn pct(x: f64) -> String {
+    format!("{:.1}", 100.0 * x)
+}
+
+fn opt(x: Option<f64>, digits: usize) -> String {
+    x.map_or("–".into(), |v| format!("{v:.digits$}"))
+}
+
+impl StudyReport {
+    /// The report as markdown.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "# Guided decoding: {} helped by {}\n",
+            self.small, self.oracle
+        );
+        let _ = writeln!(
+            s,
+            "Hand-off by {}; greedy decoding; random calls seeded with {}. Accuracy with Wilson 95% intervals; *oracle share* = share of the completion's tokens the oracle wrote; *policy overhead* = policy-layer time per decision / the small model's time per decode step.\n",
+            match self.handoff {
+                Handoff::Ids => "token ids (shared tokenizer)",
+                Handoff::Text =>
+                    "text (different tokenizers: the completion is re-tokenised at every hand-off)",
+            },
+            self.seed
+        );
+        for t in &self.tasks {
+            let _ = writeln!(s, "## {}\n", t.task);
+            let _ = writeln!(
+                s,
+                "| configuration | n | accuracy % [95% CI] | oracle share % | calls/item | tokens/item | items/s | policy overhead % | inexact hand-offs |"
+            );
+            let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+            for c in &t.configs {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} [{}, {}] | {} | {:.1} | {:.1} | {:.3} | {:.2} | {} |",
+                    c.name,
+                    c.n,
+                    pct(c.accuracy),
+                    pct(c.ci.0),
+                    pct(c.ci.1),
+                    pct(c.oracle_share),
+                    c.calls_per_item,
+                    c.tokens_per_item,
+                    c.items_per_s,
+                    100.0 * c.policy_overhead,
+                    c.inexact_handoffs
+                );
+            }
+            // The c × k table.
+            let randoms: Vec<&ConfigSummary> = t
+                .configs
+                .iter()
+                .filter(|c| c.config.family() == "random")
+                .collect();
+            if !randoms.is_empty() {
+                let mut ks: Vec<usize> = Vec::new();
+                let mut cs: Vec<usize> = Vec::new();
+                for c in &randoms {
+                    if let HelpConfig::Random { calls, tokens } = c.config {
+                        if !ks.contains(&tokens) {
+                            ks.push(tokens);
+                        }
+                        if !cs.contains(&calls) {
+                            cs.push(calls);
+                        }
+                    }
+                }
+                ks.sort_unstable();
+                cs.sort_unstable();
+                let _ = writeln!(
+                    s,
+                    "\nRandom help, accuracy % (oracle share %), calls drawn from the first L = {} positions:\n",
+                    t.horizon
+                );
+                let _ = write!(s, "| k \\ c |");
+                for c in &cs {
+                    let _ = write!(s, " {c} |");
+                }
+                let _ = writeln!(s, "\n|---|{}", "---|".repeat(cs.len()));
+                for k in &ks {
+                    let _ = write!(s, "| {k} |");
+                    for c in &cs {
+                        let cell = randoms.iter().find(|r| {
+                            r.config
+                                == HelpConfig::Random {
+                                    calls: *c,
+                                    tokens: *k,
+                                }
+                        });
+                        let _ = match cell {
+                            Some(r) => {
+                                write!(s, " {} ({}) |", pct(r.accuracy), pct(r.oracle_share))
+                            }
+                            None => write!(s, " – |"),
+                        };
+                    }
+                    let _ = writeln!(s);
+                }
+            }
+            if !t.curves.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "\nToken-level APGR (area under PGR against oracle share, anchored at small = 0 and oracle = 1; 0.5 = the straight line):\n"
+                );
+                let _ = writeln!(s, "| policy | points | APGR | gain over random |");
+                let _ = writeln!(s, "|---|---|---|---|");
+                for c in &t.curves {
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {} | {} |",
+                        c.family,
+                        c.points.len(),
+                        opt(c.apgr, 3),
+                        opt(c.gain_over_random, 3)
+                    );
+                }
+                let _ = writeln!(
+                    s,
+                    "\n![accuracy against oracle share](curves_{}.svg)",
+                    t.task
+                );
+            }
+            let specs: Vec<&ConfigSummary> = t
+                .configs
+                .iter()
+                .filter(|c| c.acceptance.is_some())
+                .collect();
+            if let (false, Some(oracle)) = (specs.is_empty(), t.get(HelpConfig::Oracle)) {
+                let _ = writeln!(
+                    s,
+                    "\nSpeculative decoding (greedy: the output is the oracle's own):\n\n| γ | acceptance % | tokens per oracle pass | items/s | speed-up over the oracle alone |\n|---|---|---|---|---|"
+                );
+                for c in specs {
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {:.2} | {:.3} | {:.2}× |",
+                        c.name,
+                        opt(c.acceptance.map(|a| 100.0 * a), 1),
+                        c.tokens_per_pass.unwrap_or(0.0),
+                        c.items_per_s,
+                        if oracle.items_per_s > 0.0 {
+                            c.items_per_s / oracle.items_per_s
+                        } else {
+                            0.0
+                        }
+                    );
+                }
+            }
+            if let Some(m) = &t.meta {
+                let _ = writeln!(
+                    s,
+                    "\nMeta-analysis ({} items the small model gets wrong and the oracle right; {} diverge; {} labelled steps, {:.1}% where the oracle would write a different token):\n",
+                    m.items,
+                    m.diverging,
+                    m.labelled_steps,
+                    100.0 * m.differ_rate
+                );
+                let _ = writeln!(
+                    s,
+                    "| | at the first divergence | elsewhere | AUROC for \"oracle differs\" |"
+                );
+                let _ = writeln!(s, "|---|---|---|---|");
+                let _ = writeln!(
+                    s,
+                    "| entropy (nats) | {:.3} | {:.3} | {} |",
+                    m.entropy_at_divergence,
+                    m.entropy_elsewhere,
+                    opt(m.auroc_entropy, 3)
+                );
+                let _ = writeln!(
+                    s,
+                    "| max probability | {:.3} | {:.3} | {} |",
+                    m.max_prob_at_divergence,
+                    m.max_prob_elsewhere,
+                    opt(m.auroc_max_prob, 3)
+                );
+                let _ = writeln!(
+                    s,
+                    "\nFirst divergence at step {:.1} on average (median {:.0}; {:.0}% of the way through the completion).\n\n![signals at the first divergence](meta_{}.svg)",
+                    m.first_divergence_mean,
+                    m.first_divergence_median,
+                    100.0 * m.first_divergence_relative,
+                    t.task
+                );
+            }
+            let _ = writeln!(s);
+        }
+        let _ = writeln!(
+            s,
+            "## The seed's table, for comparison\n\nLlama 3.2 1B helped by Llama 3.1 8B on the first 100 MATH problems (the seed's numbers; that pair is not available here — run it with `--small` and `--oracle` pointing at their GGUFs):\n\n| k | c | accuracy % |\n|---|---|---|"
+        );
+        for (k, c, a) in SEED_TABLE {
+            let _ = writeln!(s, "| {k} | {c} | {a} |");
+        }
+        s
+    }
+
+    /// The accuracy-against-share figure of one task.
+    pub fn curves_chart(&self, t: &TaskReport) -> Option<Chart> {
+        let small = t.get(HelpConfig::Small)?;
+        let oracle = t.get(HelpConfig::Oracle)?;
+        let mut chart = Chart::new(
+            format!("{}: accuracy against oracle-token share", t.task),
+            "oracle-token share of the completion",
+            "accuracy",
+        )
+        .x_range(0.0, 1.0)
+        .with(
+            Series::line(
+                "straight line small → oracle",
+                vec![0.0, 1.0],
+                vec![small.accuracy, oracle.accuracy],
+            )
+            .dashed()
+            .color("#7f7f7f"),
+        );
+        for c in &t.curves {
+            let xs = c.points.iter().map(|p| p.0).collect();
+            let ys = c.points.iter().map(|p| p.1).collect();
+            chart = chart.with(if c.family == "random" {
+                Series::markers(
+                    "random c × k",
+                    xs,
+                    ys,
+                    c.points
+                        .iter()
+                        .map(|p| p.2.trim_start_matches("random_").to_string())
+                        .collect(),
+                )
+            } else {
+                Series::line_markers(format!("{} trigger", c.family), xs, ys)
+            });
+        }
+        chart = chart.with(Series::markers(
+            "alone",
+            vec![0.0, 1.0],
+            vec![small.accuracy, oracle.accuracy],
+            vec!["small".into(), "oracle".into()],
+        ));
+        Some(chart)
+    }
+
+    /// The meta-analysis figure of one task: entropy histograms at the first divergence and
+    /// elsewhere.
+    pub fn meta_chart(&self, t: &TaskReport) -> Option<Chart> {
+        let m = t.meta.as_ref()?;
+        let h = &m.entropy_hist;
+        let centres: Vec<f64> = h.edges.iter().map(|e| e + 0.25).collect();
+        Some(
+            Chart::new(
+                format!(
+                    "{}: small-model entropy where the oracle first disagrees (AUROC {})",
+                    t.task,
+                    opt(m.auroc_entropy, 2)
+                ),
+                "entropy of the small model's next-token distribution (nats, 0.5-wide bins)",
+                "share of steps",
+            )
+            .with(Series::line_markers(
+                "first divergence",
+                centres.clone(),
+                h.at_divergence.clone(),
+            ))
+            .with(Series::line_markers("other steps", centres, h.elsewhere.clone()).dashed()),
+        )
+    }
+
+    /// Writes `report.md`, `summary.json` and the figures into `dir`.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| GuidedError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let md = dir.join("report.md");
+        std::fs::write(&md, self.to_markdown()).map_err(io(&md))?;
+        let js = dir.join("summary.json");
+        let json = serde_json::to_string_pretty(self).expect("serialisable");
+        std::fs::write(&js, json).map_err(io(&js))?;
+        for t in &self.tasks {
+            if let Some(c) = self.curves_chart(t) {
+                c.save(&dir.join(format!("curves_{}.svg", t.task)))?;
+            }
+            if let Some(c) = self.meta_chart(t) {
+                c.save(&dir.join(format!("meta_{}.svg", t.task)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_apgr_has_known_values() {
+        // On the straight line: 0.5. A step to full recovery at share 0: 1. No gain: the
+        // triangle under the line from (0,0)… to (1,1) through (0.5, 0) = 0.25.
+        assert!((token_apgr(&[(0.5, 0.3)], 0.2, 0.4).unwrap() - 0.5).abs() < 1e-12);
+        assert!((token_apgr(&[(0.0, 0.4)], 0.2, 0.4).unwrap() - 1.0).abs() < 1e-12);
+        assert!((token_apgr(&[(0.5, 0.2)], 0.2, 0.4).unwrap() - 0.25).abs() < 1e-12);
+        assert_eq!(token_apgr(&[(0.5, 0.2)], 0.4, 0.4), None);
+    }
+
+    #[test]
+    fn summaries_count_shares_and_intervals() {
+        let mut a = super::super::blank();
+        a.correct = 1.0;
+        a.completion_tokens = 10;
+        a.oracle_tokens = 4;
+        a.seconds = 1.0;
+        a.small_s = 1.0;
+        a.small_step_s = 0.5;
+        a.small_generated = 6;
+        a.calls = 1;
+        a.policy_s = 0.01;
+        let mut b = a.clone();
+        b.correct = 0.0;
+        b.oracle_tokens = 0;
+        let s = summarise(
+            HelpConfig::Random {
+                calls: 1,
+                tokens: 4,
+            },
+            &[a, b],
+        );
+        assert_eq!((s.n, s.correct), (2, 1));
+        assert!((s.oracle_share - 0.2).abs() < 1e-12);
+        assert!((s.items_per_s - 1.0).abs() < 1e-12);
+        // 0.02 s over 14 decisions, against 1 s over 12 steps.
+        assert!((s.policy_overhead - (0.02 / 14.0) / (1.0 / 12.0)).abs() < 1e-12);
+        assert!(s.ci.0 < 0.5 && s.ci.1 > 0.5);
+    }
+}
