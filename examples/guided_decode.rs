@@ -22,6 +22,8 @@
 //! `entropy:TAUxK`, `maxprob:TAUxK`, `bild:F/R`, `spec:G` (the last two need a shared
 //! tokenizer). Writes `items/<task>/<config>.jsonl` (resumable), `report.md`, `summary.json`
 //! and SVG figures into `--output` (default `out/guided_decode`), and prints the report.
+//! `--report-only` summarises the logs without generating (the items every configuration has
+//! finished), e.g. while a long run is stopped.
 
 #[path = "common/backend.rs"]
 mod backend;
@@ -36,7 +38,7 @@ use lm::CausalLm;
 
 type BoxError = Box<dyn std::error::Error>;
 
-const HELP: &str = "guided_decode [--small GGUF] [--oracle GGUF | --remote-oracle URL --remote-model NAME [--api-key-env VAR] [--remote-extra JSON] [--remote-timeout S]] [--tasks lambada_gen,gsm8k,math500] [--limit N] [--offset N] [--configs a,b,...] [--seed N] [--horizon L] [--math-max-tokens N] [--prices SMALL_IN,SMALL_OUT,ORACLE_IN,ORACLE_OUT] [--engine quantized|quantized-x2|f32] [--device cpu] [--no-meta] [--no-progress] [--output DIR] [--synthetic]";
+const HELP: &str = "guided_decode [--small GGUF] [--oracle GGUF | --remote-oracle URL --remote-model NAME [--api-key-env VAR] [--remote-extra JSON] [--remote-timeout S]] [--tasks lambada_gen,gsm8k,math500] [--limit N] [--offset N] [--configs a,b,...] [--seed N] [--horizon L] [--math-max-tokens N] [--prices SMALL_IN,SMALL_OUT,ORACLE_IN,ORACLE_OUT] [--engine quantized|quantized-x2|f32] [--device cpu] [--no-meta] [--report-only] [--no-progress] [--output DIR] [--synthetic]";
 
 fn main() -> Result<(), BoxError> {
     let mut small_path: Option<PathBuf> = None;
@@ -89,6 +91,7 @@ fn main() -> Result<(), BoxError> {
             "--engine" => engine = lm::Engine::parse(&val()?)?,
             "--device" => device = val()?,
             "--no-meta" => opts.meta = false,
+            "--report-only" => opts.report_only = true,
             "--no-progress" => opts.progress = false,
             "--output" => opts.out_dir = val()?.into(),
             "--synthetic" => synthetic = true,

@@ -138,18 +138,20 @@ pub fn bild_with<S: LanguageModel, L: LanguageModel>(
             let r = row(j);
             -signal(r).logprob(r[y as usize]) > opts.rollback
         });
-        let next = match bad {
+        let (next, dropped) = match bad {
             Some((j, _)) => {
                 o.rollbacks += 1;
                 o.discarded += segment.len() - j;
                 out.truncate(since + j);
                 large_dec.rewind(base + 1 + j, row(j))?;
-                dec.rollback(segment.len() - j)?;
-                argmax(row(j)) as u32
+                (argmax(row(j)) as u32, segment.len() - j)
             }
-            None => argmax(row(segment.len())) as u32,
+            None => (argmax(row(segment.len())) as u32, 0),
         };
-        dec.feed(&[next])?;
+        // The small model drops the replaced tokens and reads `next` in one pass.
+        let mut kept = dec.tokens()[..dec.tokens().len() - dropped].to_vec();
+        kept.push(next);
+        dec.sync(&kept)?;
         out.push(next);
         o.large_written += 1;
         last = next;

@@ -321,15 +321,9 @@ pub fn guided_with<S: LanguageModel>(
                     Handoff::Text => {
                         let target = small
                             .encode_prompt(&format!("{prompt}{completion_text}{}", reply.text))?;
-                        let keep = common_prefix(dec.tokens(), &target).max(1);
-                        let extra = dec.tokens().len() - keep;
-                        if extra > 0 {
-                            dec.rollback(extra)?;
-                            acc.refed_after_handoff += extra;
-                            acc.small_read += 1;
-                        }
-                        dec.feed(&target[keep..])?;
-                        acc.small_read += target.len() - keep;
+                        let keep = common_prefix(dec.tokens(), &target);
+                        acc.refed_after_handoff += dec.tokens().len() - keep;
+                        acc.small_read += dec.sync(&target)?;
                         kept_prompt = kept_prompt.min(common_prefix(dec.tokens(), &prompt_ids));
                     }
                 }

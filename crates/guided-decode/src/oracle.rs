@@ -115,14 +115,18 @@ impl<'m, M: LanguageModel> ModelOracle<'m, M> {
         let stop = self.model.stop_tokens().to_vec();
         let d = &mut self.decoder;
         let mut out = Vec::with_capacity(k);
-        for _ in 0..k {
+        for i in 0..k {
             // Greedy: only the argmax is needed, not the whole distribution.
             let t = crate::speculative::argmax(d.logits()) as u32;
             out.push(t);
             if stop.contains(&t) {
                 return Ok((out, true));
             }
-            d.feed(&[t])?;
+            // The last token is not read: the next call's context decides what follows it
+            // (and often re-tokenises it), so reading it now would be wasted.
+            if i + 1 < k {
+                d.feed(&[t])?;
+            }
         }
         Ok((out, false))
     }

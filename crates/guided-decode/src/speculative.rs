@@ -275,12 +275,13 @@ pub fn speculative_with<D: LanguageModel, T: LanguageModel>(
             }
         }
         target_dec.rewind(committed_before + 1 + n_ok, row(n_ok))?;
-        let drafted_here = xs.len();
-        if drafted_here > n_ok {
-            dec.rollback(drafted_here - n_ok)?;
-        }
+        // The draft keeps its committed tokens and reads `next` in the same pass that drops
+        // the rejected drafts.
+        let keep = dec.tokens().len() - (xs.len() - n_ok);
+        let mut committed = dec.tokens()[..keep].to_vec();
+        committed.push(next);
+        dec.sync(&committed)?;
         out.push(next);
-        dec.feed(&[next])?;
         last = next;
         if stops.contains(&next) || contains_stop(target, &out, &opts.until)? {
             break;

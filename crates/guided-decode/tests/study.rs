@@ -75,6 +75,7 @@ fn the_study_runs_resumes_and_reports() {
     let before = std::fs::read_to_string(&log).unwrap();
     let again = run_study_on(&small, OracleSource::Model(&oracle), &tasks, &opts).unwrap();
     assert_eq!(std::fs::read_to_string(&log).unwrap(), before);
+    // (Exact: the logs' floats round-trip through JSON, serde_json's `float_roundtrip`.)
     assert_eq!(again, report);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -209,7 +209,7 @@ pub(crate) fn run_meta<S: LanguageModel, O: LanguageModel>(
         opts.progress,
     );
     for rec in &targets {
-        if done.contains_key(&rec.idx) {
+        if done.contains_key(&rec.idx) || opts.report_only {
             continue;
         }
         let item = items
@@ -240,6 +240,13 @@ pub(crate) fn run_meta<S: LanguageModel, O: LanguageModel>(
     let (mut firsts, mut rel) = (Vec::new(), Vec::new());
     let (mut ent_at, mut ent_else, mut mp_at, mut mp_else) = (vec![], vec![], vec![], vec![]);
     let (mut scores_h, mut scores_p, mut labels) = (vec![], vec![], vec![]);
+    let targets: Vec<&ItemRecord> = targets
+        .into_iter()
+        .filter(|r| done.contains_key(&r.idx))
+        .collect();
+    if targets.is_empty() {
+        return Ok(None);
+    }
     for rec in &targets {
         let m = &done[&rec.idx];
         for (p, d) in m.differs.iter().enumerate() {

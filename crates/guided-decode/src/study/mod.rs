@@ -79,6 +79,9 @@ pub struct StudyOptions {
     pub meta: bool,
     /// Progress lines on stderr.
     pub progress: bool,
+    /// Only summarise what the logs hold (no generation): the report then covers the items
+    /// every configuration has finished — e.g. while a long run is stopped half-way.
+    pub report_only: bool,
 }
 
 impl StudyOptions {
@@ -103,6 +106,7 @@ impl StudyOptions {
             oracle_prices: TokenPrices::default(),
             meta: true,
             progress: false,
+            report_only: false,
         }
     }
 }
@@ -242,10 +246,10 @@ fn run_items<S: LanguageModel, O: LanguageModel>(
         let mut bar = Progress::new(
             format!("{} ({} configurations)", task.name(), configs.len()),
             todo,
-            opts.progress && todo > 0,
+            opts.progress && todo > 0 && !opts.report_only,
         );
         let mut runner = Runner::new(&models, opts)?;
-        for it in items {
+        for it in items.iter().filter(|_| !opts.report_only) {
             for (config, log) in configs.iter().zip(logs.iter_mut()) {
                 if log.get(it.idx).is_some() {
                     continue;
@@ -256,7 +260,12 @@ fn run_items<S: LanguageModel, O: LanguageModel>(
             }
         }
         bar.finish();
-        let indices: Vec<usize> = items.iter().map(|it| it.idx).collect();
+        // The items every configuration has finished (all of them after a complete run).
+        let indices: Vec<usize> = items
+            .iter()
+            .map(|it| it.idx)
+            .filter(|&i| logs.iter().all(|l| l.get(i).is_some()))
+            .collect();
         let per_config: Vec<(HelpConfig, Vec<ItemRecord>)> = configs
             .iter()
             .zip(&logs)

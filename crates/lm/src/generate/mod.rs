@@ -54,9 +54,9 @@ impl<'m, M: LanguageModel> Decoder<'m, M> {
     }
 
     /// Brings the decoder to exactly `tokens`: the longest common prefix with what it has read
-    /// is kept, the rest rolled back, and the new tail read. Returns how many tokens were read
-    /// (one more than the tail when a rollback had to refresh the logits). An empty `tokens`
-    /// empties the decoder.
+    /// is kept, the rest dropped from the cache, and the new tail read in one pass. Returns how
+    /// many tokens were read (one when `tokens` is a strict prefix of what was read: its last
+    /// token is re-read for the logits). An empty `tokens` empties the decoder.
     ///
     /// # Errors
     /// Model errors.
@@ -79,15 +79,20 @@ impl<'m, M: LanguageModel> Decoder<'m, M> {
             self.feed(tokens)?;
             return Ok(tokens.len());
         }
-        let mut read = 0;
-        if keep < self.tokens.len() {
+        if keep == tokens.len() {
+            if keep == self.tokens.len() {
+                return Ok(0);
+            }
+            // Nothing new to read: the logits after `tokens` need a re-read of its last one.
             self.rollback(self.tokens.len() - keep)?;
-            read = 1;
-        } else if keep == tokens.len() {
-            return Ok(0);
+            return Ok(1);
         }
+        // New tokens follow: cut the cache at the common prefix and read them; their pass
+        // gives the logits.
+        self.model.truncate(&mut self.cache, keep);
+        self.tokens.truncate(keep);
         self.feed(&tokens[keep..])?;
-        Ok(read + tokens.len() - keep)
+        Ok(tokens.len() - keep)
     }
 
     /// Reads `tokens` and returns the next-token logits after each of them (row-major,
