@@ -14,6 +14,10 @@
 //! # An oracle served by any OpenAI-compatible server (vLLM, TGI, llama.cpp):
 //! cargo run --release -p examples --bin guided_decode -- --remote-oracle http://127.0.0.1:8080/v1 \
 //!     --remote-model gemma --remote-extra '{"repeat_penalty": 1.0}' --tasks lambada_gen --limit 50
+//! # Exact speculative decoding and BiLD need a shared tokenizer: SmolLM2's Q8 engine drafting
+//! # for SmolLM2 in float32 (the F32 copy from crates/guided-decode/peer/dequantize_gguf.py):
+//! cargo run --release -p examples --bin guided_decode -- --oracle smollm2-f32.gguf \
+//!     --oracle-engine f32 --tasks lambada_gen --limit 200 --configs oracle,spec:2,spec:4,bild:0.6/2
 //! # No data or models: tiny random models on synthetic items (seeded, documented as synthetic):
 //! cargo run --release -p examples --bin guided_decode -- --synthetic
 //! ```
@@ -38,7 +42,7 @@ use lm::CausalLm;
 
 type BoxError = Box<dyn std::error::Error>;
 
-const HELP: &str = "guided_decode [--small GGUF] [--oracle GGUF | --remote-oracle URL --remote-model NAME [--api-key-env VAR] [--remote-extra JSON] [--remote-timeout S]] [--tasks lambada_gen,gsm8k,math500] [--limit N] [--offset N] [--configs a,b,...] [--seed N] [--horizon L] [--math-max-tokens N] [--prices SMALL_IN,SMALL_OUT,ORACLE_IN,ORACLE_OUT] [--engine quantized|quantized-x2|f32] [--device cpu] [--no-meta] [--report-only] [--no-progress] [--output DIR] [--synthetic]";
+const HELP: &str = "guided_decode [--small GGUF] [--oracle GGUF | --remote-oracle URL --remote-model NAME [--api-key-env VAR] [--remote-extra JSON] [--remote-timeout S] [--remote-params N]] [--tasks lambada_gen,gsm8k,math500] [--limit N] [--offset N] [--configs a,b,...] [--seed N] [--horizon L] [--math-max-tokens N] [--prices SMALL_IN,SMALL_OUT,ORACLE_IN,ORACLE_OUT] [--engine quantized|quantized-x2|f32] [--oracle-engine E] [--device cpu] [--no-meta] [--report-only] [--no-progress] [--output DIR] [--synthetic]";
 
 fn main() -> Result<(), BoxError> {
     let mut small_path: Option<PathBuf> = None;
@@ -46,10 +50,12 @@ fn main() -> Result<(), BoxError> {
     let mut remote: Option<RemoteConfig> = None;
     let (mut remote_url, mut remote_model) = (None::<String>, None::<String>);
     let (mut api_key_env, mut remote_extra, mut remote_timeout) = (None, None::<String>, 120u64);
+    let mut remote_params: Option<u64> = None;
     let mut tasks = "lambada_gen".to_string();
     let mut configs: Option<String> = None;
     let mut device = "cpu".to_string();
     let mut engine = lm::Engine::Quantized;
+    let mut oracle_engine: Option<lm::Engine> = None;
     let mut synthetic = false;
     let mut opts = StudyOptions::new("out/guided_decode", PathBuf::new(), Vec::new());
     opts.progress = true;
@@ -64,6 +70,7 @@ fn main() -> Result<(), BoxError> {
             "--api-key-env" => api_key_env = Some(val()?),
             "--remote-extra" => remote_extra = Some(val()?),
             "--remote-timeout" => remote_timeout = val()?.parse()?,
+            "--remote-params" => remote_params = Some(val()?.parse()?),
             "--tasks" => tasks = val()?,
             "--limit" => opts.limit = Some(val()?.parse()?),
             "--offset" => opts.offset = val()?.parse()?,
@@ -89,6 +96,7 @@ fn main() -> Result<(), BoxError> {
                 };
             }
             "--engine" => engine = lm::Engine::parse(&val()?)?,
+            "--oracle-engine" => oracle_engine = Some(lm::Engine::parse(&val()?)?),
             "--device" => device = val()?,
             "--no-meta" => opts.meta = false,
             "--report-only" => opts.report_only = true,
@@ -115,6 +123,7 @@ fn main() -> Result<(), BoxError> {
         let mut cfg = RemoteConfig::new(url, model);
         cfg.api_key_env = api_key_env;
         cfg.timeout = Duration::from_secs(remote_timeout);
+        cfg.active_parameters = remote_params;
         if let Some(extra) = remote_extra {
             match serde_json::from_str::<serde_json::Value>(&extra)? {
                 serde_json::Value::Object(map) => cfg.extra_body = map,
@@ -182,7 +191,7 @@ fn main() -> Result<(), BoxError> {
                 Some(p) => p,
                 None => lm::locate::gemma3_gguf()?,
             };
-            let oracle = CausalLm::open_with(&path, &dev, engine)?;
+            let oracle = CausalLm::open_with(&path, &dev, oracle_engine.unwrap_or(engine))?;
             eprintln!(
                 "oracle {} from {}",
                 lm::LanguageModel::name(&oracle),

@@ -33,7 +33,7 @@ use routing_core::token::{EntropyTrigger, HelpPolicy, MaxProbTrigger, NeverHelp,
 
 pub use config::{HelpConfig, default_grid};
 pub use log::{ItemLog, ItemRecord};
-pub use report::{ConfigSummary, StudyReport, TaskReport, TriggerCurve};
+pub use report::{ConfigSummary, CostModel, StudyReport, TaskReport, TriggerCurve};
 
 use crate::bild::{BildOptions, bild_with};
 use crate::error::{GuidedError, Result};
@@ -276,7 +276,17 @@ fn run_items<S: LanguageModel, O: LanguageModel>(
         } else {
             None
         };
-        tasks.push(report::task_report(task, &per_config, meta, opts));
+        let cost = report::CostModel {
+            small_parameters: small.active_parameters(),
+            oracle_parameters: match (models.oracle_model, &models.remote) {
+                (Some(m), _) => m.active_parameters(),
+                (None, Some(cfg)) => cfg.active_parameters,
+                (None, None) => None,
+            },
+            small_prices: opts.small_prices,
+            oracle_prices: opts.oracle_prices,
+        };
+        tasks.push(report::task_report(task, &per_config, meta, opts, &cost));
     }
     let report = StudyReport {
         small: small.name().to_string(),

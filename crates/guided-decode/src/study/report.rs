@@ -25,6 +25,7 @@ use super::config::HelpConfig;
 use super::log::ItemRecord;
 use super::meta::MetaSummary;
 use crate::error::{GuidedError, Result};
+use crate::guided::TokenPrices;
 use crate::oracle::Handoff;
 
 /// One configuration on one task.
@@ -59,14 +60,33 @@ pub struct ConfigSummary {
     pub small_tokens_per_item: f64,
     /// Mean tokens the oracle read and wrote per item.
     pub oracle_tokens_per_item: f64,
+    /// `2 × parameters × tokens processed` per item, small model + oracle (`None` when a
+    /// model's size is unknown, e.g. a remote oracle without `active_parameters`).
+    pub flops_per_item: Option<f64>,
+    /// Dollars per item at the given per-million-token prices (input = tokens read, output =
+    /// tokens written, per model).
+    pub dollars_per_item: f64,
     /// Speculative decoding: accepted share of drafts.
     pub acceptance: Option<f64>,
     /// Speculative decoding: committed tokens per oracle pass.
     pub tokens_per_pass: Option<f64>,
 }
 
+/// The two models' sizes and prices, for compute and cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CostModel {
+    /// Parameters a token passes through in the small model.
+    pub small_parameters: Option<u64>,
+    /// The same for the oracle.
+    pub oracle_parameters: Option<u64>,
+    /// The small model's prices.
+    pub small_prices: TokenPrices,
+    /// The oracle's prices.
+    pub oracle_prices: TokenPrices,
+}
+
 /// Summarises one configuration's records.
-pub fn summarise(config: HelpConfig, records: &[ItemRecord]) -> ConfigSummary {
+pub fn summarise(config: HelpConfig, records: &[ItemRecord], cost: &CostModel) -> ConfigSummary {
     let n = records.len();
     let correct = records.iter().filter(|r| r.correct > 0.0).count();
     let sum = |f: &dyn Fn(&ItemRecord) -> f64| records.iter().map(f).sum::<f64>();
@@ -108,6 +128,27 @@ pub fn summarise(config: HelpConfig, records: &[ItemRecord]) -> ConfigSummary {
         inexact_handoffs: records.iter().map(|r| r.inexact_handoffs).sum(),
         small_tokens_per_item: per(sum(&|r| (r.small_read + r.small_generated) as f64)),
         oracle_tokens_per_item: per(sum(&|r| (r.oracle_read + r.oracle_generated) as f64)),
+        flops_per_item: {
+            let small = sum(&|r| (r.small_read + r.small_generated) as f64);
+            let oracle = sum(&|r| (r.oracle_read + r.oracle_generated) as f64);
+            let part = |p: Option<u64>, t: f64| {
+                if t == 0.0 {
+                    Some(0.0)
+                } else {
+                    p.map(|p| 2.0 * p as f64 * t)
+                }
+            };
+            part(cost.small_parameters, small)
+                .zip(part(cost.oracle_parameters, oracle))
+                .map(|(a, b)| per(a + b))
+        },
+        dollars_per_item: per(records
+            .iter()
+            .map(|r| {
+                cost.small_prices.cost(r.small_read, r.small_generated)
+                    + cost.oracle_prices.cost(r.oracle_read, r.oracle_generated)
+            })
+            .sum()),
         acceptance: (spec && drafted > 0).then(|| accepted as f64 / drafted as f64),
         tokens_per_pass: spec.then(|| {
             let passes = sum(&|r| r.calls as f64);
@@ -179,8 +220,12 @@ pub(crate) fn task_report(
     per_config: &[(HelpConfig, Vec<ItemRecord>)],
     meta: Option<MetaSummary>,
     opts: &StudyOptions,
+    cost: &CostModel,
 ) -> TaskReport {
-    let configs: Vec<ConfigSummary> = per_config.iter().map(|(c, r)| summarise(*c, r)).collect();
+    let configs: Vec<ConfigSummary> = per_config
+        .iter()
+        .map(|(c, r)| summarise(*c, r, cost))
+        .collect();
     let acc = |c: HelpConfig| configs.iter().find(|s| s.config == c).map(|s| s.accuracy);
     let mut curves = Vec::new();
     if let (Some(small), Some(oracle)) = (acc(HelpConfig::Small), acc(HelpConfig::Oracle)) {
@@ -284,13 +329,13 @@ impl StudyReport {
             let _ = writeln!(s, "## {}\n", t.task);
             let _ = writeln!(
                 s,
-                "| configuration | n | accuracy % [95% CI] | oracle share % | calls/item | tokens/item | items/s | policy overhead % | inexact hand-offs |"
+                "| configuration | n | accuracy % [95% CI] | oracle share % | calls/item | tokens/item | items/s | policy overhead % | GFLOPs/item | $/1k items | inexact hand-offs |"
             );
-            let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+            let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
             for c in &t.configs {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} [{}, {}] | {} | {:.1} | {:.1} | {:.3} | {:.2} | {} |",
+                    "| {} | {} | {} [{}, {}] | {} | {:.1} | {:.1} | {:.3} | {:.2} | {} | {:.4} | {} |",
                     c.name,
                     c.n,
                     pct(c.accuracy),
@@ -301,6 +346,8 @@ impl StudyReport {
                     c.tokens_per_item,
                     c.items_per_s,
                     100.0 * c.policy_overhead,
+                    opt(c.flops_per_item.map(|f| f / 1e9), 1),
+                    1000.0 * c.dollars_per_item,
                     c.inexact_handoffs
                 );
             }
@@ -576,17 +623,38 @@ mod tests {
         a.small_generated = 6;
         a.calls = 1;
         a.policy_s = 0.01;
+        a.small_read = 10;
+        a.oracle_read = 3;
+        a.oracle_generated = 4;
         let mut b = a.clone();
         b.correct = 0.0;
         b.oracle_tokens = 0;
+        let cost = CostModel {
+            small_parameters: Some(100),
+            oracle_parameters: Some(1000),
+            small_prices: TokenPrices {
+                input_per_million: 1.0,
+                output_per_million: 2.0,
+            },
+            oracle_prices: TokenPrices {
+                input_per_million: 10.0,
+                output_per_million: 20.0,
+            },
+        };
         let s = summarise(
             HelpConfig::Random {
                 calls: 1,
                 tokens: 4,
             },
             &[a, b],
+            &cost,
         );
         assert_eq!((s.n, s.correct), (2, 1));
+        // Per item: small 10 read + 6 written, oracle 3 + 4.
+        assert!(
+            (s.flops_per_item.unwrap() - (2.0 * 100.0 * 16.0 + 2.0 * 1000.0 * 7.0)).abs() < 1e-9
+        );
+        assert!((s.dollars_per_item - (10.0 + 12.0 + 30.0 + 80.0) / 1e6).abs() < 1e-15);
         assert!((s.oracle_share - 0.2).abs() < 1e-12);
         assert!((s.items_per_s - 1.0).abs() < 1e-12);
         // 0.02 s over 14 decisions, against 1 s over 12 steps.
