@@ -70,13 +70,15 @@ pub struct OracleCall {
 pub struct Accounting {
     /// Tokens the small model sampled.
     pub small_generated: usize,
-    /// Tokens the small model read (prompt, oracle hand-offs, re-reads after rollbacks).
+    /// Tokens the small model read (prompt, oracle hand-offs, re-reads after rollbacks),
+    /// counted per item as if it ran alone: the prompt in full even when a decoder kept
+    /// across items read only part of it.
     pub small_read: usize,
     /// Oracle calls.
     pub oracle_calls: usize,
     /// Tokens the oracle wrote.
     pub oracle_generated: usize,
-    /// Tokens the oracle read (prefill of its context, incremental across calls).
+    /// Tokens the oracle read (its first call's context in full, then incrementally).
     pub oracle_read: usize,
     /// Small-model tokens re-read after text hand-offs rolled back a re-tokenised boundary.
     pub refed_after_handoff: usize,
@@ -221,7 +223,10 @@ pub fn guided_with<S: LanguageModel>(
     let t = Instant::now();
     let prompt_ids = small.encode_prompt(prompt)?;
     let n_prompt = prompt_ids.len();
-    acc.small_read += dec.sync(&prompt_ids)?;
+    // Reads are counted per item as if it ran alone: the prompt in full, even when the
+    // decoder kept it (or a few-shot block) from the previous item and reads less.
+    dec.sync(&prompt_ids)?;
+    acc.small_read += n_prompt;
     acc.small_s += t.elapsed().as_secs_f64();
 
     // The completion is defined on text: a text hand-off re-tokenises `prompt + completion`,

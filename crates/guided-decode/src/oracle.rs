@@ -38,8 +38,8 @@ pub struct OracleReply {
     pub generated: usize,
     /// Their text.
     pub text: String,
-    /// Context tokens the oracle had to read for this call (its prefill; 0 when its cache
-    /// already held them).
+    /// Context tokens the oracle read for this call (its prefill; an item's first call counts
+    /// its whole context, later calls only what their cache did not hold).
     pub read_tokens: usize,
     /// Whether the oracle emitted a stop token (kept in `tokens`).
     pub stopped: bool,
@@ -83,6 +83,8 @@ pub struct ModelOracle<'m, M: LanguageModel> {
     model: &'m M,
     handoff: Handoff,
     decoder: Decoder<'m, M>,
+    /// No call since [`Oracle::reset`]: the next call's context counts in full.
+    fresh_item: bool,
 }
 
 impl<'m, M: LanguageModel> ModelOracle<'m, M> {
@@ -92,6 +94,7 @@ impl<'m, M: LanguageModel> ModelOracle<'m, M> {
             model,
             handoff: Handoff::Ids,
             decoder: Decoder::empty(model),
+            fresh_item: true,
         }
     }
 
@@ -101,13 +104,18 @@ impl<'m, M: LanguageModel> ModelOracle<'m, M> {
             model,
             handoff: Handoff::Text,
             decoder: Decoder::empty(model),
+            fresh_item: true,
         }
     }
 
     /// Brings the decoder to exactly `context` (what it shares with its previous context
     /// kept, the rest rolled back and read) and returns how many tokens were read.
+    /// The count is per item as if it ran alone: an item's first call counts its whole
+    /// context, even when the cache kept part of it from the previous item.
     fn sync(&mut self, context: &[u32]) -> Result<usize> {
-        Ok(self.decoder.sync(context)?)
+        let read = self.decoder.sync(context)?;
+        let fresh = std::mem::replace(&mut self.fresh_item, false);
+        Ok(if fresh { context.len() } else { read })
     }
 
     /// Greedy continuation of the synchronised decoder by up to `k` tokens.
@@ -184,6 +192,7 @@ impl<M: LanguageModel> Oracle for ModelOracle<'_, M> {
     }
 
     fn reset(&mut self) {
+        self.fresh_item = true;
         // The cache is kept: the next call reads only what differs from the last context (a
         // few-shot block shared by every item is read once).
     }

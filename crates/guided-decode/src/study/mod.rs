@@ -437,7 +437,11 @@ impl<'r, 'm, S: LanguageModel, O: LanguageModel> Runner<'r, 'm, S, O> {
                 r.oracle_tokens = o.large_written;
                 r.calls = o.calls;
                 r.small_generated = o.small_generated;
-                r.oracle_read = o.large_read;
+                // Per item as if alone: each model reads the prompt (the verifier all but
+                // its last token), the small model every token of the completion and every
+                // discarded one, the large model its verification passes.
+                r.small_read = ids.len() + o.small_generated + o.large_written;
+                r.oracle_read = ids.len() - 1 + o.large_read;
                 r.oracle_generated = o.large_written;
                 r.rollbacks_discarded = Some((o.rollbacks, o.discarded));
                 r
@@ -466,7 +470,11 @@ impl<'r, 'm, S: LanguageModel, O: LanguageModel> Runner<'r, 'm, S, O> {
                 r.oracle_tokens = o.tokens.len() - o.accepted.min(o.tokens.len());
                 r.calls = o.target_passes;
                 r.small_generated = o.drafted;
-                r.oracle_generated = o.drafted + o.target_passes;
+                r.small_read = ids.len() + o.drafted;
+                // The verifier reads the prompt but its last token, then `last + drafts` per
+                // pass; it writes the corrections and bonus tokens.
+                r.oracle_read = ids.len() - 1 + o.drafted + o.target_passes;
+                r.oracle_generated = o.tokens.len() - o.accepted.min(o.tokens.len());
                 r.drafted_accepted = Some((o.drafted, o.accepted));
                 r
             }
