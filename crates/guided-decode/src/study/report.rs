@@ -554,11 +554,11 @@ impl StudyReport {
         Some(
             Chart::new(
                 format!(
-                    "{}: small-model entropy where the oracle first disagrees (AUROC {})",
+                    "{}: entropy at the first divergence (AUROC {})",
                     t.task,
                     opt(m.auroc_entropy, 2)
                 ),
-                "entropy of the small model's next-token distribution (nats, 0.5-wide bins)",
+                "small model's entropy (nats, 0.5-wide bins, the last open above)",
                 "share of steps",
             )
             .with(Series::line_markers(
