@@ -362,12 +362,7 @@ pub fn guided_with<S: LanguageModel>(
     let kept = common_prefix(dec.tokens(), &prompt_ids);
     let tokens = dec.tokens()[kept..].to_vec();
     let mut text = completion_of(dec.tokens())?;
-    if let Some(cut) = opts
-        .until
-        .iter()
-        .filter_map(|u| text.find(u.as_str()))
-        .min()
-    {
+    if let Some(cut) = evals::harness::generation::cut_at_stop(&text, &opts.until) {
         text.truncate(cut);
     }
     acc.small_flops = small

@@ -355,12 +355,7 @@ impl<'r, 'm, S: LanguageModel, O: LanguageModel> Runner<'r, 'm, S, O> {
             ..Default::default()
         };
         let cut = |text: &str| -> String {
-            match spec
-                .until
-                .iter()
-                .filter_map(|u| text.find(u.as_str()))
-                .min()
-            {
+            match evals::harness::generation::cut_at_stop(text, &spec.until) {
                 Some(c) => text[..c].to_string(),
                 None => text.to_string(),
             }
