@@ -476,6 +476,15 @@ pub enum LmError {
         got: String,
     },
 
+    /// An expert selector refused a token's router logits at a mixture-of-experts layer.
+    #[error("expert selection at layer {layer}: {source}")]
+    ExpertSelection {
+        /// The layer.
+        layer: usize,
+        /// The selector's error.
+        source: routing_core::RoutingError,
+    },
+
     /// A NaN or infinite value where a numeric kernel needs finite ones.
     #[error("{context}: value {index} is not finite")]
     NonFinite {

@@ -81,4 +81,5 @@ pub use models::bert::{BertConfig, BertModel, SentenceEncoder};
 pub use models::causal_lm::{CausalLm, Engine, LmCache};
 pub use models::gemma3::Gemma3Config;
 pub use models::llama::LlamaConfig;
+pub use models::olmoe::OlmoeConfig;
 pub use models::transformer::{HostTensor, HostWeights, LogitsAt, Transformer, TransformerSpec};

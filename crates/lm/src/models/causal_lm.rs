@@ -3,8 +3,8 @@
 //!
 //! | file | how the family is read | families |
 //! |---|---|---|
-//! | GGUF (`*.gguf`) | `general.architecture` | `llama` (Llama 2/3, SmolLM2), `gemma3` |
-//! | Hugging Face directory | `config.json` → `model_type` | `llama`, `gemma3_text` / `gemma3` |
+//! | GGUF (`*.gguf`) | `general.architecture` | `llama` (Llama 2/3, SmolLM2), `gemma3`, `olmoe` |
+//! | Hugging Face directory | `config.json` → `model_type` | `llama`, `gemma3_text` / `gemma3`, `olmoe` |
 //!
 //! Anything else is [`LmError::UnsupportedArchitecture`] listing what is supported.
 
@@ -22,9 +22,9 @@ use crate::quantized::{QCache, QuantizedTransformer};
 use crate::tokenizer::{load_tokenizer_json, tokenizer_from_gguf};
 
 /// GGUF `general.architecture` values [`CausalLm::open`] builds.
-pub const SUPPORTED_GGUF_ARCHITECTURES: &[&str] = &["llama", "gemma3"];
+pub const SUPPORTED_GGUF_ARCHITECTURES: &[&str] = &["llama", "gemma3", "olmoe"];
 /// Hugging Face `model_type` values [`CausalLm::open`] builds.
-pub const SUPPORTED_HF_MODEL_TYPES: &[&str] = &["llama", "gemma3_text", "gemma3"];
+pub const SUPPORTED_HF_MODEL_TYPES: &[&str] = &["llama", "gemma3_text", "gemma3", "olmoe"];
 
 /// End-of-turn tokens that stop generation besides the configured EOS, when the vocabulary
 /// has them (Llama 3's `<|eot_id|>` / `<|end_of_text|>`, Gemma's `<end_of_turn>`, ChatML's
@@ -259,6 +259,10 @@ impl CausalLm {
                 let (cfg, w) = crate::models::gemma3::load_gguf(&file, &origin)?;
                 (cfg.spec()?, w, cfg.bos_token_id, cfg.eos_token_id)
             }
+            "olmoe" => {
+                let (cfg, w) = crate::models::olmoe::load_gguf(&file, &origin)?;
+                (cfg.spec()?, w, cfg.bos_token_id, cfg.eos_token_id)
+            }
             _ => {
                 return Err(LmError::UnsupportedArchitecture {
                     path: path.into(),
@@ -287,6 +291,10 @@ impl CausalLm {
             }
             "gemma3_text" | "gemma3" => {
                 let (cfg, w) = crate::models::gemma3::load_hf_weights(dir)?;
+                (cfg.spec()?, w, cfg.bos_token_id, cfg.eos_token_id)
+            }
+            "olmoe" => {
+                let (cfg, w) = crate::models::olmoe::load_hf(dir)?;
                 (cfg.spec()?, w, cfg.bos_token_id, cfg.eos_token_id)
             }
             _ => {

@@ -107,6 +107,7 @@ impl Gemma3Config {
             // transformers: torch.tensor(hidden ** 0.5) in the model dtype.
             embed_scale: (self.hidden_size as f64).sqrt() as f32,
             attn_scale: self.query_pre_attn_scalar.powf(-0.5),
+            moe: None,
             rope_freqs: vec![local, global],
             layers: self
                 .global_layers
@@ -272,6 +273,7 @@ pub fn load_gguf(file: &GgufFile, origin: &str) -> Result<(Gemma3Config, HostWei
         leaf: gguf_leaf,
         permuted_qk: None,
         auxiliary: &[],
+        expert_leaf: None,
     };
     let (weights, _) = load_tensors(file, origin, layout)?;
     weights.check(&cfg.spec()?)?;

@@ -61,6 +61,17 @@ pub struct GgufLayout<'a> {
     pub permuted_qk: Option<(usize, usize, usize)>,
     /// GGUF tensors kept aside by their GGUF name instead of mapped (e.g. `rope_freqs.weight`).
     pub auxiliary: &'a [&'a str],
+    /// Mixture-of-experts families: block leaves of llama.cpp's merged expert tensors
+    /// (`ffn_gate_exps.weight`, PyTorch shape `[E, rows, cols]`) → the per-expert Hugging Face
+    /// leaf; each is split into `model.layers.{i}.mlp.experts.{e}.{leaf}`.
+    pub expert_leaf: Option<fn(&str) -> Option<&'static str>>,
+}
+
+/// `blk.{i}.{leaf}` → `(i, leaf)`.
+fn block_leaf(gguf_name: &str) -> Option<(usize, &str)> {
+    let rest = gguf_name.strip_prefix("blk.")?;
+    let (i, l) = rest.split_once('.')?;
+    Some((i.parse().ok()?, l))
 }
 
 /// De-quantises every tensor of `file` into Hugging Face names; returns the weights and the
@@ -86,6 +97,30 @@ pub fn load_tensors(
         if layout.auxiliary.contains(&info.name.as_str()) {
             let data = file.dequantize_info(info)?;
             aux.insert(info.name.clone(), HostTensor { shape, data });
+            continue;
+        }
+        if let Some((block, leaf)) = block_leaf(&info.name)
+            && let Some(expert_leaf) = layout.expert_leaf.and_then(|f| f(leaf))
+        {
+            if shape.len() != 3 {
+                return Err(LmError::WeightShape {
+                    path: origin.into(),
+                    name: info.name.clone(),
+                    expected: vec![0, 0, 0],
+                    found: shape,
+                });
+            }
+            let data = file.dequantize_info(info)?;
+            let (rows, cols) = (shape[1], shape[2]);
+            for (e, part) in data.chunks_exact(rows * cols).enumerate() {
+                weights.tensors.insert(
+                    format!("model.layers.{block}.mlp.experts.{e}.{expert_leaf}"),
+                    HostTensor {
+                        shape: vec![rows, cols],
+                        data: part.to_vec(),
+                    },
+                );
+            }
             continue;
         }
         let Some(name) = hf_name(&info.name, layout.leaf) else {

@@ -90,6 +90,101 @@ pub fn load_weights(dir: &Path, spec: &TransformerSpec) -> Result<HostWeights> {
     Ok(weights)
 }
 
+/// Every tensor of a Hugging Face checkpoint as f32 host tensors under their file names:
+/// `dir/model.safetensors`, or the shards `dir/model.safetensors.index.json` lists (read one at a
+/// time, so the peak memory is the f32 weights plus one shard's bytes). F32, F16 and BF16 are
+/// read.
+///
+/// The index is checked against the shards: every key must be in the shard `weight_map`
+/// assigns it to, and every tensor of a shard must be assigned to that shard; shard names must
+/// be plain file names inside `dir`.
+///
+/// # Errors
+/// [`LmError::InvalidModelConfig`] naming the index and the offending key or shard, I/O and
+/// safetensors errors naming the file, unsupported dtypes naming the tensor.
+pub fn read_checkpoint(dir: &Path) -> Result<HostWeights> {
+    let single = dir.join("model.safetensors");
+    let index = dir.join("model.safetensors.index.json");
+    let mut weights = HostWeights::default();
+    let take_all = |file: &mut SafetensorsWeights,
+                    keep: &dyn Fn(&str) -> Result<()>,
+                    weights: &mut HostWeights|
+     -> Result<()> {
+        let names: Vec<(String, Vec<usize>)> = file
+            .names()
+            .map(|n| (n.to_string(), file.shape(n).unwrap_or(&[]).to_vec()))
+            .collect();
+        for (name, shape) in names {
+            keep(&name)?;
+            let data = file.take_f32(&name, &shape)?;
+            weights.tensors.insert(name, HostTensor { shape, data });
+        }
+        Ok(())
+    };
+    if single.is_file() {
+        weights.origin = single.display().to_string();
+        let mut file = SafetensorsWeights::open(&single)?;
+        take_all(&mut file, &|_| Ok(()), &mut weights)?;
+        return Ok(weights);
+    }
+    if !index.is_file() {
+        return Err(LmError::InvalidModelConfig {
+            path: dir.to_path_buf(),
+            detail: "neither model.safetensors nor model.safetensors.index.json is there".into(),
+        });
+    }
+    let bad = |detail: String| LmError::InvalidModelConfig {
+        path: index.clone(),
+        detail,
+    };
+    let root: serde_json::Value =
+        serde_json::from_str(&read_text(&index)?).map_err(|e| bad(e.to_string()))?;
+    let map = root
+        .get("weight_map")
+        .and_then(serde_json::Value::as_object)
+        .ok_or_else(|| bad("`weight_map` is missing or not an object".into()))?;
+    let mut shards: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for (key, shard) in map {
+        let shard = shard
+            .as_str()
+            .ok_or_else(|| bad(format!("weight_map[`{key}`] is not a file name")))?;
+        let plain = Path::new(shard).file_name().and_then(|f| f.to_str()) == Some(shard);
+        if !plain || shard == ".." || shard == "." {
+            return Err(bad(format!(
+                "weight_map[`{key}`] = `{shard}` is not a file name inside the directory"
+            )));
+        }
+        shards
+            .entry(shard.to_string())
+            .or_default()
+            .insert(key.clone());
+    }
+    if shards.is_empty() {
+        return Err(bad("`weight_map` is empty".into()));
+    }
+    weights.origin = index.display().to_string();
+    for (shard, keys) in &shards {
+        let mut file = SafetensorsWeights::open(dir.join(shard))?;
+        if let Some(key) = keys.iter().find(|k| !file.contains(k)) {
+            return Err(bad(format!(
+                "`{key}` is mapped to {shard}, which does not contain it"
+            )));
+        }
+        let keep = |name: &str| -> Result<()> {
+            if keys.contains(name) {
+                Ok(())
+            } else {
+                Err(bad(format!(
+                    "{shard} holds `{name}`, which weight_map does not assign to it"
+                )))
+            }
+        };
+        take_all(&mut file, &keep, &mut weights)?;
+    }
+    Ok(weights)
+}
+
 /// Loads the configuration and weights of a Hugging Face Llama directory.
 ///
 /// # Errors

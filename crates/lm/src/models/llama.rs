@@ -158,6 +158,7 @@ impl LlamaConfig {
             activation: Activation::Silu,
             embed_scale: 1.0,
             attn_scale: 1.0 / (d as f64).sqrt(),
+            moe: None,
             rope_freqs: vec![freqs],
             layers: vec![
                 LayerAttention {
@@ -287,6 +288,7 @@ pub fn load_gguf(file: &GgufFile, origin: &str) -> Result<(LlamaConfig, HostWeig
         leaf: gguf_leaf,
         permuted_qk: Some((cfg.num_attention_heads, cfg.num_key_value_heads, d)),
         auxiliary: &["rope_freqs.weight"],
+        expert_leaf: None,
     };
     let (weights, aux) = load_tensors(file, origin, layout)?;
     match aux.get("rope_freqs.weight") {

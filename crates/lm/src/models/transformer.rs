@@ -13,7 +13,8 @@
 //!     a = softmax(q·kᵀ · attn_scale + mask_ℓ)·v (causal; sliding window on local layers)
 //!     x = x + post_attn_norm(a·W_o)             (post norm: Gemma's sandwich only)
 //!     h = ffn_norm(x)
-//!     x = x + post_ffn_norm(W_down(act(h·W_gate) ⊙ h·W_up))
+//!     x = x + post_ffn_norm(W_down(act(h·W_gate) ⊙ h·W_up))   (dense)
+//!     x = x + Σ_{e∈S(h)} w_e · W_down,e(act(h·W_gate,e) ⊙ h·W_up,e) (MoE, [`crate::nn::moe`])
 //! logits = final_norm(x) · W_head               (tied: W_head = embedᵀ)
 //! ```
 //!
@@ -21,6 +22,7 @@
 //! |---|---|---|---|---|---|---|
 //! | Llama 2/3, SmolLM2 | pre | none | SiLU | 1 | full | θ, optional `llama3` scaling |
 //! | Gemma 3 | sandwich | per head | GELU (tanh) | √hidden | 512 on 5 of 6 layers | 10⁴ local, 10⁶ global |
+//! | OLMoE | pre | whole vector | SiLU, MoE MLP | 1 | full | θ |
 //!
 //! Weights are held on the host in Hugging Face names ([`HostWeights`]); each family's loader
 //! maps its file's names there, and [`HostWeights::expected`] lists what a spec needs.
@@ -32,6 +34,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::error::{LmError, Result};
 use crate::nn::kv_cache::KvCache;
+use crate::nn::moe::{ExpertRouting, ExpertWeights, default_selector, moe_block};
 use crate::nn::rope::{Rope, RopeLayout};
 use crate::nn::tensor_io::{upload, upload_ids};
 
@@ -66,6 +69,20 @@ pub enum Activation {
     Silu,
     /// GELU with the tanh approximation (GeGLU; transformers' `gelu_pytorch_tanh`).
     GeluTanh,
+}
+
+/// A mixture-of-experts MLP in place of the dense one (OLMoE, Mixtral style): a linear router
+/// (`mlp.gate.weight`, `[E, hidden]`) and `E` SwiGLU experts of width
+/// [`TransformerSpec::intermediate_size`] (`mlp.experts.{e}.{gate,up,down}_proj.weight`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MoeSpec {
+    /// Experts per layer (`E`).
+    pub num_experts: usize,
+    /// Experts the model was trained to use per token (`num_experts_per_tok`); the default
+    /// selection rule when a forward pass is given none.
+    pub experts_per_token: usize,
+    /// Whether the default top-k renormalises the selected probabilities to sum to 1.
+    pub norm_topk_prob: bool,
 }
 
 /// The attention of one layer: which RoPE table and which window.
@@ -115,6 +132,8 @@ pub struct TransformerSpec {
     pub rope_freqs: Vec<Vec<f32>>,
     /// Per-layer attention (its length is the number of layers).
     pub layers: Vec<LayerAttention>,
+    /// `Some` for mixture-of-experts models: every layer's MLP is a routed set of experts.
+    pub moe: Option<MoeSpec>,
 }
 
 impl TransformerSpec {
@@ -132,17 +151,36 @@ impl TransformerSpec {
     }
 
     /// Parameters a token passes through on its way to the logits: all but the embedding
-    /// table, plus the LM head (the tied matrix counts as the head). `2 ×` this is the usual
-    /// FLOPs-per-token estimate of a forward pass (Kaplan et al. 2020), attention over the
-    /// context aside.
+    /// table, plus the LM head (the tied matrix counts as the head); for a mixture-of-experts
+    /// model, only the `experts_per_token` experts it uses (the router counted in full). `2 ×`
+    /// this is the usual FLOPs-per-token estimate of a forward pass (Kaplan et al. 2020),
+    /// attention over the context aside.
     pub fn active_parameter_count(&self) -> u64 {
+        let k = self.moe.map_or(0.0, |m| m.experts_per_token as f64);
+        self.active_parameter_count_at(k).round() as u64
+    }
+
+    /// [`Self::active_parameter_count`] of a mixture-of-experts model that uses `mean_experts`
+    /// experts per token on average (any selection rule); a dense model ignores the argument.
+    pub fn active_parameter_count_at(&self, mean_experts: f64) -> f64 {
         let embedding = (self.vocab_size * self.hidden_size) as u64;
         let total = self.parameter_count();
-        if self.tie_word_embeddings {
+        let mut active = if self.tie_word_embeddings {
             total
         } else {
             total - embedding
+        } as f64;
+        if let Some(m) = self.moe {
+            let per_expert = self.expert_parameter_count() as f64;
+            active -= (m.num_experts as f64 - mean_experts) * per_expert * self.num_layers() as f64;
         }
+        active
+    }
+
+    /// Parameters of one expert of one layer (`3 · hidden · intermediate`); of one dense MLP
+    /// for a dense model.
+    pub fn expert_parameter_count(&self) -> u64 {
+        3 * (self.hidden_size * self.intermediate_size) as u64
     }
 
     /// Checks internal consistency; `origin` names the file for the error.
@@ -189,6 +227,16 @@ impl TransformerSpec {
                     self.head_dim / 2
                 )));
             }
+        }
+        if let Some(m) = self.moe
+            && (m.num_experts == 0
+                || m.experts_per_token == 0
+                || m.experts_per_token > m.num_experts)
+        {
+            return Err(bad(format!(
+                "num_experts_per_tok {} must lie in 1..=num_experts {}",
+                m.experts_per_token, m.num_experts
+            )));
         }
         if let Some((i, l)) = self
             .layers
@@ -257,9 +305,22 @@ impl HostWeights {
                 v.push((format!("{p}.pre_feedforward_layernorm.weight"), vec![h]));
                 v.push((format!("{p}.post_feedforward_layernorm.weight"), vec![h]));
             }
-            v.push((format!("{p}.mlp.gate_proj.weight"), vec![f, h]));
-            v.push((format!("{p}.mlp.up_proj.weight"), vec![f, h]));
-            v.push((format!("{p}.mlp.down_proj.weight"), vec![h, f]));
+            match spec.moe {
+                None => {
+                    v.push((format!("{p}.mlp.gate_proj.weight"), vec![f, h]));
+                    v.push((format!("{p}.mlp.up_proj.weight"), vec![f, h]));
+                    v.push((format!("{p}.mlp.down_proj.weight"), vec![h, f]));
+                }
+                Some(m) => {
+                    v.push((format!("{p}.mlp.gate.weight"), vec![m.num_experts, h]));
+                    for e in 0..m.num_experts {
+                        let q = format!("{p}.mlp.experts.{e}");
+                        v.push((format!("{q}.gate_proj.weight"), vec![f, h]));
+                        v.push((format!("{q}.up_proj.weight"), vec![f, h]));
+                        v.push((format!("{q}.down_proj.weight"), vec![h, f]));
+                    }
+                }
+            }
         }
         v.push(("model.norm.weight".to_string(), vec![h]));
         if !spec.tie_word_embeddings {
@@ -392,8 +453,21 @@ struct Layer {
     post_attn_norm: Option<Tensor<1>>,
     ffn_norm: Tensor<1>,
     post_ffn_norm: Option<Tensor<1>>,
-    w_gate_up: Tensor<2>,
-    w_down: Tensor<2>,
+    ffn: Ffn,
+}
+
+/// A layer's MLP: dense, or routed experts.
+#[derive(Debug, Clone)]
+enum Ffn {
+    Dense {
+        w_gate_up: Tensor<2>,
+        w_down: Tensor<2>,
+    },
+    Moe {
+        /// `[hidden, E]`.
+        router: Tensor<2>,
+        experts: Vec<ExpertWeights>,
+    },
 }
 
 /// Which positions to return logits for.
@@ -466,11 +540,30 @@ impl Transformer {
                     "post_attention_layernorm.weight"
                 })?),
                 post_ffn_norm: opt(sandwich, "post_feedforward_layernorm.weight")?,
-                w_gate_up: up2(hcat(&[
-                    transpose(w("mlp.gate_proj.weight")?),
-                    transpose(w("mlp.up_proj.weight")?),
-                ])),
-                w_down: up2(transpose(w("mlp.down_proj.weight")?)),
+                ffn: match spec.moe {
+                    None => Ffn::Dense {
+                        w_gate_up: up2(hcat(&[
+                            transpose(w("mlp.gate_proj.weight")?),
+                            transpose(w("mlp.up_proj.weight")?),
+                        ])),
+                        w_down: up2(transpose(w("mlp.down_proj.weight")?)),
+                    },
+                    Some(m) => Ffn::Moe {
+                        router: up2(transpose(w("mlp.gate.weight")?)),
+                        experts: (0..m.num_experts)
+                            .map(|e| {
+                                let q = format!("mlp.experts.{e}");
+                                Ok(ExpertWeights {
+                                    gate_up: up2(hcat(&[
+                                        transpose(w(&format!("{q}.gate_proj.weight"))?),
+                                        transpose(w(&format!("{q}.up_proj.weight"))?),
+                                    ])),
+                                    down: up2(transpose(w(&format!("{q}.down_proj.weight"))?)),
+                                })
+                            })
+                            .collect::<Result<Vec<_>>>()?,
+                    },
+                },
             });
         }
         let ropes = spec
@@ -511,6 +604,9 @@ impl Transformer {
     /// Positions count from each sequence's first real token, plus the cache's
     /// [`KvCache::position_offset`].
     ///
+    /// A mixture-of-experts model routes with its own rule (top-`experts_per_token`,
+    /// [`crate::nn::moe::default_selector`]); [`Self::forward_routed`] takes any other.
+    ///
     /// # Errors
     /// Ragged or empty rows, a batch that differs from the cache's, ids outside the
     /// vocabulary, or a sequence past the context window.
@@ -519,6 +615,38 @@ impl Transformer {
         tokens: &[Vec<u32>],
         cache: &mut KvCache,
         at: LogitsAt,
+    ) -> Result<Tensor<3>> {
+        match self.spec.moe {
+            None => self.run(tokens, cache, at, None),
+            Some(m) => {
+                let mut top_k = default_selector(&m)?;
+                self.run(tokens, cache, at, Some(&mut ExpertRouting::new(&mut top_k)))
+            }
+        }
+    }
+
+    /// [`Self::forward`] with the experts of every MoE layer chosen by `routing` (a dense
+    /// model ignores it).
+    ///
+    /// # Errors
+    /// As [`Self::forward`], and [`LmError::ExpertSelection`] when the selector refuses a
+    /// token's router logits.
+    pub fn forward_routed(
+        &self,
+        tokens: &[Vec<u32>],
+        cache: &mut KvCache,
+        at: LogitsAt,
+        routing: &mut ExpertRouting<'_>,
+    ) -> Result<Tensor<3>> {
+        self.run(tokens, cache, at, Some(routing))
+    }
+
+    fn run(
+        &self,
+        tokens: &[Vec<u32>],
+        cache: &mut KvCache,
+        at: LogitsAt,
+        mut routing: Option<&mut ExpertRouting<'_>>,
     ) -> Result<Tensor<3>> {
         let spec = &self.spec;
         let b = tokens.len();
@@ -639,15 +767,28 @@ impl Transformer {
             x = x + attn;
 
             let xn = rms_norm(x.clone(), &layer.ffn_norm, eps);
-            let gu = xn.matmul(layer.w_gate_up.clone());
             let f = spec.intermediate_size;
-            let gate = gu.clone().slice_dim(1, 0..f);
-            let upv = gu.slice_dim(1, f..2 * f);
-            let gate = match spec.activation {
-                Activation::Silu => silu(gate),
-                Activation::GeluTanh => gelu_approximate(gate),
+            let mut mlp = match (&layer.ffn, routing.as_deref_mut()) {
+                (Ffn::Dense { w_gate_up, w_down }, _) => {
+                    let gu = xn.matmul(w_gate_up.clone());
+                    let gate = gu.clone().slice_dim(1, 0..f);
+                    let upv = gu.slice_dim(1, f..2 * f);
+                    let gate = match spec.activation {
+                        Activation::Silu => silu(gate),
+                        Activation::GeluTanh => gelu_approximate(gate),
+                    };
+                    (gate * upv).matmul(w_down.clone())
+                }
+                (Ffn::Moe { router, experts }, Some(r)) => {
+                    moe_block(xn, router, experts, f, spec.activation, li, r, &self.device)?
+                }
+                (Ffn::Moe { .. }, None) => {
+                    return Err(LmError::InvalidModelConfig {
+                        path: "forward".into(),
+                        detail: "a mixture-of-experts layer needs an expert selector".into(),
+                    });
+                }
             };
-            let mut mlp = (gate * upv).matmul(layer.w_down.clone());
             if let Some(n) = &layer.post_ffn_norm {
                 mlp = rms_norm(mlp, n, eps);
             }

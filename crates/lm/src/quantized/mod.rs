@@ -185,6 +185,7 @@ impl QuantizedTransformer {
                     leaf: crate::models::llama::gguf_leaf,
                     permuted_qk: Some((cfg.num_attention_heads, cfg.num_key_value_heads, d)),
                     auxiliary: &["rope_freqs.weight"],
+                    expert_leaf: None,
                 };
                 (cfg.spec()?, layout, cfg.bos_token_id, cfg.eos_token_id)
             }
@@ -194,6 +195,7 @@ impl QuantizedTransformer {
                     leaf: crate::models::gemma3::gguf_leaf,
                     permuted_qk: None,
                     auxiliary: &[],
+                    expert_leaf: None,
                 };
                 (cfg.spec()?, layout, cfg.bos_token_id, cfg.eos_token_id)
             }
