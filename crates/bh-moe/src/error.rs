@@ -65,6 +65,10 @@ pub enum BhMoeError {
         #[source]
         source: serde_json::Error,
     },
+    /// An error from the language-model engine (loading the base model, a forward pass).
+    #[error(transparent)]
+    Lm(#[from] lm::LmError),
+
     /// A file parsed, but one of its fields has an invalid value.
     #[error("{}: field `{field}`: {reason}", path.display())]
     Field {

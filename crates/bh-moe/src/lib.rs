@@ -21,6 +21,7 @@
 //! | [`mod@bh`] | the step-up procedure, [`BhConfig`] and `k̂` |
 //! | [`mod@select`] | [`BhSelector`], [`TopP`] |
 //! | [`mod@synthetic`] | seeded synthetic router logits |
+//! | [`mod@testbed`] | a dense SwiGLU model split into experts (balanced k-means) with ridge-fitted routers: the real-weights testbed |
 //!
 //! No cargo features. The OLMoE model itself lives in `lm`; benchmark scoring in `evals`.
 //!
@@ -58,6 +59,7 @@ pub mod error;
 pub mod kde;
 pub mod select;
 pub mod synthetic;
+pub mod testbed;
 
 pub use bh::{BhConfig, rejections, step_up, step_up_sorted};
 pub use error::{BhMoeError, Result};
@@ -65,4 +67,4 @@ pub use kde::{
     Bandwidth, CdfTable, GaussianKde, KdeFile, KdeOptions, KdeRecord, NullDistribution, Provenance,
 };
 pub use routing_core::expert::CombineWeights;
-pub use select::{BhSelector, TopP};
+pub use select::{BhSelector, TopP, UnitWeights};

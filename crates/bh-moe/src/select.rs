@@ -393,3 +393,26 @@ mod tests {
         assert_eq!(s.name(), "top-p 0.5 k≤9");
     }
 }
+
+/// Any selector with every combine weight set to 1: the selected experts' outputs are summed
+/// (the MoEfication testbed's rule, where experts are slices of a dense MLP and the sum over
+/// all experts is the dense MLP exactly).
+#[derive(Debug, Clone)]
+pub struct UnitWeights<S>(pub S);
+
+impl<S: ExpertSelector> ExpertSelector for UnitWeights<S> {
+    fn name(&self) -> String {
+        format!("{}, weights 1", self.0.name())
+    }
+
+    fn select(
+        &mut self,
+        layer: usize,
+        logits: &[f32],
+        out: &mut ExpertChoice,
+    ) -> routing_core::Result<()> {
+        self.0.select(layer, logits, out)?;
+        out.weights.iter_mut().for_each(|w| *w = 1.0);
+        Ok(())
+    }
+}

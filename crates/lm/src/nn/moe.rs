@@ -53,6 +53,9 @@ pub struct RoutedLayer<'a> {
     pub logits: &'a [f32],
     /// Each row's selection (experts in descending logit order, combine weights).
     pub choices: &'a [ExpertChoice],
+    /// The block's input (the normalised hidden states, `tokens × hidden`, row-major), read
+    /// back only when the observer asks for it ([`RoutingObserver::wants_hidden`]).
+    pub hidden: Option<&'a [f32]>,
     /// Seconds spent in the selector for this layer and step.
     pub select_seconds: f64,
     /// Seconds of the whole MoE block (router, read-back, selection, experts, scatter).
@@ -65,6 +68,12 @@ pub struct RoutedLayer<'a> {
 pub trait RoutingObserver {
     /// Called once per MoE layer per forward step, after the layer's output is computed.
     fn observe(&mut self, routed: &RoutedLayer<'_>);
+
+    /// Whether [`RoutedLayer::hidden`] should carry the block's input (an extra read-back per
+    /// layer; for calibration and router training). Default: no.
+    fn wants_hidden(&self) -> bool {
+        false
+    }
 }
 
 /// The expert-selection rule (and optional observer) a forward pass uses at every MoE layer.
@@ -178,7 +187,13 @@ pub(crate) fn moe_block(
         out = out.select_assign(0, idx, y, IndexingUpdateOp::Add);
     }
     if let Some(obs) = routing.observer.as_deref_mut() {
+        let hidden = if obs.wants_hidden() {
+            Some(read_f32(xn)?)
+        } else {
+            None
+        };
         obs.observe(&RoutedLayer {
+            hidden: hidden.as_deref(),
             layer,
             tokens: n,
             experts: e,
