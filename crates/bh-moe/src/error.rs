@@ -65,6 +65,19 @@ pub enum BhMoeError {
         #[source]
         source: serde_json::Error,
     },
+    /// An error from the benchmark harness (loading a task, scoring).
+    #[error(transparent)]
+    Harness(#[from] evals::harness::HarnessError),
+
+    /// Writing or reading a Parquet file failed.
+    #[error("{}: parquet: {detail}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The polars error.
+        detail: String,
+    },
+
     /// An error from the language-model engine (loading the base model, a forward pass).
     #[error(transparent)]
     Lm(#[from] lm::LmError),

@@ -18,8 +18,12 @@
 //! | module | contents |
 //! |---|---|
 //! | [`mod@kde`] | [`GaussianKde`] (scipy `gaussian_kde` semantics: Scott/Silverman/scalar factor, `ddof = 1`), exact pdf/cdf, [`CdfTable`] (tabulated CDF with a stated error bound), seeded subsampling, JSON files with provenance ([`KdeFile`]) |
+//! | [`mod@olmoe_stats`] | expert-load statistics (utilisation, Gini) of the real OLMoE-1B-7B from the OLMoE paper's routing data |
+//! | [`mod@metrics`] | the seed's 16 metrics, each a documented function |
 //! | [`mod@bh`] | the step-up procedure, [`BhConfig`] and `k̂` |
-//! | [`mod@select`] | [`BhSelector`], [`TopP`] |
+//! | [`mod@select`] | [`BhSelector`], [`TopP`], [`UnitWeights`] |
+//! | [`mod@study`] | the seed's study: grid × datasets through `evals`, 16 metrics, JSON + Parquet logs, results table, 9-panel figure, report |
+//! | [`mod@routed`] | [`routed::RoutedLm`]: an MoE model under any selector as an `lm::LanguageModel` (harness scoring), recording every routing decision |
 //! | [`mod@synthetic`] | seeded synthetic router logits |
 //! | [`mod@testbed`] | a dense SwiGLU model split into experts (balanced k-means) with ridge-fitted routers: the real-weights testbed |
 //!
@@ -57,7 +61,11 @@
 pub mod bh;
 pub mod error;
 pub mod kde;
+pub mod metrics;
+pub mod olmoe_stats;
+pub mod routed;
 pub mod select;
+pub mod study;
 pub mod synthetic;
 pub mod testbed;
 
