@@ -53,6 +53,9 @@ struct Args {
     /// Items per dataset [default: 200; 10 with --synthetic].
     #[arg(long)]
     limit: Option<usize>,
+    /// WikiText-2 documents, when fewer than --limit (each is ~4,500 tokens).
+    #[arg(long)]
+    wikitext_docs: Option<usize>,
     /// Top-k baselines [default: 8,16,32,64; 2,4,8,16 with --synthetic].
     #[arg(long, value_delimiter = ',')]
     topk: Option<Vec<usize>>,
@@ -139,6 +142,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         vec![8, 16, 32, 64]
     };
     let topk = a.topk.clone().unwrap_or_else(|| ks.clone());
+    plan.wikitext_limit = a.wikitext_docs;
     plan.grid = seed_grid(&topk, a.max_k.as_ref().unwrap_or(&topk), &a.alphas);
     plan.top_p = !a.no_top_p;
     plan.calibration_tokens = a.calibration_tokens;

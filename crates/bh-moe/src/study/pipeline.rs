@@ -49,6 +49,8 @@ pub struct StudyPlan {
     pub datasets: Vec<Dataset>,
     /// Items per dataset.
     pub limit: usize,
+    /// WikiText-2 documents, when fewer than `limit` (each is ~4,500 tokens).
+    pub wikitext_limit: Option<usize>,
     /// The grid (top-k and BH); top-p configurations are added when `top_p` is set.
     pub grid: Vec<RoutingConfig>,
     /// Add top-p at the mean expert counts of the `max_k = E` BH configurations.
@@ -83,6 +85,7 @@ impl StudyPlan {
             data_dir: None,
             datasets: Dataset::ALL.to_vec(),
             limit: 200,
+            wikitext_limit: None,
             grid: super::default_grid(),
             top_p: true,
             calibration_tokens: 16_384,
@@ -366,6 +369,13 @@ pub fn run(plan: &StudyPlan, device: &Device, log: &mut dyn FnMut(&str)) -> Resu
             .collect(),
         _ => load_datasets(data_dir(plan)?, &plan.datasets, plan.limit)?,
     };
+    let mut data = data;
+    if let Some(w) = plan.wikitext_limit {
+        for d in data.iter_mut().filter(|d| d.dataset == Dataset::Wikitext) {
+            d.items.truncate(w);
+            d.source = format!("{} (first {} documents)", d.source, d.items.len());
+        }
+    }
     let mut notes = m.notes.clone();
     notes.push(format!(
         "Nulls: one Gaussian KDE per layer (Scott's rule, ≤ {} samples) of the router logits pooled over {} calibration tokens × {} experts ({}); stored in nulls.json.",
