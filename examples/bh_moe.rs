@@ -71,7 +71,7 @@ struct Args {
     /// Testbed: experts per layer.
     #[arg(long, default_value_t = 64)]
     experts: usize,
-    /// Testbed artefact folder (built there when missing). Default: <out>/testbed.
+    /// Testbed artefact folder (built there when missing) [default: OUT/testbed].
     #[arg(long)]
     testbed: Option<PathBuf>,
     /// Calibration tokens (router fit, KDE nulls).

@@ -8,10 +8,10 @@
 //! | `token` | u32 | position within the sample, in the order tokens were fed |
 //! | `layer` | u32 | MoE layer |
 //! | `k` | u32 | experts selected |
-//! | `experts` | list<u32> | the selected experts, descending router logit |
-//! | `weights` | list<f32> | their combine weights |
-//! | `router_logits` | list<f32>, nullable | all `E` router logits, for the first tokens of each sample |
-//! | `p_values` | list<f64>, nullable | BH p-values `1 − F_l(logit_e)` for the same tokens (BH configurations) |
+//! | `experts` | `list<u32>` | the selected experts, descending router logit |
+//! | `weights` | `list<f32>` | their combine weights |
+//! | `router_logits` | `list<f32>`, nullable | all `E` router logits, for the first tokens of each sample |
+//! | `p_values` | `list<f64>`, nullable | BH p-values `1 − F_l(logit_e)` for the same tokens (BH configurations) |
 //!
 //! Read it with `polars.read_parquet(path)` or `pandas.read_parquet(path)`.
 
