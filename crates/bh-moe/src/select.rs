@@ -3,7 +3,7 @@
 //! [`routing_core::expert::ExpertSelector`]; the fixed-`k` baseline is
 //! [`routing_core::expert::TopK`].
 //!
-//! Both keep their scratch buffers (softmax probabilities, expert order, p-values) inside the
+//! Both keep their scratch buffers (softmax probabilities, expert order, BH's thresholds) inside the
 //! selector behind `&mut self`, as the trait prescribes: once the buffers and the caller's
 //! [`ExpertChoice`] have grown to `E`, a selection allocates nothing
 //! (`tests/no_alloc.rs` counts). Clones share the (immutable) null distributions through an
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use routing_core::RoutingError;
 use routing_core::expert::{
     CombineWeights, ExpertChoice, ExpertSelector, check_count, check_logits, fill_choice,
-    rank_by_logit, softmax_into,
+    rank_by_logit, rank_top_k, softmax_into,
 };
 
 use crate::bh::BhConfig;
@@ -33,10 +33,23 @@ use crate::kde::{CdfTable, NullDistribution};
 /// 4. weights: `softmax(z)` over all `E` experts in `f32`, taken at the selected experts and by
 ///    default renormalised to sum 1 ([`CombineWeights::Renormalised`] — the seed's BH routing
 ///    renormalises the selected probabilities; [`BhSelector::with_weights`] switches to the raw
-///    probabilities, OLMoE's own `norm_topk_prob = false`).
+///    probabilities, OLMoE's own `norm_topk_prob = false`, or to weight 1,
+///    [`CombineWeights::Unit`], which skips the softmax).
 ///
-/// The per-token p-values and the unclamped count `i*` of the last call are kept for routing
-/// logs ([`BhSelector::last_pvalues`], [`BhSelector::last_discoveries`]).
+/// **How it is computed.** Steps 1–2 never evaluate a p-value per token. Because `sf` is
+/// monotone, `p_e ≤ i·α/E ⇔ z_e ≥ t_i` with `t_i = F_l`'s logit threshold at level `i·α/E`
+/// ([`NullDistribution::threshold`], exact in `f32`), and rank `i` passes BH exactly when at
+/// least `i` logits reach `t_i`. The `E` thresholds of a layer are computed once (at the
+/// layer's first token); per token the selector keeps the logits that reach the loosest
+/// threshold `t_E` (about `α·E` of them under the null — no other logit can pass any rank),
+/// sorts those, and takes the largest rank `i` whose `i`-th logit reaches `t_i`: `E`
+/// comparisons and a sort of the few candidates, no `sf`. The top `k̂` are then the first `k̂`
+/// candidates (a partial sort of all `E` only when `min_k` lifts `k̂` past them). The result is the
+/// p-value procedure's, bit for bit (`tests/properties.rs` checks it against [`crate::bh`] on
+/// the p-values, which [`BhSelector::pvalues`] still gives for logs).
+///
+/// The unclamped count `i*` of the last call is kept for routing logs
+/// ([`BhSelector::last_discoveries`]).
 #[derive(Debug)]
 pub struct BhSelector<N = CdfTable> {
     nulls: Arc<[N]>,
@@ -44,7 +57,9 @@ pub struct BhSelector<N = CdfTable> {
     weights: CombineWeights,
     probs: Vec<f32>,
     order: Vec<usize>,
-    pvalues: Vec<f64>,
+    /// Per layer: the logit thresholds `t_1 ≥ … ≥ t_E` (empty until the layer's first token, or
+    /// recomputed when `E` changes).
+    thresholds: Vec<Vec<f32>>,
     discoveries: usize,
 }
 
@@ -56,7 +71,7 @@ impl<N> Clone for BhSelector<N> {
             weights: self.weights,
             probs: self.probs.clone(),
             order: self.order.clone(),
-            pvalues: self.pvalues.clone(),
+            thresholds: self.thresholds.clone(),
             discoveries: self.discoveries,
         }
     }
@@ -65,7 +80,7 @@ impl<N> Clone for BhSelector<N> {
 impl<N: NullDistribution> BhSelector<N> {
     /// A selector with one null distribution per layer (`nulls[l]` for layer `l`), typically
     /// [`CdfTable`]s from [`crate::KdeFile::tables`]; any [`NullDistribution`] works (the
-    /// exact [`crate::GaussianKde`] too, at `O(n)` per p-value).
+    /// exact [`crate::GaussianKde`] too: it is evaluated only to place the thresholds).
     ///
     /// # Errors
     /// No null distribution.
@@ -76,13 +91,14 @@ impl<N: NullDistribution> BhSelector<N> {
                 "need one null distribution per layer, got none",
             ));
         }
+        let layers = nulls.len();
         Ok(Self {
             nulls: nulls.into(),
             config,
             weights: CombineWeights::Renormalised,
             probs: Vec::new(),
             order: Vec::new(),
-            pvalues: Vec::new(),
+            thresholds: vec![Vec::new(); layers],
             discoveries: 0,
         })
     }
@@ -108,9 +124,29 @@ impl<N: NullDistribution> BhSelector<N> {
         self.nulls.len()
     }
 
-    /// The p-value of every expert (by expert index) at the last successful selection.
-    pub fn last_pvalues(&self) -> &[f64] {
-        &self.pvalues
+    /// The p-value `1 − F_l(z_e)` of every expert (by expert index) for `logits` at `layer` —
+    /// for logs and checks; selection itself compares logits with thresholds.
+    ///
+    /// # Errors
+    /// A layer without a null distribution.
+    pub fn pvalues(&self, layer: usize, logits: &[f32]) -> routing_core::Result<Vec<f64>> {
+        let null = self.null(layer)?;
+        Ok(logits.iter().map(|&z| null.sf(f64::from(z))).collect())
+    }
+
+    /// The logit thresholds `t_i = F_l⁻¹(1 − i·α/E)` of `layer` for `experts` logits,
+    /// `i = 1 … E` (non-increasing): rank `i` passes BH when at least `i` logits are `≥ t_i`.
+    ///
+    /// # Errors
+    /// A layer without a null distribution.
+    pub fn thresholds(&self, layer: usize, experts: usize) -> routing_core::Result<Vec<f32>> {
+        let null = self.null(layer)?;
+        let alpha = self.config.alpha();
+        let m = experts as f64;
+        Ok((1..=experts)
+            // The same level expression as `bh::step_up_sorted`, so the decisions agree.
+            .map(|i| null.threshold(i as f64 * alpha / m))
+            .collect())
     }
 
     /// BH's rejection count `i*` at the last successful selection, before clamping to
@@ -118,6 +154,13 @@ impl<N: NullDistribution> BhSelector<N> {
     /// floor lifted it.
     pub fn last_discoveries(&self) -> usize {
         self.discoveries
+    }
+
+    fn null(&self, layer: usize) -> routing_core::Result<&N> {
+        self.nulls.get(layer).ok_or(RoutingError::UnknownLayer {
+            layer,
+            layers: self.nulls.len(),
+        })
     }
 }
 
@@ -142,31 +185,38 @@ impl<N: NullDistribution> ExpertSelector for BhSelector<N> {
         let m = logits.len();
         check_count(layer, "min_k", self.config.min_k(), m)?;
         check_count(layer, "max_k", self.config.max_k(), m)?;
-        let null = self.nulls.get(layer).ok_or(RoutingError::UnknownLayer {
-            layer,
-            layers: self.nulls.len(),
-        })?;
-        self.pvalues.clear();
-        self.pvalues
-            .extend(logits.iter().map(|&z| null.sf(f64::from(z))));
-        rank_by_logit(logits, &mut self.order);
-        // Walking experts by descending logit walks p-values ascending (sf is non-increasing),
-        // so the BH scan runs along `order` without sorting the p-values.
-        debug_assert!(
-            self.order
-                .windows(2)
-                .all(|w| self.pvalues[w[0]] <= self.pvalues[w[1]]),
-            "null distribution's sf is not non-increasing"
-        );
-        let alpha = self.config.alpha();
-        let mf = m as f64;
-        let pvalues = &self.pvalues;
-        self.discoveries = (1..=m)
-            .rev()
-            .find(|&i| pvalues[self.order[i - 1]] <= i as f64 * alpha / mf)
-            .unwrap_or(0);
+        self.null(layer)?;
+        if self.thresholds[layer].len() != m {
+            self.thresholds[layer] = self.thresholds(layer, m)?;
+        }
+        let thresholds = &self.thresholds[layer];
+        // Only logits ≥ t_E (the loosest threshold) can pass any rank: collect them, sort them by
+        // descending logit (ties: lower index), and scan. Rank i passes when the i-th largest
+        // logit reaches t_i; beyond the candidates every logit is < t_E ≤ t_i.
+        let loosest = thresholds[m - 1];
+        self.order.clear();
+        self.order.reserve(m);
+        self.order.extend((0..m).filter(|&e| logits[e] >= loosest));
+        self.order.sort_unstable_by(|&a, &b| {
+            logits[b]
+                .partial_cmp(&logits[a])
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.cmp(&b))
+        });
+        self.discoveries = self
+            .order
+            .iter()
+            .zip(thresholds)
+            .rposition(|(&e, &t)| logits[e] >= t)
+            .map_or(0, |i| i + 1);
         let k = self.config.k_hat(self.discoveries);
-        softmax_into(logits, &mut self.probs);
+        if self.weights != CombineWeights::Unit {
+            softmax_into(logits, &mut self.probs);
+        }
+        // The top k̂ are the first k̂ candidates unless the floor lifted k̂ past them.
+        if k > self.order.len() {
+            rank_top_k(logits, k, &mut self.order);
+        }
         fill_choice(&self.order, &self.probs, k, self.weights, out);
         Ok(())
     }
@@ -299,8 +349,8 @@ mod tests {
         raw.select(0, &logits, &mut out).unwrap();
         let total: f64 = z.iter().sum();
         assert!((f64::from(out.weight_sum()) - sel / total).abs() < 1e-6);
-        // The p-values are kept per expert index (f32 logits, so ≈).
-        let p = bh.last_pvalues();
+        // The p-values per expert index (f32 logits, so ≈).
+        let p = bh.pvalues(0, &logits).unwrap();
         assert!((p[3] - 0.20).abs() < 1e-6 && (p[0] - 0.01).abs() < 1e-6);
     }
 

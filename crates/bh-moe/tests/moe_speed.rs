@@ -1,17 +1,20 @@
 //! Timing of the MoE block against the number of selected experts (run with
 //! `cargo test --release -p bh-moe --test moe_speed -- --ignored --nocapture`): a SmolLM2-shaped
 //! layer stack (hidden 576, 1,536 neurons split into 64 experts of 24), 256 tokens, top-k at
-//! k = 1 … 64 with weight 1, and the dense model. Prints ms per forward and the MoE blocks'
-//! share; asserts only that time grows with k.
+//! k = 1 … 64 with weight 1, and the dense model; then BH (max_k 64, weight 1, KDE nulls fitted
+//! on the same model's router logits) at α = 0.3 … 0.9. Prints ms per forward, the MoE blocks'
+//! time and the selection's; asserts that time grows with k and that BH's selection stays
+//! within 10% of the MoE blocks' time.
 
 use std::time::Instant;
 
-use bh_moe::UnitWeights;
 use bh_moe::routed::RoutingRecorder;
 use bh_moe::testbed::{moe_spec, moe_weights};
+use bh_moe::{BhConfig, BhSelector, GaussianKde, UnitWeights};
 use lm::nn::moe::ExpertRouting;
 use lm::nn::tensor_io::read_f32;
 use lm::{LogitsAt, Transformer};
+use routing_core::expert::CombineWeights;
 use routing_core::expert::TopK;
 
 #[test]
@@ -87,5 +90,61 @@ fn moe_block_time_grows_with_k() {
             assert!(ms > prev * 0.8, "time should grow with k");
         }
         prev = ms;
+    }
+
+    // BH: nulls from this model's own router logits (a top-8 calibration forward).
+    let mut top8 = UnitWeights(TopK::new(8, false).unwrap());
+    let mut cal = RoutingRecorder::new(4, 256);
+    let mut routing = ExpertRouting::observed(&mut top8, &mut cal);
+    read_f32(
+        moe.forward_routed(&ids, &mut moe.new_cache(1), LogitsAt::Last, &mut routing)
+            .unwrap(),
+    )
+    .unwrap();
+    let mut pooled = vec![Vec::new(); 4];
+    for row in &cal.rows {
+        if let Some(z) = &row.logits {
+            pooled[usize::from(row.layer)].extend(z.iter().map(|&x| f64::from(x)));
+        }
+    }
+    let nulls: Vec<_> = pooled
+        .iter()
+        .map(|p| {
+            GaussianKde::fit(p, bh_moe::Bandwidth::Scott)
+                .unwrap()
+                .tabulate(64)
+                .unwrap()
+        })
+        .collect();
+    eprintln!("| BH α | mean k | ms / forward | MoE blocks ms | selection ms | selection share |");
+    for alpha in [0.3, 0.4, 0.5, 0.6, 0.9] {
+        let mut sel = BhSelector::new(nulls.clone(), BhConfig::new(alpha, 1, 64).unwrap())
+            .unwrap()
+            .with_weights(CombineWeights::Unit);
+        let mut rec = RoutingRecorder::new(4, 0);
+        let t = Instant::now();
+        for _ in 0..reps {
+            let mut routing = ExpertRouting::observed(&mut sel, &mut rec);
+            read_f32(
+                moe.forward_routed(&ids, &mut moe.new_cache(1), LogitsAt::Last, &mut routing)
+                    .unwrap(),
+            )
+            .unwrap();
+        }
+        let ms = 1000.0 * t.elapsed().as_secs_f64() / reps as f64;
+        let selected: usize = rec.rows.iter().map(|r| r.experts.len()).sum();
+        let share = rec.select_seconds / rec.block_seconds;
+        eprintln!(
+            "| {alpha} | {:.1} | {ms:.1} | {:.1} | {:.2} | {:.1}% |",
+            selected as f64 / rec.rows.len() as f64,
+            1000.0 * rec.block_seconds / reps as f64,
+            1000.0 * rec.select_seconds / reps as f64,
+            100.0 * share
+        );
+        assert!(
+            share <= 0.10,
+            "BH selection takes {:.1}% of the MoE blocks",
+            100.0 * share
+        );
     }
 }

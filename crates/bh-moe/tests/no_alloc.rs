@@ -81,8 +81,11 @@ fn selection_does_not_allocate() {
     assert_eq!(allocations() - before, 1);
     let mut out = ExpertChoice::with_capacity(E);
     for s in &mut selectors {
-        // Warm-up: the scratch buffers grow to E.
-        s.select(0, &tokens[..E], &mut out).unwrap();
+        // Warm-up: the scratch buffers grow to E, and BH computes each layer's thresholds at
+        // the layer's first token.
+        for layer in 0..layers {
+            s.select(layer, &tokens[..E], &mut out).unwrap();
+        }
         let before = allocations();
         let mut selected = 0;
         for (t, z) in tokens.chunks(E).enumerate() {

@@ -127,7 +127,7 @@ fn bh_selection_is_the_top_k_hat_by_logit_and_bh_rejections() {
         // The count is BH's on the same p-values, and within [min_k, max_k] the selected set
         // is BH's rejected set.
         let p: Vec<f64> = z.iter().map(|&x| tables[layer].sf(f64::from(x))).collect();
-        assert_eq!(bh.last_pvalues(), &p[..]);
+        assert_eq!(bh.pvalues(layer, &z).unwrap(), p);
         let count = step_up(&p, alpha).unwrap();
         assert_eq!(bh.last_discoveries(), count, "draw {draw}");
         assert_eq!(k, config.k_hat(count), "draw {draw}");
@@ -140,6 +140,11 @@ fn bh_selection_is_the_top_k_hat_by_logit_and_bh_rejections() {
             assert_eq!(chosen, rejected, "draw {draw}");
         }
         assert!((out.weight_sum() - 1.0).abs() < 1e-5);
+        // Weight 1 (no softmax): the same experts, every weight 1.
+        let mut unit = bh.clone().with_weights(CombineWeights::Unit);
+        unit.select(layer, &z, &mut top).unwrap();
+        assert_eq!(top.experts, out.experts, "draw {draw}");
+        assert!(top.weights.iter().all(|&w| w == 1.0));
     }
 }
 
@@ -162,7 +167,11 @@ fn bh_with_the_exact_kde_agrees_with_its_table() {
     for z in tokens.chunks(E) {
         exact.select(0, z, &mut a).unwrap();
         tabulated.select(0, z, &mut b).unwrap();
-        for (pa, pb) in exact.last_pvalues().iter().zip(tabulated.last_pvalues()) {
+        let (pe, pt) = (
+            exact.pvalues(0, z).unwrap(),
+            tabulated.pvalues(0, z).unwrap(),
+        );
+        for (pa, pb) in pe.iter().zip(&pt) {
             assert!((pa - pb).abs() <= 7.5e-6);
         }
         differ += usize::from(a.len() != b.len());
@@ -208,10 +217,10 @@ fn top_p_is_the_minimal_prefix_reaching_p() {
         } else {
             None
         };
-        let weights = if rng.random::<bool>() {
-            CombineWeights::Renormalised
-        } else {
-            CombineWeights::Probabilities
+        let weights = match rng.random_range(0..3) {
+            0 => CombineWeights::Renormalised,
+            1 => CombineWeights::Probabilities,
+            _ => CombineWeights::Unit,
         };
         let mut s = TopP::new(p, cap).unwrap().with_weights(weights);
         s.select(0, &z, &mut out).unwrap();
@@ -242,6 +251,7 @@ fn top_p_is_the_minimal_prefix_reaching_p() {
                     assert_eq!(w, probs[e]);
                 }
             }
+            CombineWeights::Unit => assert!(out.weights.iter().all(|&w| w == 1.0)),
         }
     }
 }

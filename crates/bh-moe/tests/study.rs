@@ -79,15 +79,30 @@ fn synthetic_study_writes_every_log_and_resumes() {
         "bh_routing_figure.svg",
         "report.md",
         "nulls.json",
+        "top_p_matching.json",
     ] {
         assert!(out.join(f).is_file(), "{f}");
     }
     let csv = std::fs::read_to_string(out.join("bh_routing_results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 19);
     // Rerun: everything is found and skipped, with identical summaries.
+    // The calibration pass is skipped too: nulls and the top-p matching come from their files.
     let t = std::time::Instant::now();
-    let again = run(&plan, &device, &mut |_| {}).unwrap();
+    let mut lines = Vec::new();
+    let again = run(&plan, &device, &mut |l| lines.push(l.to_string())).unwrap();
     assert_eq!(again.experiments, report.experiments);
+    assert!(
+        lines.iter().any(|l| l.contains("nulls reused")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("top-p matching reused")),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("collecting router logits")),
+        "{lines:?}"
+    );
     eprintln!("resumed run: {:.2} s", t.elapsed().as_secs_f64());
     std::fs::remove_dir_all(&out).ok();
 }

@@ -7,6 +7,7 @@
 
 mod common;
 
+use lm::format::gguf::{GgufWriter, MetadataValue};
 use lm::format::safetensors::f32_safetensors;
 use lm::models::olmoe::{load_gguf, load_hf};
 use lm::nn::moe::{ExpertRouting, RoutedLayer, RoutingObserver};
@@ -282,4 +283,95 @@ fn olmoe_tiny_matches_transformers_in_every_layout() {
     // measured max |Δlogit| over the 20 cases is 0.23 (router logits 0.25), reported, bounded.
     let d = check(&build(&qcfg, &qw), &golden, "GGUF Q8_0", false);
     assert!(d.logits < 0.5, "Q8_0 max |Δlogit| {}", d.logits);
+}
+
+/// The golden F32 GGUF rewritten: tensors filtered by `keep`, metadata mapped by `meta`.
+fn rewritten_gguf(
+    root: &std::path::Path,
+    tag: &str,
+    keep: impl Fn(&str) -> bool,
+    meta: impl Fn(&str, &MetadataValue) -> MetadataValue,
+) -> GgufFile {
+    let bytes = std::fs::read(root.join("olmoe-tiny-f32.gguf")).unwrap();
+    let header = lm::GgufHeader::parse(&bytes).unwrap();
+    let mut writer = GgufWriter::new();
+    for entry in header.metadata() {
+        writer.add_metadata(entry.key.clone(), meta(&entry.key, &entry.value));
+    }
+    for info in header.tensors().iter().filter(|i| keep(&i.name)) {
+        let data = header.tensor_data(&bytes, info).unwrap().to_vec();
+        writer
+            .add_tensor(&info.name, &info.dims, info.ggml_type, data)
+            .unwrap();
+    }
+    let path = std::env::temp_dir().join(format!("olmoe-{tag}-{}.gguf", std::process::id()));
+    std::fs::write(&path, writer.to_bytes().unwrap()).unwrap();
+    let file = GgufFile::open(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    file
+}
+
+#[test]
+fn corrupt_olmoe_ggufs_give_typed_errors_naming_the_tensor_or_key() {
+    let Some(dir) = common::golden_dir_or_skip() else {
+        return;
+    };
+    let root = dir.join("olmoe_tiny");
+    // A merged expert tensor missing: every expert's leaf of that layer is reported missing.
+    let file = rewritten_gguf(
+        &root,
+        "no-up",
+        |n| n != "blk.1.ffn_up_exps.weight",
+        |_, v| v.clone(),
+    );
+    match load_gguf(&file, "no-up.gguf") {
+        Err(LmError::WeightKeys { missing, .. }) => {
+            assert!(missing.contains(&"model.layers.1.mlp.experts.0.up_proj.weight".to_string()));
+            assert!(
+                missing
+                    .iter()
+                    .all(|m| m.contains("layers.1.") && m.contains("up_proj"))
+            );
+        }
+        other => panic!("missing merged tensor: {other:?}"),
+    }
+    // Another expert count in the metadata than in the merged tensors.
+    let file = rewritten_gguf(
+        &root,
+        "count",
+        |_| true,
+        |k, v| match k {
+            "olmoe.expert_count" => MetadataValue::U32(8),
+            _ => v.clone(),
+        },
+    );
+    let e = load_gguf(&file, "count.gguf").unwrap_err();
+    let text = e.to_string();
+    assert!(
+        matches!(e, LmError::WeightShape { .. } | LmError::WeightKeys { .. }),
+        "{text}"
+    );
+    assert!(text.contains("experts") || text.contains("exps"), "{text}");
+    // No expert count at all: the key is named.
+    let file = rewritten_gguf(
+        &root,
+        "nokey",
+        |_| true,
+        |k, v| match k {
+            "olmoe.expert_count" => MetadataValue::String("eight".into()),
+            _ => v.clone(),
+        },
+    );
+    let text = load_gguf(&file, "nokey.gguf").unwrap_err().to_string();
+    assert!(text.contains("olmoe.expert_count"), "{text}");
+    // A truncated file: the parser names what it could not read, no panic.
+    let bytes = std::fs::read(root.join("olmoe-tiny-f32.gguf")).unwrap();
+    for cut in [bytes.len() / 2, bytes.len() - 7] {
+        let text = match GgufFile::from_bytes(bytes[..cut].to_vec()) {
+            Err(e) => e.to_string(),
+            Ok(file) => load_gguf(&file, "truncated.gguf").unwrap_err().to_string(),
+        };
+        assert!(!text.is_empty());
+        eprintln!("truncated at {cut}: {text}");
+    }
 }

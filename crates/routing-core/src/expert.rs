@@ -128,8 +128,10 @@ impl<S: ExpertSelector + ?Sized> ExpertSelector for Box<S> {
 
 /// How the selected experts' outputs are weighted.
 ///
-/// Both start from the softmax over **all** `E` logits (in `f32`), so a selected expert's weight
-/// never depends on which other experts were left out, only on the normalisation.
+/// [`CombineWeights::Probabilities`] and [`CombineWeights::Renormalised`] start from the softmax
+/// over **all** `E` logits (in `f32`), so a selected expert's weight never depends on which
+/// other experts were left out, only on the normalisation. [`CombineWeights::Unit`] computes no
+/// softmax at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CombineWeights {
     /// The selected experts' softmax probabilities as they are (HF `norm_topk_prob = false`,
@@ -138,6 +140,11 @@ pub enum CombineWeights {
     /// Those probabilities divided by their sum, so the weights sum to 1 (HF
     /// `norm_topk_prob = true`, Mixtral's setting).
     Renormalised,
+    /// Weight 1 for every selected expert: their outputs are summed. This is the rule of
+    /// MoEfication-style testbeds, whose experts are slices of one dense MLP (all experts
+    /// selected = the dense MLP exactly). Selectors that need no probabilities to choose
+    /// (top-k, BH) skip the softmax under this rule.
+    Unit,
 }
 
 impl CombineWeights {
@@ -237,7 +244,8 @@ pub fn rank_top_k(logits: &[f32], k: usize, order: &mut Vec<usize>) {
 }
 
 /// Writes the first `k` experts of `order` into `out` with their probabilities from `probs`,
-/// renormalised when `weights` says so.
+/// renormalised when `weights` says so; under [`CombineWeights::Unit`] every weight is 1 and
+/// `probs` is not read (it may be empty).
 ///
 /// # Panics
 /// When `k > order.len()` or an expert index is out of `probs`' range.
@@ -250,6 +258,10 @@ pub fn fill_choice(
 ) {
     out.clear();
     out.experts.extend_from_slice(&order[..k]);
+    if weights == CombineWeights::Unit {
+        out.weights.resize(k, 1.0);
+        return;
+    }
     out.weights.extend(order[..k].iter().map(|&e| probs[e]));
     if weights == CombineWeights::Renormalised {
         let sum: f32 = out.weights.iter().sum();
@@ -304,6 +316,12 @@ impl TopK {
     pub fn weights(&self) -> CombineWeights {
         self.weights
     }
+
+    /// Uses `weights` as the combine rule instead of the one `norm_topk_prob` gave.
+    pub fn with_weights(mut self, weights: CombineWeights) -> Self {
+        self.weights = weights;
+        self
+    }
 }
 
 impl ExpertSelector for TopK {
@@ -311,6 +329,7 @@ impl ExpertSelector for TopK {
         match self.weights {
             CombineWeights::Probabilities => format!("top-{}", self.k),
             CombineWeights::Renormalised => format!("top-{} (renormalised)", self.k),
+            CombineWeights::Unit => format!("top-{} (weights 1)", self.k),
         }
     }
 
@@ -318,7 +337,9 @@ impl ExpertSelector for TopK {
         out.clear();
         check_logits(layer, logits)?;
         check_count(layer, "k", self.k, logits.len())?;
-        softmax_into(logits, &mut self.probs);
+        if self.weights != CombineWeights::Unit {
+            softmax_into(logits, &mut self.probs);
+        }
         rank_top_k(logits, self.k, &mut self.order);
         fill_choice(&self.order, &self.probs, self.k, self.weights, out);
         Ok(())
@@ -361,6 +382,18 @@ mod tests {
         all.select(0, &logits, &mut out).unwrap();
         assert_eq!(out.experts, vec![1, 2, 0, 3]);
         assert!(close(out.weight_sum(), 1.0, 1e-6));
+
+        // Weight 1: same experts, every weight 1, no softmax kept.
+        let mut unit = TopK::new(2, false)
+            .unwrap()
+            .with_weights(CombineWeights::Unit);
+        unit.select(3, &logits, &mut out).unwrap();
+        assert_eq!(
+            (out.experts.clone(), out.weights.clone()),
+            (vec![1, 2], vec![1.0, 1.0])
+        );
+        assert!(unit.probs.is_empty());
+        assert_eq!(unit.name(), "top-2 (weights 1)");
     }
 
     #[test]

@@ -264,6 +264,53 @@ impl GaussianKde {
 pub trait NullDistribution {
     /// `P(X > x)` under the null.
     fn sf(&self, x: f64) -> f64;
+
+    /// The smallest finite `f32` logit `t` with `sf(t) ≤ q` — the logit threshold of a p-value
+    /// level: for every finite `f32` logit `z`, `z ≥ t ⇔ sf(z) ≤ q` (given `sf`'s
+    /// monotonicity). `−∞` when every finite logit passes, `+∞` when none does.
+    ///
+    /// This is what lets [`crate::BhSelector`] compare logits against `E` precomputed
+    /// thresholds `t_i = threshold(i·α/E)` instead of evaluating `E` p-values per token. The
+    /// default bisects over the ordered `f32` bit patterns (32 evaluations of `sf`), so the
+    /// threshold is exact with respect to `sf` as implemented, rounding included.
+    fn threshold(&self, q: f64) -> f32 {
+        if self.sf(f64::from(f32::MIN)) <= q {
+            return f32::NEG_INFINITY;
+        }
+        if self.sf(f64::from(f32::MAX)) > q {
+            return f32::INFINITY;
+        }
+        // Invariant: sf(lo) > q ≥ sf(hi), in the total order of finite f32 values.
+        let (mut lo, mut hi) = (order_key(f32::MIN), order_key(f32::MAX));
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.sf(f64::from(from_order_key(mid))) <= q {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        from_order_key(hi)
+    }
+}
+
+/// Maps an `f32` to a `u32` whose unsigned order is the float order (−0 just below +0).
+fn order_key(x: f32) -> u32 {
+    let bits = x.to_bits();
+    if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 0x8000_0000
+    }
+}
+
+/// The inverse of [`order_key`].
+fn from_order_key(key: u32) -> f32 {
+    f32::from_bits(if key >> 31 == 1 {
+        key & 0x7fff_ffff
+    } else {
+        !key
+    })
 }
 
 impl NullDistribution for GaussianKde {
@@ -281,6 +328,34 @@ impl NullDistribution for CdfTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thresholds_are_the_exact_f32_boundaries_of_sf() {
+        for x in [f32::MIN, -3.5, -0.0, 0.0, 1e-30, 2.25, f32::MAX] {
+            assert_eq!(from_order_key(order_key(x)).to_bits(), x.to_bits());
+        }
+        assert!(order_key(-1.0) < order_key(-0.0) && order_key(-0.0) < order_key(0.0));
+        assert!(order_key(0.0) < order_key(1e-45) && order_key(1.0) < order_key(2.0));
+        let kde = GaussianKde::fit(&[0.0, 1.0, 2.5, -1.0, 0.3], Bandwidth::Scott).unwrap();
+        let table = kde.tabulate(32).unwrap();
+        for q in [1e-9, 0.001, 0.05, 0.3, 0.5, 0.9, 0.999] {
+            for null in [&kde as &dyn NullDistribution, &table] {
+                let t = null.threshold(q);
+                assert!(t.is_finite(), "q = {q}");
+                let below = f32::from_bits(if t > 0.0 {
+                    t.to_bits() - 1
+                } else {
+                    t.to_bits() + 1
+                });
+                assert!(null.sf(f64::from(t)) <= q, "q = {q}");
+                assert!(null.sf(f64::from(below)) > q, "q = {q}");
+            }
+        }
+        assert_eq!(table.threshold(1.0), f32::NEG_INFINITY);
+        let top = table.threshold(0.0);
+        assert!(table.sf(f64::from(top)) == 0.0 && f64::from(top) <= table.end() + 1e-6);
+        assert_eq!(kde.threshold(-1.0), f32::INFINITY);
+    }
 
     #[test]
     fn hand_computed_two_point_kde() {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::bh::BhConfig;
 use crate::error::{Result, invalid};
 use crate::kde::CdfTable;
-use crate::select::{BhSelector, TopP, UnitWeights};
+use crate::select::{BhSelector, TopP};
 
 /// One expert-selection rule of the grid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,8 +84,9 @@ impl RoutingConfig {
         }
     }
 
-    /// The selector: combine weights 1 when `unit` (the testbed), else the softmax
-    /// probabilities treated as `weights` says (OLMoE: as they are, `norm_topk_prob = false`).
+    /// The selector: combine weights 1 when `unit` (the testbed; [`CombineWeights::Unit`], no
+    /// softmax), else the softmax probabilities treated as `weights` says (OLMoE: as they are,
+    /// `norm_topk_prob = false`).
     ///
     /// # Errors
     /// Invalid parameters, or BH without nulls.
@@ -95,15 +96,9 @@ impl RoutingConfig {
         unit: bool,
         weights: CombineWeights,
     ) -> Result<Box<dyn ExpertSelector>> {
+        let weights = if unit { CombineWeights::Unit } else { weights };
         let boxed: Box<dyn ExpertSelector> = match self {
-            Self::TopK { k } => {
-                let s = TopK::new(*k, weights == CombineWeights::Renormalised)?;
-                if unit {
-                    Box::new(UnitWeights(s))
-                } else {
-                    Box::new(s)
-                }
-            }
+            Self::TopK { k } => Box::new(TopK::new(*k, false)?.with_weights(weights)),
             Self::Bh {
                 alpha,
                 min_k,
@@ -112,25 +107,15 @@ impl RoutingConfig {
                 if nulls.is_empty() {
                     return Err(invalid("nulls", "BH needs one null distribution per layer"));
                 }
-                let s = BhSelector::new(
-                    nulls.as_ref().clone(),
-                    BhConfig::new(*alpha, *min_k, *max_k)?,
-                )?
-                .with_weights(weights);
-                if unit {
-                    Box::new(UnitWeights(s))
-                } else {
-                    Box::new(s)
-                }
+                Box::new(
+                    BhSelector::new(
+                        nulls.as_ref().clone(),
+                        BhConfig::new(*alpha, *min_k, *max_k)?,
+                    )?
+                    .with_weights(weights),
+                )
             }
-            Self::TopP { p, .. } => {
-                let s = TopP::new(*p, None)?.with_weights(weights);
-                if unit {
-                    Box::new(UnitWeights(s))
-                } else {
-                    Box::new(s)
-                }
-            }
+            Self::TopP { p, .. } => Box::new(TopP::new(*p, None)?.with_weights(weights)),
         };
         Ok(boxed)
     }

@@ -49,7 +49,7 @@ use crate::kde::{CdfTable, GaussianKde, KdeOptions};
 use crate::kde::{KdeFile, KdeRecord, Provenance};
 use crate::metrics;
 use crate::routed::RoutedLm;
-use crate::select::{TopP, UnitWeights};
+use crate::select::TopP;
 pub use config::{RoutingConfig, default_grid, seed_grid};
 
 /// The benchmark a slice of items comes from.
@@ -261,12 +261,12 @@ impl MoeModel<'_> {
     /// A dense model.
     pub fn default_selector(&self) -> Result<Box<dyn ExpertSelector>> {
         let (_, k, w) = self.moe()?;
-        let top = TopK::new(k, w == CombineWeights::Renormalised)?;
-        Ok(if self.unit_weights {
-            Box::new(UnitWeights(top))
+        let w = if self.unit_weights {
+            CombineWeights::Unit
         } else {
-            Box::new(top)
-        })
+            w
+        };
+        Ok(Box::new(TopK::new(k, false)?.with_weights(w)))
     }
 
     fn routed(&self, selector: Box<dyn ExpertSelector>) -> RoutedLm<'_> {

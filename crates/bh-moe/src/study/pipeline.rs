@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use burn::tensor::Device;
 use lm::{HostWeights, Transformer};
+use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use super::{
@@ -17,6 +18,57 @@ use crate::error::{BhMoeError, Result, invalid};
 use crate::kde::KdeFile;
 use crate::synthetic;
 use crate::testbed::{DenseBase, Testbed, TestbedOptions, wikitext_validation, windows};
+
+/// Top-p matched to BH's mean expert counts on the calibration logits (cached as
+/// `top_p_matching.json` beside `nulls.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopPMatching {
+    /// The routed model's name.
+    pub model: String,
+    /// The calibration text (as in the nulls' provenance).
+    pub calibration: String,
+    /// One entry per BH configuration at `max_k = E`, in grid order.
+    pub entries: Vec<TopPMatch>,
+}
+
+/// One BH configuration's matched top-p.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopPMatch {
+    /// The BH configuration's name.
+    pub config: String,
+    /// BH's mean expert count on the calibration logits.
+    pub target_mean_k: f64,
+    /// The top-p mass whose mean count is closest to it.
+    pub p: f64,
+    /// Top-p's mean count at that `p`.
+    pub matched_mean_k: f64,
+}
+
+impl TopPMatching {
+    /// The BH configuration names, in order.
+    pub fn configs(&self) -> Vec<String> {
+        self.entries.iter().map(|e| e.config.clone()).collect()
+    }
+
+    /// Reads `path`; `None` when it is missing or unreadable (the matching is then recomputed).
+    pub fn load(path: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Writes `path` (pretty JSON).
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| invalid("top_p_matching", e.to_string()))?;
+        std::fs::write(path, text).map_err(|source| BhMoeError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
 
 /// Which model the study routes.
 #[derive(Debug, Clone)]
@@ -321,20 +373,33 @@ pub fn run(plan: &StudyPlan, device: &Device, log: &mut dyn FnMut(&str)) -> Resu
         cal.len(),
         plan.window
     ));
-    let logits: CalibrationLogits = collect_router_logits(&model, &cal)?;
+    // The calibration pass (a forward over every calibration window) is the slow part of a
+    // restart; its two products — the nulls and the top-p matching — are cached in the output
+    // folder with their provenance and reused when model and calibration text agree.
+    let mut logits: Option<CalibrationLogits> = None;
+    let calibration_logits = |log: &mut dyn FnMut(&str)| -> Result<CalibrationLogits> {
+        log("calibration: collecting router logits");
+        collect_router_logits(&model, &cal)
+    };
     let nulls_path = plan.output.join("nulls.json");
-    let nulls = match KdeFile::load(&nulls_path) {
-        Ok(f)
-            if f.nulls.len() == logits.layers.len()
-                && f.nulls.iter().all(|r| {
-                    r.provenance.model == m.name && r.provenance.calibration == m.calibration_name
-                }) =>
-        {
+    let cached_nulls = KdeFile::load(&nulls_path).ok().filter(|f| {
+        f.nulls
+            .iter()
+            .all(|r| r.provenance.model == m.name && r.provenance.calibration == m.calibration_name)
+            && f.nulls.len() == m.transformer.spec().layers.len()
+    });
+    let nulls = match cached_nulls {
+        Some(f) => {
+            log(&format!(
+                "calibration: nulls reused from {}",
+                nulls_path.display()
+            ));
             f
         }
-        _ => {
+        None => {
+            let l = calibration_logits(log)?;
             let f = calibrate_nulls(
-                &logits,
+                &l,
                 &m.name,
                 &m.calibration_name,
                 plan.kde_samples,
@@ -342,23 +407,66 @@ pub fn run(plan: &StudyPlan, device: &Device, log: &mut dyn FnMut(&str)) -> Resu
                 64,
             )?;
             f.save(&nulls_path)?;
+            logits = Some(l);
             f
         }
     };
     let tables = Arc::new(nulls.tables(64)?);
+    let calibration_tokens: usize = nulls.nulls.first().map_or(0, |r| r.provenance.tokens);
 
     let mut configs: Vec<RoutingConfig> = plan.grid.clone();
     if plan.top_p {
-        let targets: Vec<f64> = plan
+        let bh: Vec<RoutingConfig> = plan
             .grid
             .iter()
             .filter(|c| matches!(c, RoutingConfig::Bh { max_k, .. } if *max_k == e))
-            .map(|c| calibration_mean_k(c, &logits, &tables))
-            .collect::<Result<_>>()?;
-        for (p, mean) in match_top_p(&logits, &targets)? {
+            .cloned()
+            .collect();
+        let matching_path = plan.output.join("top_p_matching.json");
+        let wanted: Vec<String> = bh.iter().map(RoutingConfig::name).collect();
+        let matching = match TopPMatching::load(&matching_path).filter(|t| {
+            t.model == m.name && t.calibration == m.calibration_name && t.configs() == wanted
+        }) {
+            Some(t) => {
+                log(&format!(
+                    "calibration: top-p matching reused from {}",
+                    matching_path.display()
+                ));
+                t
+            }
+            None => {
+                let l = match logits.take() {
+                    Some(l) => l,
+                    None => calibration_logits(log)?,
+                };
+                let targets: Vec<f64> = bh
+                    .iter()
+                    .map(|c| calibration_mean_k(c, &l, &tables))
+                    .collect::<Result<_>>()?;
+                let matched = match_top_p(&l, &targets)?;
+                let t = TopPMatching {
+                    model: m.name.clone(),
+                    calibration: m.calibration_name.clone(),
+                    entries: wanted
+                        .iter()
+                        .zip(&targets)
+                        .zip(&matched)
+                        .map(|((config, &target), &(p, matched))| TopPMatch {
+                            config: config.clone(),
+                            target_mean_k: target,
+                            p,
+                            matched_mean_k: matched,
+                        })
+                        .collect(),
+                };
+                t.save(&matching_path)?;
+                t
+            }
+        };
+        for entry in &matching.entries {
             configs.push(RoutingConfig::TopP {
-                p: (p * 1000.0).round() / 1000.0,
-                matched_mean: Some(mean),
+                p: (entry.p * 1000.0).round() / 1000.0,
+                matched_mean: Some(entry.matched_mean_k),
             });
         }
     }
@@ -379,7 +487,7 @@ pub fn run(plan: &StudyPlan, device: &Device, log: &mut dyn FnMut(&str)) -> Resu
     let mut notes = m.notes.clone();
     notes.push(format!(
         "Nulls: one Gaussian KDE per layer (Scott's rule, ≤ {} samples) of the router logits pooled over {} calibration tokens × {} experts ({}); stored in nulls.json.",
-        plan.kde_samples, logits.tokens, e, m.calibration_name
+        plan.kde_samples, calibration_tokens, e, m.calibration_name
     ));
     for d in &data {
         notes.push(format!("{}: {}", d.dataset.name(), d.source));
