@@ -221,6 +221,40 @@ fn main() -> Result<(), BoxError> {
             );
         }
     }
+    // Batched decoding against batch 1: medians of each cell, and the median of the
+    // per-repetition ratios (the two cells of a ratio ran back to back).
+    let big: Vec<usize> = batches.iter().copied().filter(|&b| b > 1).collect();
+    if batches.contains(&1) && !big.is_empty() {
+        println!("\nbatched decode throughput against batch 1 (medians over {reps} repetitions):");
+        println!(
+            "| prompt | batch | decode tok/s | batch-1 decode tok/s | ratio of medians | median of per-rep ratios |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|");
+        let med = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+        };
+        for &n in &lengths {
+            let rate = |b: usize| -> Vec<f64> {
+                cells
+                    .iter()
+                    .filter(|c| c.batch == b && c.prompt_tokens == n)
+                    .map(|c| c.decode_tok_per_s)
+                    .collect()
+            };
+            let one = rate(1);
+            for &b in &big {
+                let many = rate(b);
+                let ratios: Vec<f64> = many.iter().zip(&one).map(|(m, o)| m / o).collect();
+                let (m1, mb) = (med(one.clone()), med(many));
+                println!(
+                    "| {n} | {b} | {mb:.1} | {m1:.1} | {:.2}× | {:.2}× |",
+                    mb / m1,
+                    med(ratios)
+                );
+            }
+        }
+    }
     if let Some(p) = json {
         if let Some(dir) = std::path::Path::new(&p).parent() {
             std::fs::create_dir_all(dir)?;

@@ -146,12 +146,15 @@ impl QActs {
         let nb = rows * cols / QK;
         self.cols = cols;
         self.rows = rows;
+        self.terms = 1;
         self.qs.resize(rows * cols, 0);
         self.d.resize(nb, 0.0);
         self.s.resize(nb, 0.0);
         let pool = super::pool::global();
         let k = pool.threads();
-        if rows < 8 || k == 1 {
+        // A few rows (decoding, even batched) quantise faster on this thread than a pool
+        // hand-off takes; prefill-sized inputs are split.
+        if rows * cols < 1 << 16 || k == 1 {
             quantize_blocks(x, &mut self.qs, &mut self.d, &mut self.s);
             self.transpose_scales();
             return;
@@ -310,20 +313,155 @@ pub fn attend(
     #[cfg(target_arch = "x86_64")]
     if has_avx2() && d.is_multiple_of(8) {
         // SAFETY: the CPU has AVX2 and FMA; the assert above bounds every access.
-        unsafe { avx2::attend(q, keys, vals, g, d, scale, scores, out) };
+        unsafe {
+            avx2::attend::<false>(
+                q,
+                keys.as_ptr().cast(),
+                vals.as_ptr().cast(),
+                len,
+                g,
+                d,
+                scale,
+                scores,
+                out,
+            )
+        };
         return;
     }
-    for (jj, key) in keys.chunks_exact(d).enumerate() {
+    portable_attend(q, |i| keys[i], |i| vals[i], len, g, d, scale, scores, out);
+}
+
+/// [`attend`] over a cache stored as IEEE half floats (`u16` bit patterns, as
+/// [`f32_to_f16`] writes them): each key and value is widened to f32 as it is read (`vcvtph2ps`
+/// on AVX2 machines), so the kernel reads half the bytes.
+///
+/// # Panics
+/// As [`attend`].
+#[allow(clippy::too_many_arguments)]
+pub fn attend_f16(
+    q: &[f32],
+    keys: &[u16],
+    vals: &[u16],
+    g: usize,
+    d: usize,
+    scale: f32,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let len = keys.len() / d;
+    assert!(q.len() >= g * d && vals.len() >= len * d && out.len() >= g * d && len > 0);
+    scores.clear();
+    scores.resize(g * len, 0.0);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() && d.is_multiple_of(8) {
+        // SAFETY: the CPU has AVX2, FMA and F16C; the assert above bounds every access.
+        unsafe {
+            avx2::attend::<true>(
+                q,
+                keys.as_ptr().cast(),
+                vals.as_ptr().cast(),
+                len,
+                g,
+                d,
+                scale,
+                scores,
+                out,
+            )
+        };
+        return;
+    }
+    let (k, v) = (
+        |i: usize| crate::format::dequant::f16_to_f32(keys[i]),
+        |i: usize| crate::format::dequant::f16_to_f32(vals[i]),
+    );
+    portable_attend(q, k, v, len, g, d, scale, scores, out);
+}
+
+/// The portable attention loop, reading element `i` of the keys and values through `key` and
+/// `val`.
+#[allow(clippy::too_many_arguments)]
+fn portable_attend(
+    q: &[f32],
+    key: impl Fn(usize) -> f32,
+    val: impl Fn(usize) -> f32,
+    len: usize,
+    g: usize,
+    d: usize,
+    scale: f32,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    for jj in 0..len {
         for h in 0..g {
-            scores[h * len + jj] = dot_f32(&q[h * d..(h + 1) * d], key) * scale;
+            let qh = &q[h * d..(h + 1) * d];
+            let dot: f32 = (0..d).map(|i| qh[i] * key(jj * d + i)).sum();
+            scores[h * len + jj] = dot * scale;
         }
     }
     softmax_rows(scores, len);
     out[..g * d].iter_mut().for_each(|v| *v = 0.0);
-    for (jj, val) in vals[..len * d].chunks_exact(d).enumerate() {
+    for jj in 0..len {
         for h in 0..g {
-            axpy(&mut out[h * d..(h + 1) * d], scores[h * len + jj], val);
+            let p = scores[h * len + jj];
+            for i in 0..d {
+                out[h * d + i] += p * val(jj * d + i);
+            }
         }
+    }
+}
+
+/// `x` as an IEEE 754 half float (bit pattern), rounded to nearest, ties to even; overflow
+/// gives ±∞, NaN stays NaN (quiet).
+pub fn f32_to_f16(x: f32) -> u16 {
+    let b = x.to_bits();
+    let sign = ((b >> 16) & 0x8000) as u16;
+    let exp = ((b >> 23) & 0xff) as i32;
+    let man = b & 0x7f_ffff;
+    if exp == 0xff {
+        return sign | 0x7c00 | if man != 0 { 0x200 } else { 0 };
+    }
+    let e = exp - 127 + 15;
+    if e >= 0x1f {
+        return sign | 0x7c00;
+    }
+    if e <= 0 {
+        // A subnormal half (or zero): the 24-bit significand shifted into 10 bits.
+        if e < -10 {
+            return sign;
+        }
+        let m = man | 0x80_0000;
+        let shift = (14 - e) as u32;
+        let half = 1u32 << (shift - 1);
+        let mut r = m >> shift;
+        let rem = m & ((1 << shift) - 1);
+        if rem > half || (rem == half && r & 1 == 1) {
+            r += 1;
+        }
+        return sign | r as u16;
+    }
+    let mut r = ((e as u32) << 10) | (man >> 13);
+    let rem = man & 0x1fff;
+    // A carry out of the mantissa moves to the next binade (or to ∞), as it should.
+    if rem > 0x1000 || (rem == 0x1000 && r & 1 == 1) {
+        r += 1;
+    }
+    sign | r as u16
+}
+
+/// Appends `x` as half floats to `out` (F16C's `vcvtps2ph` on AVX2 machines, the same
+/// rounding as [`f32_to_f16`]).
+pub fn extend_f16(out: &mut Vec<u16>, x: &[f32]) {
+    let start = out.len();
+    out.resize(start + x.len(), 0);
+    let dst = &mut out[start..];
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has F16C (part of `has_avx2`); `dst` and `x` have the same length.
+        unsafe { avx2::to_f16(x, dst) };
+        return;
+    }
+    for (o, &v) in dst.iter_mut().zip(x) {
+        *o = f32_to_f16(v);
     }
 }
 
@@ -901,28 +1039,111 @@ mod avx2 {
         }
     }
 
-    /// [`super::attend`] with the dot products and weighted sums inlined.
+    /// Lane `j` of the result = the sum of the 8 lanes of `p[j]` (floats).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn reduce8_ps(p: [__m256; 8]) -> __m256 {
+        let h01 = _mm256_hadd_ps(p[0], p[1]);
+        let h23 = _mm256_hadd_ps(p[2], p[3]);
+        let h45 = _mm256_hadd_ps(p[4], p[5]);
+        let h67 = _mm256_hadd_ps(p[6], p[7]);
+        let h0123 = _mm256_hadd_ps(h01, h23);
+        let h4567 = _mm256_hadd_ps(h45, h67);
+        let lo = _mm256_permute2f128_ps(h0123, h4567, 0x20);
+        let hi = _mm256_permute2f128_ps(h0123, h4567, 0x31);
+        _mm256_add_ps(lo, hi)
+    }
+
+    /// Eight cached values at element `i` of `p`: f32, or half floats widened (`H`).
     ///
     /// # Safety
-    /// AVX2 and FMA present; `d % 8 == 0`; `q ≥ g·d`, `keys`/`vals ≥ len·d`, `scores ≥ g·len`,
-    /// `out ≥ g·d` values.
+    /// F16C/AVX present; 8 elements readable at `i`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn load8<const H: bool>(p: *const u8, i: usize) -> __m256 {
+        // SAFETY: as the caller guarantees.
+        unsafe {
+            if H {
+                _mm256_cvtph_ps(_mm_loadu_si128(p.add(2 * i).cast()))
+            } else {
+                _mm256_loadu_ps(p.add(4 * i).cast())
+            }
+        }
+    }
+
+    /// `dst[i] = half(x[i])`, rounded to nearest even (`vcvtps2ph`).
+    ///
+    /// # Safety
+    /// F16C present; `dst.len() == x.len()`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn to_f16(x: &[f32], dst: &mut [u16]) {
+        let n = x.len();
+        let mut i = 0;
+        // SAFETY: every access is below `n` in both slices.
+        unsafe {
+            while i + 8 <= n {
+                let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(
+                    x.as_ptr().add(i),
+                ));
+                _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), h);
+                i += 8;
+            }
+        }
+        for j in i..n {
+            dst[j] = super::f32_to_f16(x[j]);
+        }
+    }
+
+    /// [`super::attend`] (`H = false`, f32 cache) and [`super::attend_f16`] (`H = true`) with
+    /// the dot products and weighted sums inlined: scores for 8 keys at a time (8
+    /// accumulators, one `vhaddps` tree per 8 keys instead of a horizontal sum per key), the
+    /// softmax's `exp` vectorised, and the weighted sum of values accumulated in registers,
+    /// 64 output values (8 vectors) at a time. Keys and values are read in blocks for all `g`
+    /// heads at once, so each cached row comes from memory once per call.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C present; `d % 8 == 0`; `q ≥ g·d`, `keys`/`vals` hold `len·d`
+    /// elements (f32 or u16 per `H`), `scores ≥ g·len`, `out ≥ g·d` values.
     #[target_feature(enable = "avx2,fma,f16c")]
     #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn attend(
+    pub(super) unsafe fn attend<const H: bool>(
         q: &[f32],
-        keys: &[f32],
-        vals: &[f32],
+        keys: *const u8,
+        vals: *const u8,
+        len: usize,
         g: usize,
         d: usize,
         scale: f32,
         scores: &mut [f32],
         out: &mut [f32],
     ) {
-        let len = keys.len() / d;
+        let full = len - len % 8;
         // SAFETY (whole body): indices stay within the bounds the caller asserted.
         unsafe {
-            for j in 0..len {
-                let k = keys.as_ptr().add(j * d);
+            let scale_v = _mm256_set1_ps(scale);
+            // Keys in blocks of 8, all g heads per block: a block (8·d values) is read from
+            // memory once and stays in L1 for the group's heads.
+            let mut j = 0;
+            while j < full {
+                let k = j * d;
+                for h in 0..g {
+                    let qh = q.as_ptr().add(h * d);
+                    let mut acc = [_mm256_setzero_ps(); 8];
+                    let mut i = 0;
+                    while i < d {
+                        let qv = _mm256_loadu_ps(qh.add(i));
+                        for (r, a) in acc.iter_mut().enumerate() {
+                            *a = _mm256_fmadd_ps(qv, load8::<H>(keys, k + r * d + i), *a);
+                        }
+                        i += 8;
+                    }
+                    let sh = scores.as_mut_ptr().add(h * len + j);
+                    _mm256_storeu_ps(sh, _mm256_mul_ps(reduce8_ps(acc), scale_v));
+                }
+                j += 8;
+            }
+            while j < len {
+                let k = j * d;
                 for h in 0..g {
                     let qh = q.as_ptr().add(h * d);
                     let mut acc = _mm256_setzero_ps();
@@ -930,38 +1151,113 @@ mod avx2 {
                     while i < d {
                         acc = _mm256_fmadd_ps(
                             _mm256_loadu_ps(qh.add(i)),
-                            _mm256_loadu_ps(k.add(i)),
+                            load8::<H>(keys, k + i),
                             acc,
                         );
                         i += 8;
                     }
-                    *scores.get_unchecked_mut(h * len + j) = hsum(acc) * scale;
+                    *scores.as_mut_ptr().add(h * len + j) = hsum(acc) * scale;
                 }
+                j += 1;
             }
-            super::softmax_rows(&mut scores[..g * len], len);
-            for v in out[..g * d].iter_mut() {
-                *v = 0.0;
+            for row in scores[..g * len].chunks_exact_mut(len) {
+                softmax_row(row);
             }
-            for j in 0..len {
-                let v = vals.as_ptr().add(j * d);
+            // Values in blocks of 64 rows, all g heads per block (the block stays in L1/L2);
+            // each head's 64-wide output chunks accumulate in registers within a block.
+            let mut j0 = 0;
+            while j0 < len {
+                let jl = (len - j0).min(64);
+                let vb = j0 * d;
                 for h in 0..g {
-                    let p = _mm256_set1_ps(*scores.get_unchecked(h * len + j));
+                    let sh = scores.as_ptr().add(h * len + j0);
                     let o = out.as_mut_ptr().add(h * d);
-                    let mut i = 0;
-                    while i < d {
-                        _mm256_storeu_ps(
-                            o.add(i),
-                            _mm256_fmadd_ps(
-                                p,
-                                _mm256_loadu_ps(v.add(i)),
-                                _mm256_loadu_ps(o.add(i)),
-                            ),
-                        );
-                        i += 8;
+                    let first = j0 == 0;
+                    let mut c0 = 0;
+                    while c0 + 64 <= d {
+                        weighted_sum::<8, H>(sh, vals, vb + c0, jl, d, o.add(c0), first);
+                        c0 += 64;
+                    }
+                    while c0 < d {
+                        weighted_sum::<1, H>(sh, vals, vb + c0, jl, d, o.add(c0), first);
+                        c0 += 8;
                     }
                 }
+                j0 += jl;
             }
         }
+    }
+
+    /// `o[0..8W] (+)= Σ_j p[j] · v[at + j·d .. at + j·d + 8W]` over `len` rows (`=` when
+    /// `first`, else added to what `o` holds), the `W` accumulators in registers; `v` holds
+    /// f32 or (`H`) half floats.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C present; `p` holds `len` values, `v` rows `0..len` of stride `d` hold
+    /// `8W` elements from `at`, `o` has room for `8W`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn weighted_sum<const W: usize, const H: bool>(
+        p: *const f32,
+        v: *const u8,
+        at: usize,
+        len: usize,
+        d: usize,
+        o: *mut f32,
+        first: bool,
+    ) {
+        // SAFETY: as the caller guarantees.
+        unsafe {
+            let mut acc: [__m256; W] = std::array::from_fn(|c| {
+                if first {
+                    _mm256_setzero_ps()
+                } else {
+                    _mm256_loadu_ps(o.add(c * 8))
+                }
+            });
+            for j in 0..len {
+                let pj = _mm256_set1_ps(*p.add(j));
+                let row = at + j * d;
+                for (c, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_fmadd_ps(pj, load8::<H>(v, row + c * 8), *a);
+                }
+            }
+            for (c, a) in acc.iter().enumerate() {
+                _mm256_storeu_ps(o.add(c * 8), *a);
+            }
+        }
+    }
+
+    /// Softmax of one score row in place: max and sum over 8 lanes, `exp` vectorised.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn softmax_row(row: &mut [f32]) {
+        let mut m8 = [f32::NEG_INFINITY; 8];
+        let chunks = row.chunks_exact(8);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for l in 0..8 {
+                m8[l] = m8[l].max(c[l]);
+            }
+        }
+        let max = tail
+            .iter()
+            .chain(&m8)
+            .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        for v in row.iter_mut() {
+            *v = crate::kernels::softmax::exp_nonpositive(*v - max);
+        }
+        let mut s8 = [0f32; 8];
+        let chunks = row.chunks_exact(8);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for l in 0..8 {
+                s8[l] += c[l];
+            }
+        }
+        let sum: f32 = s8.iter().chain(tail).sum();
+        let inv = 1.0 / sum;
+        row.iter_mut().for_each(|v| *v *= inv);
     }
 
     /// `o += p · v`, `o.len() == v.len()`.
@@ -1235,6 +1531,9 @@ mod tests {
             (3, 64, 37),
             (2, 256, 9),
             (1, 12, 5),
+            (1, 64, 16),
+            (2, 40, 19),
+            (3, 128, 300),
         ] {
             let f = |i: usize, k: f32| ((i as f32) * k).sin();
             let q: Vec<f32> = (0..g * d).map(|i| f(i, 0.37)).collect();
@@ -1264,6 +1563,75 @@ mod tests {
                         "g {g} d {d} len {len} h {h} i {i}: {got} vs {want}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn half_float_conversion_rounds_to_nearest_even() {
+        use crate::format::dequant::f16_to_f32;
+        // Every finite half survives the round trip; NaNs stay NaN.
+        for h in 0..=u16::MAX {
+            let x = f16_to_f32(h);
+            if x.is_nan() {
+                assert!(f16_to_f32(f32_to_f16(x)).is_nan());
+            } else {
+                assert_eq!(f32_to_f16(x), h, "{h:#06x} = {x}");
+            }
+        }
+        // Ties go to even; overflow to infinity; tiny values to (signed) zero.
+        assert_eq!(f32_to_f16(1.0 + 2f32.powi(-11)), 0x3c00);
+        assert_eq!(f32_to_f16(1.0 + 3.0 * 2f32.powi(-11)), 0x3c02);
+        assert_eq!(f32_to_f16(65520.0), 0x7c00);
+        assert_eq!(f32_to_f16(-1e-9), 0x8000);
+        // Values in between: within half a unit in the last place, and the AVX2 converter
+        // (where present) writes the same bits.
+        let xs: Vec<f32> = (0..4099)
+            .map(|i| ((i as f32) * 0.731).sin() * 10f32.powi(i % 9 - 4))
+            .collect();
+        let mut fast = Vec::new();
+        extend_f16(&mut fast, &xs);
+        for (&x, &h) in xs.iter().zip(&fast) {
+            assert_eq!(h, f32_to_f16(x), "{x}");
+            let back = f16_to_f32(h);
+            let ulp = if back.abs() < 6.1e-5 {
+                2f32.powi(-24)
+            } else {
+                back.abs() * 2f32.powi(-10)
+            };
+            assert!((back - x).abs() <= 0.5 * ulp * 1.001, "{x} -> {back}");
+        }
+    }
+
+    #[test]
+    fn half_float_attention_equals_attention_over_the_rounded_cache() {
+        use crate::format::dequant::f16_to_f32;
+        for (g, d, len) in [
+            (3usize, 64usize, 37usize),
+            (1, 64, 300),
+            (2, 40, 19),
+            (1, 12, 5),
+        ] {
+            let f = |i: usize, k: f32| ((i as f32) * k).sin();
+            let q: Vec<f32> = (0..g * d).map(|i| f(i, 0.37)).collect();
+            let mut k16 = Vec::new();
+            let mut v16 = Vec::new();
+            extend_f16(
+                &mut k16,
+                &(0..len * d).map(|i| f(i, 0.11)).collect::<Vec<_>>(),
+            );
+            extend_f16(
+                &mut v16,
+                &(0..len * d).map(|i| f(i, 0.23)).collect::<Vec<_>>(),
+            );
+            let k32: Vec<f32> = k16.iter().map(|&h| f16_to_f32(h)).collect();
+            let v32: Vec<f32> = v16.iter().map(|&h| f16_to_f32(h)).collect();
+            let (mut a, mut b) = (vec![0f32; g * d], vec![0f32; g * d]);
+            let mut scores = Vec::new();
+            attend(&q, &k32, &v32, g, d, 0.125, &mut scores, &mut a);
+            attend_f16(&q, &k16, &v16, g, d, 0.125, &mut scores, &mut b);
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() <= 1e-6, "g {g} d {d} len {len}: {x} vs {y}");
             }
         }
     }

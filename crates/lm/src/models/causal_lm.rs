@@ -43,10 +43,12 @@ pub enum Engine {
     #[default]
     F32,
     /// The quantized CPU executor ([`crate::quantized`]): GGUF blocks and integer kernels,
-    /// activations rounded to 8 bits per block (llama.cpp's scheme).
+    /// activations rounded to 8 bits per block and keys/values cached as half floats
+    /// (llama.cpp's scheme and cache type).
     Quantized,
     /// The quantized executor with two-term (~15-bit) activations
-    /// ([`crate::quantized::Precision::Q8x2`]): closer to f32, more integer work.
+    /// ([`crate::quantized::Precision::Q8x2`]) and an f32 cache: closer to f32, more integer
+    /// work.
     QuantizedX2,
 }
 
@@ -186,11 +188,17 @@ impl CausalLm {
                 let tokenizer = tokenizer_from_gguf(header)?;
                 let name = gguf_name(header, path);
                 let (model, bos, eos) = QuantizedTransformer::from_gguf_owned(file, &origin)?;
-                let model = model.with_precision(if engine == Engine::QuantizedX2 {
-                    crate::quantized::Precision::Q8x2
+                // Two-term activations keep the f32 cache (log-probs at f32 level); the fast
+                // engine stores keys and values as half floats, as llama.cpp does.
+                let model = if engine == Engine::QuantizedX2 {
+                    model
+                        .with_precision(crate::quantized::Precision::Q8x2)
+                        .with_kv_precision(crate::quantized::KvPrecision::F32)
                 } else {
-                    crate::quantized::Precision::Q8
-                });
+                    model
+                        .with_precision(crate::quantized::Precision::Q8)
+                        .with_kv_precision(crate::quantized::KvPrecision::F16)
+                };
                 let exec = Exec::Quantized(Box::new(model), device.clone());
                 Ok(Self::assemble(name, exec, tokenizer, bos, &eos))
             }

@@ -268,8 +268,11 @@ pub fn product(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f32>) {
 fn product_rows_all(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f32>) {
     let n = acts.rows;
     let total: usize = mats.iter().map(|m| m.rows).sum();
-    out.clear();
-    out.resize(n * total, 0.0);
+    // Every element is written below, so a buffer of the right size is reused as it is.
+    if out.len() != n * total {
+        out.clear();
+        out.resize(n * total, 0.0);
+    }
     let pool = crate::kernels::pool::global();
     let k = pool.threads();
     if n >= TOKEN_SPLIT && k > 1 {
@@ -326,23 +329,36 @@ fn product_rows_all(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f3
             }
         });
     } else {
-        let panels: Vec<Mutex<Vec<f32>>> = ranges
-            .iter()
-            .map(|&(s, e)| Mutex::new(vec![0f32; n * (e - s)]))
-            .collect();
-        pool.run(&|i, k| {
-            for j in (i..threads).step_by(k) {
-                let mut dst = panels[j].lock().unwrap_or_else(|e| e.into_inner());
-                run(ranges[j], &mut dst);
+        // The panels live on the calling thread between calls (no allocation, no zeroing:
+        // every element is written).
+        thread_local! {
+            static PANELS: std::cell::RefCell<Vec<Mutex<Vec<f32>>>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        PANELS.with(|cell| {
+            let mut panels = cell.borrow_mut();
+            while panels.len() < threads {
+                panels.push(Mutex::new(Vec::new()));
+            }
+            for (&(s, e), p) in ranges.iter().zip(panels.iter_mut()) {
+                let p = p.get_mut().unwrap_or_else(|e| e.into_inner());
+                p.resize(n * (e - s), 0.0);
+            }
+            let panels = &panels[..threads];
+            pool.run(&|i, k| {
+                for j in (i..threads).step_by(k) {
+                    let mut dst = panels[j].lock().unwrap_or_else(|e| e.into_inner());
+                    run(ranges[j], &mut dst);
+                }
+            });
+            for (&(s, e), panel) in ranges.iter().zip(panels) {
+                let panel = panel.lock().unwrap_or_else(|e| e.into_inner());
+                let w = e - s;
+                for t in 0..n {
+                    out[t * total + s..t * total + e].copy_from_slice(&panel[t * w..(t + 1) * w]);
+                }
             }
         });
-        for (&(s, e), panel) in ranges.iter().zip(panels) {
-            let panel = panel.into_inner().unwrap_or_else(|e| e.into_inner());
-            let w = e - s;
-            for t in 0..n {
-                out[t * total + s..t * total + e].copy_from_slice(&panel[t * w..(t + 1) * w]);
-            }
-        }
     }
 }
 

@@ -42,6 +42,56 @@ pub enum Precision {
     Q8x2,
 }
 
+/// How the quantized executor stores cached keys and values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum KvPrecision {
+    /// f32: exactly the values the projections produced (the default of
+    /// [`QuantizedTransformer`], and of [`crate::Engine::QuantizedX2`]).
+    #[default]
+    F32,
+    /// IEEE half floats (llama.cpp's default cache type): half the bytes for attention to
+    /// read — what batched decoding over long contexts is bound by — at a relative rounding
+    /// of `2⁻¹¹` per value ([`crate::Engine::Quantized`]).
+    F16,
+}
+
+/// One head's cached rows, in the cache's precision.
+#[derive(Debug, Clone)]
+enum KvRows {
+    F32(Vec<f32>),
+    F16(Vec<u16>),
+}
+
+impl KvRows {
+    fn new(precision: KvPrecision) -> Self {
+        match precision {
+            KvPrecision::F32 => Self::F32(Vec::new()),
+            KvPrecision::F16 => Self::F16(Vec::new()),
+        }
+    }
+
+    fn reserve(&mut self, n: usize) {
+        match self {
+            Self::F32(v) => v.reserve(n),
+            Self::F16(v) => v.reserve(n),
+        }
+    }
+
+    fn extend(&mut self, x: &[f32]) {
+        match self {
+            Self::F32(v) => v.extend_from_slice(x),
+            Self::F16(v) => crate::kernels::qdot::extend_f16(v, x),
+        }
+    }
+
+    fn truncate(&mut self, n: usize) {
+        match self {
+            Self::F32(v) => v.truncate(n),
+            Self::F16(v) => v.truncate(n),
+        }
+    }
+}
+
 /// One transformer block's weights.
 #[derive(Debug, Clone)]
 struct Block {
@@ -65,6 +115,7 @@ struct Block {
 pub struct QuantizedTransformer {
     spec: TransformerSpec,
     precision: Precision,
+    kv: KvPrecision,
     embed: QMatrix,
     head: Option<QMatrix>,
     norm: Vec<f32>,
@@ -72,16 +123,17 @@ pub struct QuantizedTransformer {
 }
 
 /// The key/value cache of the quantized executor: per layer and per (sequence, KV head),
-/// keys and values as f32 `[position, head_dim]` rows (each head's keys contiguous for the
-/// attention loop); left padding as in [`crate::nn::kv_cache::KvCache`].
+/// keys and values as `[position, head_dim]` rows in the model's [`KvPrecision`] (each head's
+/// keys contiguous for the attention loop); left padding as in
+/// [`crate::nn::kv_cache::KvCache`].
 #[derive(Debug, Clone)]
 pub struct QCache {
     batch: usize,
     head_dim: usize,
     pad: Vec<usize>,
     len: usize,
-    k: Vec<Vec<Vec<f32>>>,
-    v: Vec<Vec<Vec<f32>>>,
+    k: Vec<Vec<KvRows>>,
+    v: Vec<Vec<KvRows>>,
 }
 
 impl QCache {
@@ -428,6 +480,7 @@ impl QuantizedTransformer {
         Ok(Self {
             spec,
             precision: Precision::Q8,
+            kv: KvPrecision::F32,
             embed,
             head,
             norm,
@@ -449,6 +502,17 @@ impl QuantizedTransformer {
     /// How activations are rounded.
     pub fn precision(&self) -> Precision {
         self.precision
+    }
+
+    /// Sets how new caches store keys and values ([`KvPrecision`]; default f32).
+    pub fn with_kv_precision(mut self, kv: KvPrecision) -> Self {
+        self.kv = kv;
+        self
+    }
+
+    /// How caches store keys and values.
+    pub fn kv_precision(&self) -> KvPrecision {
+        self.kv
     }
 
     fn quantize(&self, acts: &mut QActs, x: &[f32], rows: usize, cols: usize) {
@@ -496,7 +560,7 @@ impl QuantizedTransformer {
 
     /// A fresh cache for `batch` sequences.
     pub fn new_cache(&self, batch: usize) -> QCache {
-        let heads = vec![Vec::new(); batch * self.spec.num_kv_heads];
+        let heads = vec![KvRows::new(self.kv); batch * self.spec.num_kv_heads];
         QCache {
             batch,
             head_dim: self.spec.head_dim,
@@ -620,8 +684,8 @@ impl QuantizedTransformer {
                     vh.reserve(t * d);
                     for i in 0..t {
                         let row = &qkv[(s * t + i) * qkv_w..(s * t + i + 1) * qkv_w];
-                        kh.extend_from_slice(&row[(nh + kvh) * d..(nh + kvh + 1) * d]);
-                        vh.extend_from_slice(&row[(nh + nkv + kvh) * d..(nh + nkv + kvh + 1) * d]);
+                        kh.extend(&row[(nh + kvh) * d..(nh + kvh + 1) * d]);
+                        vh.extend(&row[(nh + nkv + kvh) * d..(nh + nkv + kvh + 1) * d]);
                     }
                 }
             }
@@ -658,11 +722,7 @@ impl QuantizedTransformer {
                 let (g, u) = row.split_at(f);
                 let dst = &mut hidden[r * f..(r + 1) * f];
                 match spec.activation {
-                    Activation::Silu => {
-                        for ((o, &g), &u) in dst.iter_mut().zip(g).zip(u) {
-                            *o = g / (1.0 + (-g).exp()) * u;
-                        }
-                    }
+                    Activation::Silu => crate::kernels::softmax::silu_mul(g, u, dst),
                     Activation::GeluTanh => {
                         for ((o, &g), &u) in dst.iter_mut().zip(g).zip(u) {
                             *o = gelu_tanh(g) * u;
@@ -715,8 +775,8 @@ struct AttnShape {
 /// head), spread over the [`crate::kernels::pool`].
 fn attention(
     qkv: &[f32],
-    kc: &[Vec<f32>],
-    vc: &[Vec<f32>],
+    kc: &[KvRows],
+    vc: &[KvRows],
     sh: &AttnShape,
     pad: &[usize],
     out: &mut [f32],
@@ -756,16 +816,23 @@ fn attention(
         // Keys before the padding are hidden, except a pad query's own slot.
         let first = lo.max(pad[s].min(qpos));
         let q = &qkv[r * qkv_w + hq0 * d..r * qkv_w + (hq0 + g) * d];
-        crate::kernels::qdot::attend(
-            q,
-            &keys[first * d..(qpos + 1) * d],
-            &vals[first * d..(qpos + 1) * d],
-            g,
-            d,
-            scale,
-            scores,
-            o,
-        );
+        let span = first * d..(qpos + 1) * d;
+        match (keys, vals) {
+            (KvRows::F32(k), KvRows::F32(v)) => {
+                crate::kernels::qdot::attend(q, &k[span.clone()], &v[span], g, d, scale, scores, o)
+            }
+            (KvRows::F16(k), KvRows::F16(v)) => crate::kernels::qdot::attend_f16(
+                q,
+                &k[span.clone()],
+                &v[span],
+                g,
+                d,
+                scale,
+                scores,
+                o,
+            ),
+            _ => unreachable!("keys and values share the cache's precision"),
+        }
     };
     let mut per_thread: Vec<Vec<(usize, &mut [f32])>> = (0..k).map(|_| Vec::new()).collect();
     for (idx, o) in out.chunks_mut(g * d).enumerate() {
