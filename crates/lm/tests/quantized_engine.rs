@@ -74,6 +74,41 @@ fn f32_gguf_runs_identically_on_both_engines() {
         .map(|(p, q)| (p - q).abs())
         .fold(0f32, f32::max);
     assert!(d < 1e-4, "after rollback: {d}");
+
+    // A half-float cache: keys and values rounded to 11 significant bits, nothing else;
+    // the logits move by that rounding only, batched, left-padded and through a rollback.
+    let q16 = quant
+        .clone()
+        .with_kv_precision(lm::quantized::KvPrecision::F16);
+    let mut c3 = q16.new_cache(2);
+    c3.set_padding(vec![0, 5]);
+    let z = q16.forward(&rows, &mut c3, LogitsAt::All).unwrap();
+    let mut worst16 = 0f32;
+    for (s, pad) in [(0usize, 0usize), (1, 5)] {
+        for i in pad..12 {
+            let at = (s * 12 + i) * vs;
+            for j in 0..vs {
+                worst16 = worst16.max((x[at + j] - z[at + j]).abs());
+            }
+        }
+    }
+    eprintln!("f32 GGUF, half-float KV cache: max |Δlogit| = {worst16:.2e}");
+    assert!(worst16 > 0.0 && worst16 < 1e-2, "{worst16}");
+    let mut c = q16.new_cache(1);
+    q16.forward(&[a[..8].to_vec()], &mut c, LogitsAt::Last)
+        .unwrap();
+    q16.forward(&[vec![1, 2]], &mut c, LogitsAt::Last).unwrap();
+    c.truncate(8);
+    for &t in &a[8..] {
+        last = q16.forward(&[vec![t]], &mut c, LogitsAt::Last).unwrap();
+    }
+    let at = (11 * vs)..(12 * vs);
+    let d16 = last
+        .iter()
+        .zip(&z[at])
+        .map(|(p, q)| (p - q).abs())
+        .fold(0f32, f32::max);
+    assert!(d16 < 1e-4, "half-float cache after rollback: {d16}");
 }
 
 /// Mean and max |Δ log-prob| between the engines over `tokens`, and both perplexities.
