@@ -152,9 +152,9 @@ impl QActs {
         self.s.resize(nb, 0.0);
         let pool = super::pool::global();
         let k = pool.threads();
-        // A few rows (decoding, even batched) quantise faster on this thread than a pool
-        // hand-off takes; prefill-sized inputs are split.
-        if rows * cols < 1 << 16 || k == 1 {
+        // Batch-1 decoding quantises one row on this thread; from 8 rows on (batched decoding,
+        // prefill) the rows are split over the pool.
+        if rows < 8 || k == 1 {
             quantize_blocks(x, &mut self.qs, &mut self.d, &mut self.s);
             self.transpose_scales();
             return;

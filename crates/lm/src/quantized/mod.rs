@@ -717,19 +717,7 @@ impl QuantizedTransformer {
             rms_rows(&x, &blk.ffn_norm, eps, &mut xn);
             self.quantize(&mut acts, &xn, n, h);
             matrix::product(&[&blk.gate, &blk.up], &xn, &acts, &mut gu);
-            for r in 0..n {
-                let row = &gu[r * 2 * f..(r + 1) * 2 * f];
-                let (g, u) = row.split_at(f);
-                let dst = &mut hidden[r * f..(r + 1) * f];
-                match spec.activation {
-                    Activation::Silu => crate::kernels::softmax::silu_mul(g, u, dst),
-                    Activation::GeluTanh => {
-                        for ((o, &g), &u) in dst.iter_mut().zip(g).zip(u) {
-                            *o = gelu_tanh(g) * u;
-                        }
-                    }
-                }
-            }
+            gated(spec.activation, &gu, f, &mut hidden);
             self.quantize(&mut acts, &hidden, n, f);
             matrix::product(&[&blk.down], &hidden, &acts, &mut proj);
             if let Some(pn) = &blk.post_ffn_norm {
@@ -755,6 +743,46 @@ impl QuantizedTransformer {
         matrix::product(&[head], &last, &acts, &mut logits);
         Ok(logits)
     }
+}
+
+/// `hidden[r] = act(gate[r]) ⊙ up[r]` for every row of `gu` (`[n, 2f]`, gate columns first);
+/// rows split over the pool from 8 rows on (batched decoding, prefill).
+fn gated(activation: Activation, gu: &[f32], f: usize, hidden: &mut [f32]) {
+    let one = |gu_row: &[f32], dst: &mut [f32]| {
+        let (g, u) = gu_row.split_at(f);
+        match activation {
+            Activation::Silu => crate::kernels::softmax::silu_mul(g, u, dst),
+            Activation::GeluTanh => {
+                for ((o, &g), &u) in dst.iter_mut().zip(g).zip(u) {
+                    *o = gelu_tanh(g) * u;
+                }
+            }
+        }
+    };
+    let n = gu.len() / (2 * f);
+    let pool = crate::kernels::pool::global();
+    let k = pool.threads();
+    if n < 8 || k == 1 {
+        for (row, dst) in gu.chunks_exact(2 * f).zip(hidden.chunks_exact_mut(f)) {
+            one(row, dst);
+        }
+        return;
+    }
+    let per = n.div_ceil(k);
+    let slots: Vec<std::sync::Mutex<(&[f32], &mut [f32])>> = gu
+        .chunks(per * 2 * f)
+        .zip(hidden.chunks_mut(per * f))
+        .map(std::sync::Mutex::new)
+        .collect();
+    pool.run(&|i, kk| {
+        for j in (i..slots.len()).step_by(kk) {
+            let mut g = slots[j].lock().unwrap_or_else(|e| e.into_inner());
+            let (src, dst) = &mut *g;
+            for (row, d) in src.chunks_exact(2 * f).zip(dst.chunks_exact_mut(f)) {
+                one(row, d);
+            }
+        }
+    });
 }
 
 /// Sizes of one attention call.
