@@ -266,9 +266,11 @@ fn print_matrix(sentences: &[&str], vectors: &[Vec<f32>]) {
 }
 
 fn peer_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("crates/lm/peer/minilm_st.py")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("..")
+    .join("crates/lm/peer/minilm_st.py")
 }
 
 fn run_peer(

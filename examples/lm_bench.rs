@@ -151,10 +151,13 @@ fn main() -> Result<(), BoxError> {
                     std::process::id()
                 ));
                 let status = std::process::Command::new("python3")
-                    .arg(concat!(
-                        env!("CARGO_MANIFEST_DIR"),
-                        "/../crates/lm/peer/llama_cpp_bench.py"
-                    ))
+                    .arg(
+                        std::path::PathBuf::from(
+                            std::env::var_os("CARGO_MANIFEST_DIR")
+                                .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+                        )
+                        .join("../crates/lm/peer/llama_cpp_bench.py"),
+                    )
                     .args([
                         "--gguf",
                         &path.display().to_string(),

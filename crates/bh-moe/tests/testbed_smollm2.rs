@@ -13,10 +13,12 @@ use lm::{LogitsAt, Transformer};
 use routing_core::expert::TopK;
 
 fn inputs() -> Option<(PathBuf, PathBuf)> {
-    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|a| a.join("shared").join("data"))
-        .find(|p| p.is_dir());
+    let data = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .ancestors()
+    .map(|a| a.join("shared").join("data"))
+    .find(|p| p.is_dir());
     match (lm::locate::smollm2_gguf(), data) {
         (Ok(m), Some(d)) => Some((m, d)),
         (m, d) => {

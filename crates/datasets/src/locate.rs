@@ -23,12 +23,20 @@ pub fn shared_data_dir() -> Option<PathBuf> {
         let p = PathBuf::from(v);
         return p.is_dir().then_some(p);
     }
+    // The manifest folder as cargo gives it when running (a test or `cargo run`), else as it
+    // was at compile time: a build cache shared between checkouts at different paths keeps
+    // binaries whose compile-time path may be another checkout's.
+    let runtime = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    find_upwards(manifest).or_else(|| {
-        std::env::current_dir()
-            .ok()
-            .and_then(|cwd| find_upwards(&cwd))
-    })
+    runtime
+        .as_deref()
+        .and_then(find_upwards)
+        .or_else(|| find_upwards(manifest))
+        .or_else(|| {
+            std::env::current_dir()
+                .ok()
+                .and_then(|cwd| find_upwards(&cwd))
+        })
 }
 
 /// The first `a/shared/data` that is a directory, for `a` = `start` and its ancestors.

@@ -1,12 +1,15 @@
 //! Arena-Bench v1 judgments: normalisation, dropped questions, length costs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use datasets::arena::{RULE_EMPTY_SCORE, RULE_INCOMPLETE_QUESTION};
 use datasets::{ArenaOptions, ScoreKind, load_arena_judgments};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arena")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/fixtures/arena")
 }
 
 const COSTS: ArenaOptions = ArenaOptions { length_costs: true };

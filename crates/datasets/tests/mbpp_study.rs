@@ -1,11 +1,14 @@
 //! MBPP routing-study JSONL outputs: exact rates on the hand-written fixture.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use datasets::{CodeCell, CodeMetric, load_code_outputs};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mbpp_study")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/fixtures/mbpp_study")
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! RouteLLM loaders: hand-written fixtures, and the real data when `../shared/data` exists.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use datasets::routellm::{ROUTELLM_STRONG, ROUTELLM_WEAK, RULE_CONTAMINATED};
 use datasets::{RouteLlmOptions, ScoreKind, load_routellm_gsm8k, load_routellm_mmlu};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/routellm")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/fixtures/routellm")
 }
 
 const EXCLUDE: RouteLlmOptions = RouteLlmOptions {

@@ -1,6 +1,6 @@
 //! RouterBench zero-shot slices: fixture behaviour and the real figures of REFERENCE_NUMBERS.md.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use datasets::routerbench::{RULE_EMPTY_CELL, RULE_MERGED};
 use datasets::{
@@ -9,7 +9,10 @@ use datasets::{
 };
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/routerbench")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/fixtures/routerbench")
 }
 
 const MERGE: RouterBenchOptions = RouterBenchOptions {

@@ -1,11 +1,14 @@
 //! RouterDC graded score files: fixtures and the real 12-file folder.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use datasets::{ScoreKind, load_routerdc, load_routerdc_dir};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/routerdc")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/fixtures/routerdc")
 }
 
 #[test]

@@ -46,7 +46,10 @@ fn start(gguf: &std::path::Path) -> (Server, String) {
         .local_addr()
         .unwrap()
         .port();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peer/llama_cpp_server.sh");
+    let script = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("peer/llama_cpp_server.sh");
     let child = Command::new("bash")
         .arg(script)
         .arg(gguf)
@@ -88,7 +91,11 @@ fn remote_llama_cpp_server_matches_the_in_process_oracle() {
     // The F32 copy, made once per machine.
     let f32_copy = std::env::temp_dir().join("cai-smollm2-135m-instruct-f32.gguf");
     if !f32_copy.is_file() {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peer/dequantize_gguf.py");
+        let script = std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+        )
+        .join("peer/dequantize_gguf.py");
         let partial = f32_copy.with_extension("partial");
         let ok = Command::new("python3")
             .arg(script)

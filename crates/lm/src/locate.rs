@@ -46,10 +46,13 @@ pub fn models_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os(MODELS_DIR_ENV).filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir));
     }
-    let mut starts = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR"))];
+    // The runtime manifest folder first (cargo sets it for tests and `cargo run`): a build
+    // cache shared between checkouts may hold binaries compiled at another checkout's path.
+    let mut starts = Vec::new();
     if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
         starts.push(PathBuf::from(dir));
     }
+    starts.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     if let Ok(dir) = std::env::current_dir() {
         starts.push(dir);
     }

@@ -57,10 +57,13 @@ pub fn golden_dir_or_skip() -> Option<PathBuf> {
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .map(|a| a.join("shared").join("golden"))
-                .find(|p| p.is_dir())
+            std::path::PathBuf::from(
+                std::env::var_os("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+            )
+            .ancestors()
+            .map(|a| a.join("shared").join("golden"))
+            .find(|p| p.is_dir())
         });
     match found {
         Some(p) => Some(p),
@@ -74,10 +77,13 @@ pub fn shared_data_dir() -> Option<PathBuf> {
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .map(|a| a.join("shared").join("data"))
-                .find(|p| p.is_dir())
+            std::path::PathBuf::from(
+                std::env::var_os("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+            )
+            .ancestors()
+            .map(|a| a.join("shared").join("data"))
+            .find(|p| p.is_dir())
         })
 }
 
