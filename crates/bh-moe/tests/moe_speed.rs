@@ -65,22 +65,26 @@ fn moe_block_time_grows_with_k() {
     }
     let dense_ms = 1000.0 * t.elapsed().as_secs_f64() / reps as f64;
     eprintln!("dense: {dense_ms:.1} ms per 256-token forward (4 layers)");
-    eprintln!("| k | ms / forward | MoE blocks ms | selection ms |");
-    let mut prev = 0.0;
-    for k in [1usize, 2, 4, 8, 16, 32, 64] {
-        let mut sel = UnitWeights(TopK::new(k, false).unwrap());
-        let mut rec = RoutingRecorder::new(4, 0);
-        rec.keep_rows = false;
+    // ms per forward of the MoE stack under `sel`, every layer recorded by `rec`.
+    let timed = |sel: &mut dyn routing_core::expert::ExpertSelector, rec: &mut RoutingRecorder| {
         let t = Instant::now();
         for _ in 0..reps {
-            let mut routing = ExpertRouting::observed(&mut sel, &mut rec);
+            let mut routing = ExpertRouting::observed(sel, rec);
             read_f32(
                 moe.forward_routed(&ids, &mut moe.new_cache(1), LogitsAt::Last, &mut routing)
                     .unwrap(),
             )
             .unwrap();
         }
-        let ms = 1000.0 * t.elapsed().as_secs_f64() / reps as f64;
+        1000.0 * t.elapsed().as_secs_f64() / reps as f64
+    };
+    eprintln!("| k | ms / forward | MoE blocks ms | selection ms |");
+    let mut prev = 0.0;
+    for k in [1usize, 2, 4, 8, 16, 32, 64] {
+        let mut sel = UnitWeights(TopK::new(k, false).unwrap());
+        let mut rec = RoutingRecorder::new(4, 0);
+        rec.keep_rows = false;
+        let ms = timed(&mut sel, &mut rec);
         eprintln!(
             "| {k} | {ms:.1} | {:.1} | {:.2} |",
             1000.0 * rec.block_seconds / reps as f64,
@@ -122,16 +126,7 @@ fn moe_block_time_grows_with_k() {
             .unwrap()
             .with_weights(CombineWeights::Unit);
         let mut rec = RoutingRecorder::new(4, 0);
-        let t = Instant::now();
-        for _ in 0..reps {
-            let mut routing = ExpertRouting::observed(&mut sel, &mut rec);
-            read_f32(
-                moe.forward_routed(&ids, &mut moe.new_cache(1), LogitsAt::Last, &mut routing)
-                    .unwrap(),
-            )
-            .unwrap();
-        }
-        let ms = 1000.0 * t.elapsed().as_secs_f64() / reps as f64;
+        let ms = timed(&mut sel, &mut rec);
         let selected: usize = rec.rows.iter().map(|r| r.experts.len()).sum();
         let share = rec.select_seconds / rec.block_seconds;
         eprintln!(

@@ -289,17 +289,48 @@ pub fn axpy(o: &mut [f32], p: f32, v: &[f32]) {
     }
 }
 
+/// An element type of the KV cache the attention kernel reads: f32, or IEEE half floats as
+/// `u16` bit patterns (written by [`extend_f16`]).
+pub trait KvElem: Copy + private::Sealed {
+    /// Whether the elements are half floats (the AVX2 kernel widens them as it loads).
+    const HALF: bool;
+    /// The value as f32.
+    fn to_f32(self) -> f32;
+}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for u16 {}
+}
+
+impl KvElem for f32 {
+    const HALF: bool = false;
+    fn to_f32(self) -> f32 {
+        self
+    }
+}
+
+impl KvElem for u16 {
+    const HALF: bool = true;
+    fn to_f32(self) -> f32 {
+        crate::format::dequant::f16_to_f32(self)
+    }
+}
+
 /// Attention of `g` query heads (`q`: `g × d`) sharing one key/value head over `len` cached
-/// rows (`keys`, `vals`: `len × d`): `out[h] = softmax(scale · q[h]·Kᵀ) · V`. `scores` is
-/// scratch (resized to `g × len`). AVX2 + FMA where present and `d` is a multiple of 8.
+/// rows (`keys`, `vals`: `len × d`, f32 or half floats — [`KvElem`]):
+/// `out[h] = softmax(scale · q[h]·Kᵀ) · V`. `scores` is scratch (resized to `g × len`). AVX2 +
+/// FMA where present and `d` is a multiple of 8; a half-float cache is widened as it is read
+/// (`vcvtph2ps`), so the kernel reads half the bytes.
 ///
 /// # Panics
 /// If the slices are shorter than the shapes say (internal invariant of the executor).
 #[allow(clippy::too_many_arguments)]
-pub fn attend(
+pub fn attend<T: KvElem>(
     q: &[f32],
-    keys: &[f32],
-    vals: &[f32],
+    keys: &[T],
+    vals: &[T],
     g: usize,
     d: usize,
     scale: f32,
@@ -312,69 +343,48 @@ pub fn attend(
     scores.resize(g * len, 0.0);
     #[cfg(target_arch = "x86_64")]
     if has_avx2() && d.is_multiple_of(8) {
-        // SAFETY: the CPU has AVX2 and FMA; the assert above bounds every access.
+        // SAFETY: the CPU has AVX2, FMA and F16C; the assert above bounds every access, and
+        // `T::HALF` says how wide the elements behind the pointers are.
         unsafe {
-            avx2::attend::<false>(
-                q,
-                keys.as_ptr().cast(),
-                vals.as_ptr().cast(),
-                len,
-                g,
-                d,
-                scale,
-                scores,
-                out,
-            )
+            if T::HALF {
+                avx2::attend::<true>(
+                    q,
+                    keys.as_ptr().cast(),
+                    vals.as_ptr().cast(),
+                    len,
+                    g,
+                    d,
+                    scale,
+                    scores,
+                    out,
+                )
+            } else {
+                avx2::attend::<false>(
+                    q,
+                    keys.as_ptr().cast(),
+                    vals.as_ptr().cast(),
+                    len,
+                    g,
+                    d,
+                    scale,
+                    scores,
+                    out,
+                )
+            }
         };
         return;
     }
-    portable_attend(q, |i| keys[i], |i| vals[i], len, g, d, scale, scores, out);
-}
-
-/// [`attend`] over a cache stored as IEEE half floats (`u16` bit patterns, as
-/// [`f32_to_f16`] writes them): each key and value is widened to f32 as it is read (`vcvtph2ps`
-/// on AVX2 machines), so the kernel reads half the bytes.
-///
-/// # Panics
-/// As [`attend`].
-#[allow(clippy::too_many_arguments)]
-pub fn attend_f16(
-    q: &[f32],
-    keys: &[u16],
-    vals: &[u16],
-    g: usize,
-    d: usize,
-    scale: f32,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
-    let len = keys.len() / d;
-    assert!(q.len() >= g * d && vals.len() >= len * d && out.len() >= g * d && len > 0);
-    scores.clear();
-    scores.resize(g * len, 0.0);
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() && d.is_multiple_of(8) {
-        // SAFETY: the CPU has AVX2, FMA and F16C; the assert above bounds every access.
-        unsafe {
-            avx2::attend::<true>(
-                q,
-                keys.as_ptr().cast(),
-                vals.as_ptr().cast(),
-                len,
-                g,
-                d,
-                scale,
-                scores,
-                out,
-            )
-        };
-        return;
-    }
-    let (k, v) = (
-        |i: usize| crate::format::dequant::f16_to_f32(keys[i]),
-        |i: usize| crate::format::dequant::f16_to_f32(vals[i]),
+    portable_attend(
+        q,
+        |i| keys[i].to_f32(),
+        |i| vals[i].to_f32(),
+        len,
+        g,
+        d,
+        scale,
+        scores,
+        out,
     );
-    portable_attend(q, k, v, len, g, d, scale, scores, out);
 }
 
 /// The portable attention loop, reading element `i` of the keys and values through `key` and
@@ -1094,7 +1104,7 @@ mod avx2 {
         }
     }
 
-    /// [`super::attend`] (`H = false`, f32 cache) and [`super::attend_f16`] (`H = true`) with
+    /// [`super::attend`] over an f32 (`H = false`) or half-float (`H = true`) cache, with
     /// the dot products and weighted sums inlined: scores for 8 keys at a time (8
     /// accumulators, one `vhaddps` tree per 8 keys instead of a horizontal sum per key), the
     /// softmax's `exp` vectorised, and the weighted sum of values accumulated in registers,
@@ -1629,7 +1639,7 @@ mod tests {
             let (mut a, mut b) = (vec![0f32; g * d], vec![0f32; g * d]);
             let mut scores = Vec::new();
             attend(&q, &k32, &v32, g, d, 0.125, &mut scores, &mut a);
-            attend_f16(&q, &k16, &v16, g, d, 0.125, &mut scores, &mut b);
+            attend(&q, &k16, &v16, g, d, 0.125, &mut scores, &mut b);
             for (x, y) in a.iter().zip(&b) {
                 assert!((x - y).abs() <= 1e-6, "g {g} d {d} len {len}: {x} vs {y}");
             }

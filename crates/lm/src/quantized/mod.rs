@@ -849,16 +849,9 @@ fn attention(
             (KvRows::F32(k), KvRows::F32(v)) => {
                 crate::kernels::qdot::attend(q, &k[span.clone()], &v[span], g, d, scale, scores, o)
             }
-            (KvRows::F16(k), KvRows::F16(v)) => crate::kernels::qdot::attend_f16(
-                q,
-                &k[span.clone()],
-                &v[span],
-                g,
-                d,
-                scale,
-                scores,
-                o,
-            ),
+            (KvRows::F16(k), KvRows::F16(v)) => {
+                crate::kernels::qdot::attend(q, &k[span.clone()], &v[span], g, d, scale, scores, o)
+            }
             _ => unreachable!("keys and values share the cache's precision"),
         }
     };

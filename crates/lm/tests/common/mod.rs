@@ -57,18 +57,22 @@ pub fn golden_dir_or_skip() -> Option<PathBuf> {
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
-            std::path::PathBuf::from(
-                std::env::var_os("CARGO_MANIFEST_DIR")
-                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-            )
-            .ancestors()
-            .map(|a| a.join("shared").join("golden"))
-            .find(|p| p.is_dir())
+            manifest_dir()
+                .ancestors()
+                .map(|a| a.join("shared").join("golden"))
+                .find(|p| p.is_dir())
         });
     match found {
         Some(p) => Some(p),
         None => skip_or_panic("no shared/golden folder beside the workspace"),
     }
+}
+
+/// This package's folder: as cargo gives it when running the test, else as compiled (a build
+/// cache shared between checkouts may hold a binary compiled at another checkout's path).
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 /// `$CAI_DATA_DIR` when set, else `shared/data` beside the workspace root, or `None`.
@@ -77,13 +81,10 @@ pub fn shared_data_dir() -> Option<PathBuf> {
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
-            std::path::PathBuf::from(
-                std::env::var_os("CARGO_MANIFEST_DIR")
-                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-            )
-            .ancestors()
-            .map(|a| a.join("shared").join("data"))
-            .find(|p| p.is_dir())
+            manifest_dir()
+                .ancestors()
+                .map(|a| a.join("shared").join("data"))
+                .find(|p| p.is_dir())
         })
 }
 
