@@ -115,21 +115,8 @@ impl Accounting {
     }
 }
 
-/// Prices per million tokens, as API providers quote them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub struct TokenPrices {
-    /// Dollars per million input (read) tokens.
-    pub input_per_million: f64,
-    /// Dollars per million output (written) tokens.
-    pub output_per_million: f64,
-}
-
-impl TokenPrices {
-    /// Dollars for `read` input and `written` output tokens.
-    pub fn cost(&self, read: usize, written: usize) -> f64 {
-        (read as f64 * self.input_per_million + written as f64 * self.output_per_million) / 1e6
-    }
-}
+/// Prices per million tokens (the workspace's one cost model, [`routing_core::cost`]).
+pub use routing_core::cost::TokenPrices;
 
 /// Why a guided generation stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

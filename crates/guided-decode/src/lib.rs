@@ -52,7 +52,7 @@ pub use guided::{
     guided_generate, guided_with,
 };
 pub use oracle::{Handoff, ModelOracle, Oracle, OracleReply};
-pub use remote::{RemoteConfig, RemoteOracle};
+pub use remote::{OpenAiClient, RemoteConfig, RemoteOracle};
 pub use speculative::{
     SpeculativeOptions, SpeculativeOutput, speculative_generate, speculative_with,
 };

@@ -73,26 +73,26 @@ impl RemoteConfig {
     }
 }
 
-/// An OpenAI-compatible completions endpoint as an [`Oracle`].
-pub struct RemoteOracle {
+/// A blocking client of an OpenAI-compatible server: POSTs JSON to `{base_url}{path}` with the
+/// configured timeout, retries and bearer key, and classifies failures ([`RemoteErrorKind`]).
+/// [`RemoteOracle`] and the `serve` crate's remote backends are built on it.
+pub struct OpenAiClient {
     cfg: RemoteConfig,
-    url: String,
+    base: String,
     agent: ureq::Agent,
     api_key: Option<String>,
-    /// Log-probabilities of the last reply's tokens, when asked for.
-    pub last_logprobs: Option<Vec<f32>>,
 }
 
-impl std::fmt::Debug for RemoteOracle {
+impl std::fmt::Debug for OpenAiClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteOracle")
+        f.debug_struct("OpenAiClient")
             .field("cfg", &self.cfg)
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
             .finish()
     }
 }
 
-impl RemoteOracle {
+impl OpenAiClient {
     /// Connects lazily (the first call opens the connection).
     ///
     /// # Errors
@@ -101,11 +101,11 @@ impl RemoteOracle {
         Self::with_environment(cfg, &|var| std::env::var(var).ok())
     }
 
-    /// As [`RemoteOracle::new`], reading the key variable through `env` (a process's
+    /// As [`OpenAiClient::new`], reading the key variable through `env` (a process's
     /// environment by default; tests and embedders pass their own lookup).
     ///
     /// # Errors
-    /// As [`RemoteOracle::new`].
+    /// As [`OpenAiClient::new`].
     pub fn with_environment(
         cfg: RemoteConfig,
         env: &dyn Fn(&str) -> Option<String>,
@@ -130,25 +130,35 @@ impl RemoteOracle {
             .build()
             .into();
         Ok(Self {
-            url: format!("{base}/completions"),
+            base,
             cfg,
             agent,
             api_key,
-            last_logprobs: None,
         })
     }
 
-    fn error(&self, kind: RemoteErrorKind, detail: impl Into<String>) -> GuidedError {
+    /// The configuration.
+    pub fn config(&self) -> &RemoteConfig {
+        &self.cfg
+    }
+
+    /// A typed error about `path` (the URL is named; the key never is).
+    pub fn error(
+        &self,
+        path: &str,
+        kind: RemoteErrorKind,
+        detail: impl Into<String>,
+    ) -> GuidedError {
         GuidedError::Remote {
-            url: self.url.clone(),
+            url: format!("{}{path}", self.base),
             kind,
             detail: detail.into(),
         }
     }
 
     /// One POST, classified; `Ok((status, body))` for any HTTP answer.
-    fn post_once(&self, body: &Value) -> Result<(u16, String)> {
-        let mut req = self.agent.post(&self.url);
+    fn post_once(&self, path: &str, body: &Value) -> Result<(u16, String)> {
+        let mut req = self.agent.post(&format!("{}{path}", self.base));
         if let Some(key) = &self.api_key {
             req = req.header("Authorization", &format!("Bearer {key}"));
         }
@@ -158,14 +168,14 @@ impl RemoteOracle {
                 let text = resp
                     .into_body()
                     .read_to_string()
-                    .map_err(|e| self.classify(e))?;
+                    .map_err(|e| self.classify(path, e))?;
                 Ok((status, text))
             }
-            Err(e) => Err(self.classify(e)),
+            Err(e) => Err(self.classify(path, e)),
         }
     }
 
-    fn classify(&self, e: ureq::Error) -> GuidedError {
+    fn classify(&self, path: &str, e: ureq::Error) -> GuidedError {
         let kind = match &e {
             ureq::Error::Timeout(_) => RemoteErrorKind::Timeout,
             ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
@@ -177,14 +187,23 @@ impl RemoteOracle {
             ureq::Error::Io(_) => RemoteErrorKind::Connection,
             _ => RemoteErrorKind::Protocol,
         };
-        self.error(kind, e.to_string())
+        self.error(path, kind, e.to_string())
     }
 
-    /// Posts with retries; returns the parsed JSON of a 2xx answer.
-    fn post(&self, body: &Value) -> Result<Value> {
+    /// POSTs `body` (the configured `extra_body` fields added) to `{base_url}{path}` (`path`
+    /// like `/completions`), with retries; returns the parsed JSON of a 2xx answer.
+    ///
+    /// # Errors
+    /// [`GuidedError::Remote`]: connection failures and timeouts (after the retries), non-2xx
+    /// statuses (with the first 200 characters of the answer), answers that are not JSON.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        let mut body = body.clone();
+        for (key, value) in &self.cfg.extra_body {
+            body[key.as_str()] = value.clone();
+        }
         let mut attempt = 0;
         loop {
-            let outcome = self.post_once(body);
+            let outcome = self.post_once(path, &body);
             let retryable = match &outcome {
                 Ok((status, _)) => *status >= 500,
                 Err(GuidedError::Remote { kind, .. }) => {
@@ -200,10 +219,11 @@ impl RemoteOracle {
             let (status, text) = outcome?;
             if !(200..300).contains(&status) {
                 let snippet: String = text.chars().take(200).collect();
-                return Err(self.error(RemoteErrorKind::HttpStatus(status), snippet));
+                return Err(self.error(path, RemoteErrorKind::HttpStatus(status), snippet));
             }
             return serde_json::from_str(&text).map_err(|e| {
                 self.error(
+                    path,
                     RemoteErrorKind::MalformedResponse,
                     format!(
                         "not JSON ({e}): {}",
@@ -215,9 +235,48 @@ impl RemoteOracle {
     }
 }
 
+/// An OpenAI-compatible completions endpoint as an [`Oracle`].
+#[derive(Debug)]
+pub struct RemoteOracle {
+    client: OpenAiClient,
+    /// Log-probabilities of the last reply's tokens, when asked for.
+    pub last_logprobs: Option<Vec<f32>>,
+}
+
+const COMPLETIONS: &str = "/completions";
+
+impl RemoteOracle {
+    /// Connects lazily (the first call opens the connection).
+    ///
+    /// # Errors
+    /// A base URL that is not `http://` or `https://`, or a named key variable that is unset.
+    pub fn new(cfg: RemoteConfig) -> Result<Self> {
+        Self::with_environment(cfg, &|var| std::env::var(var).ok())
+    }
+
+    /// As [`RemoteOracle::new`], reading the key variable through `env` (a process's
+    /// environment by default; tests and embedders pass their own lookup).
+    ///
+    /// # Errors
+    /// As [`RemoteOracle::new`].
+    pub fn with_environment(
+        cfg: RemoteConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        Ok(Self {
+            client: OpenAiClient::with_environment(cfg, env)?,
+            last_logprobs: None,
+        })
+    }
+
+    fn error(&self, kind: RemoteErrorKind, detail: impl Into<String>) -> GuidedError {
+        self.client.error(COMPLETIONS, kind, detail)
+    }
+}
+
 impl Oracle for RemoteOracle {
     fn name(&self) -> &str {
-        &self.cfg.model
+        &self.client.config().model
     }
 
     fn handoff(&self) -> Handoff {
@@ -234,18 +293,15 @@ impl Oracle for RemoteOracle {
     fn continue_text(&mut self, prompt: &str, completion: &str, k: usize) -> Result<OracleReply> {
         let t = Instant::now();
         let mut body = json!({
-            "model": self.cfg.model,
+            "model": self.client.config().model,
             "prompt": format!("{prompt}{completion}"),
             "max_tokens": k,
             "temperature": 0,
         });
-        if let Some(n) = self.cfg.logprobs {
+        if let Some(n) = self.client.config().logprobs {
             body["logprobs"] = json!(n);
         }
-        for (key, value) in &self.cfg.extra_body {
-            body[key.as_str()] = value.clone();
-        }
-        let v = self.post(&body)?;
+        let v = self.client.post(COMPLETIONS, &body)?;
         let choice = v
             .get("choices")
             .and_then(|c| c.get(0))
@@ -292,6 +348,6 @@ impl Oracle for RemoteOracle {
     }
 
     fn active_parameters(&self) -> Option<u64> {
-        self.cfg.active_parameters
+        self.client.config().active_parameters
     }
 }

@@ -73,7 +73,7 @@ pub use format::ggml_type::GgmlType;
 pub use format::gguf::{GgufFile, GgufHeader, MetadataArray, MetadataValue, TensorInfo};
 pub use format::safetensors::SafetensorsWeights;
 pub use generate::sampling::{Sampler, SamplingConfig, StepInfo};
-pub use generate::{Decoder, GenerateOptions, Generation, StopReason, generate};
+pub use generate::{Decoder, GenerateOptions, Generation, StopReason, generate, generate_stream};
 pub use language_model::{
     Agreement, ContinuationScore, LanguageModel, agreement, loglikelihood, token_logprobs,
 };

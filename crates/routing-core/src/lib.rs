@@ -12,6 +12,8 @@
 //!   adaptive selectors (Benjamini–Hochberg, top-p) live in `bh-moe`;
 //! * the router traits [`PairRouter`] (weak/strong pair: one score per prompt) and
 //!   [`MultiRouter`] (N models: expected quality per model);
+//! * the one cost model ([`mod@cost`]: FLOPs ≈ 2 × active parameters × tokens; dollars at
+//!   per-million-token prices);
 //! * threshold calibration for a target strong-call share ([`calibrate`], RouteLLM's
 //!   `(1 − share)` quantile rule) and willingness-to-pay routing among N models ([`wtp`]);
 //! * reference routers ([`mod@reference`]): seeded random, oracle, always-weak/always-strong,
@@ -33,6 +35,7 @@
 //! ```
 
 pub mod calibrate;
+pub mod cost;
 pub mod error;
 pub mod expert;
 pub mod reference;

@@ -200,6 +200,8 @@ pub enum StopReason {
     MaxTokens,
     /// The context window is full.
     ContextFull,
+    /// The caller stopped it ([`generate_stream`]'s callback returned `false`).
+    Cancelled,
 }
 
 /// Options of [`generate`].
@@ -259,6 +261,34 @@ pub fn generate<M: LanguageModel>(
     prompt: &[u32],
     opts: &GenerateOptions,
 ) -> Result<Generation> {
+    generate_stream(model, prompt, opts, &mut |_| true)
+}
+
+/// [`generate`], handing the completion's text to `on_text` piece by piece as it is produced
+/// (what a server streams). The pieces concatenate to [`Generation::text`] without a final
+/// stop token's text (`<|im_end|>`): text that could still become a stop string, and bytes of
+/// an unfinished UTF-8 character (a trailing `U+FFFD`), are held back until they are settled.
+/// `on_text` returns `false` to stop generation ([`StopReason::Cancelled`]: a client went
+/// away); the returned [`Generation`] then holds what was made so far.
+///
+/// ```no_run
+/// use lm::{CausalLm, GenerateOptions, LanguageModel, generate_stream};
+/// let model = CausalLm::open(lm::locate::smollm2_gguf()?, &burn::tensor::Device::flex())?;
+/// let prompt = model.encode_prompt("The capital of France is")?;
+/// let mut streamed = String::new();
+/// let g = generate_stream(&model, &prompt, &GenerateOptions::default(), &mut |piece: &str| {
+///     streamed.push_str(piece);
+///     true
+/// })?;
+/// assert_eq!(streamed, g.text);
+/// # Ok::<(), lm::LmError>(())
+/// ```
+pub fn generate_stream<M: LanguageModel>(
+    model: &M,
+    prompt: &[u32],
+    opts: &GenerateOptions,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Result<Generation> {
     let mut sampler = Sampler::new(opts.sampling.clone())?;
     let t0 = Instant::now();
     let mut dec = Decoder::new(model, prompt)?;
@@ -268,6 +298,8 @@ pub fn generate<M: LanguageModel>(
     let mut steps = Vec::new();
     let mut stop = StopReason::MaxTokens;
     let mut text = String::new();
+    // Bytes of `text` already handed to `on_text`.
+    let mut sent = 0;
     while tokens.len() < opts.max_new_tokens {
         if dec.tokens().len() >= model.max_positions() {
             stop = StopReason::ContextFull;
@@ -280,24 +312,37 @@ pub fn generate<M: LanguageModel>(
             stop = StopReason::StopToken;
             break;
         }
-        if !opts.stop_strings.is_empty() {
-            text = model.decode(&tokens)?;
-            if let Some(cut) = opts
-                .stop_strings
-                .iter()
-                .filter_map(|s| text.find(s.as_str()))
-                .min()
-            {
-                text.truncate(cut);
-                stop = StopReason::StopString;
+        text = model.decode(&tokens)?;
+        if let Some(cut) = opts
+            .stop_strings
+            .iter()
+            .filter_map(|s| text.find(s.as_str()))
+            .min()
+        {
+            text.truncate(cut);
+            stop = StopReason::StopString;
+            break;
+        }
+        let settled = settled_len(&text, &opts.stop_strings);
+        if settled > sent {
+            if !on_text(&text[sent..settled]) {
+                stop = StopReason::Cancelled;
                 break;
             }
+            sent = settled;
         }
         if tokens.len() < opts.max_new_tokens {
             dec.feed(&[info.token])?;
         }
     }
-    if stop != StopReason::StopString {
+    if stop == StopReason::StopToken {
+        text = model.decode(&tokens[..tokens.len() - 1])?;
+    }
+    if stop != StopReason::Cancelled && text.len() > sent && text.is_char_boundary(sent) {
+        on_text(&text[sent..]);
+    }
+    if stop == StopReason::StopToken {
+        // As Hugging Face returns it: the stop token's text included.
         text = model.decode(&tokens)?;
     }
     Ok(Generation {
@@ -309,4 +354,40 @@ pub fn generate<M: LanguageModel>(
         prefill_secs,
         decode_secs: t1.elapsed().as_secs_f64(),
     })
+}
+
+/// Length of the prefix of `text` that can be shown: without trailing replacement characters
+/// (an unfinished multi-byte character) and without a suffix that is the start of a stop
+/// string.
+fn settled_len(text: &str, stop_strings: &[String]) -> usize {
+    let mut end = text.trim_end_matches('\u{FFFD}').len();
+    for s in stop_strings {
+        // The longest proper prefix of `s` that `text[..end]` ends with.
+        let cuts: Vec<usize> = s.char_indices().skip(1).map(|(i, _)| i).collect();
+        for &i in cuts.iter().rev() {
+            if text[..end].ends_with(&s[..i]) {
+                end = end.min(text[..end].len() - i);
+                break;
+            }
+        }
+    }
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::settled_len;
+
+    #[test]
+    fn settled_text_holds_back_stop_prefixes_and_unfinished_characters() {
+        let stops = vec!["\n\n".to_string(), "Question:".to_string()];
+        assert_eq!(settled_len("Paris is", &stops), 8);
+        // A single newline could start "\n\n": held back.
+        assert_eq!(settled_len("Paris\n", &stops), 5);
+        // "Ques" could start "Question:": held back, the longest such suffix.
+        assert_eq!(settled_len("Paris. Ques", &stops), 7);
+        // An unfinished multi-byte character decodes to U+FFFD: held back.
+        assert_eq!(settled_len("caf\u{FFFD}", &[]), 3);
+        assert_eq!(settled_len("", &stops), 0);
+    }
 }
