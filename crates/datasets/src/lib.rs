@@ -41,6 +41,7 @@ pub mod error;
 pub mod generic;
 pub mod outcome;
 pub mod progress;
+pub mod shard;
 
 pub mod arena;
 pub mod locate;

@@ -63,6 +63,6 @@ pub use outcomes::{load_outcomes, outcome_table};
 pub use passk::pass_at_k;
 pub use record::{SampleRecord, TaskSummary};
 pub use request::{TextRequest, TokenRequest, encode_pair};
-pub use runner::{GenerationScore, GenerationSpec, RunConfig, run, score_generation};
+pub use runner::{GenerationScore, GenerationSpec, RunConfig, merge, run, score_generation};
 pub use scorer::{Scorer, ScoringMode};
 pub use task::{Family, Item, ItemKind, Task};

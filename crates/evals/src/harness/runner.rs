@@ -2,8 +2,10 @@
 //! scores the rest through the [`LanguageModel`] trait, and writes per-sample JSONL, a summary
 //! JSON and a markdown table.
 
-use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+use datasets::shard::Shard;
 use std::time::Instant;
 
 use lm::LanguageModel;
@@ -45,6 +47,9 @@ pub struct RunConfig {
     pub exec: ExecConfig,
     /// Generation budget of MATH and code tasks.
     pub max_gen_toks: usize,
+    /// Run only this shard of each task's selected items ([`datasets::shard::Shard`]); the
+    /// shards' folders are combined by [`merge`].
+    pub shard: Option<Shard>,
 }
 
 impl Default for RunConfig {
@@ -60,6 +65,7 @@ impl Default for RunConfig {
             progress: true,
             exec: ExecConfig::default(),
             max_gen_toks: 512,
+            shard: None,
         }
     }
 }
@@ -413,6 +419,18 @@ pub fn evaluate<M: LanguageModel>(
 ) -> Result<()> {
     let chunk = cfg.batch_size.max(1);
     let mut pending: Vec<Item> = Vec::new();
+    // The last shared prefix's ids (MMLU's and GSM8K's few-shot blocks repeat item after item).
+    let mut block: (Option<std::sync::Arc<str>>, Vec<u32>) = (None, Vec::new());
+    let mut begin = |scorer: &mut Scorer<'_, M>, it: &Item| -> Result<()> {
+        if block.0 != it.shared_prefix {
+            let ids = match &it.shared_prefix {
+                Some(p) => scorer.model().encode_prompt(p)?,
+                None => Vec::new(),
+            };
+            block = (it.shared_prefix.clone(), ids);
+        }
+        scorer.begin_item(&block.1)
+    };
     for (k, it) in items.iter().enumerate() {
         let is_ll = matches!(
             it.kind,
@@ -423,6 +441,9 @@ pub fn evaluate<M: LanguageModel>(
         }
         let last = k + 1 == items.len();
         if !pending.is_empty() && (!is_ll || pending.len() >= chunk || last) {
+            if let [one] = &pending[..] {
+                begin(scorer, one)?;
+            }
             for rec in evaluate_loglik_items(scorer, &pending)? {
                 sink(rec)?;
             }
@@ -430,6 +451,7 @@ pub fn evaluate<M: LanguageModel>(
             pending.clear();
         }
         if !is_ll {
+            begin(scorer, it)?;
             sink(evaluate_generation_item(
                 scorer,
                 it,
@@ -459,6 +481,10 @@ pub fn run<M: LanguageModel>(model: &M, cfg: &RunConfig) -> Result<Vec<TaskSumma
         let name = task.name();
         n_shot.insert(name.clone(), task.num_fewshot());
         let items = select(task.load(&dir)?, cfg.offset, cfg.limit);
+        let items = match cfg.shard {
+            Some(sh) => sh.select(items),
+            None => items,
+        };
         let path = cfg.output.join(format!("samples_{name}.jsonl"));
         let existing = record::read_records(&path)?;
         let done: HashSet<String> = existing.iter().map(|r| r.id.clone()).collect();
@@ -486,39 +512,17 @@ pub fn run<M: LanguageModel>(model: &M, cfg: &RunConfig) -> Result<Vec<TaskSumma
         progress.finish();
         let wall = t0.elapsed().as_secs_f64();
         let wanted: HashSet<String> = items.iter().map(Item::id).collect();
-        let mut all: Vec<SampleRecord> = existing
+        let all: Vec<SampleRecord> = existing
             .into_iter()
             .chain(fresh)
             .filter(|r| wanted.contains(&r.id))
             .collect();
-        all.sort_by(|a, b| (a.task.as_str(), a.idx).cmp(&(b.task.as_str(), b.idx)));
-        let mut tasks_in: Vec<String> = all.iter().map(|r| r.task.clone()).collect();
-        tasks_in.dedup();
         let rate = if wall > 0.0 {
             todo.len() as f64 / wall
         } else {
             0.0
         };
-        if tasks_in.len() > 1 {
-            for t in &tasks_in {
-                let recs: Vec<SampleRecord> =
-                    all.iter().filter(|r| &r.task == t).cloned().collect();
-                summaries.push(TaskSummary {
-                    task: t.clone(),
-                    n: recs.len(),
-                    metrics: record::aggregate(&recs),
-                    items_per_s: 0.0,
-                    wall_s: 0.0,
-                });
-            }
-        }
-        summaries.push(TaskSummary {
-            task: name.clone(),
-            n: all.len(),
-            metrics: record::aggregate(&all),
-            items_per_s: rate,
-            wall_s: wall,
-        });
+        summaries.extend(summarise_task(&name, all, rate, wall).1);
     }
     let config = json!({
         "model": model.name(),
@@ -528,6 +532,7 @@ pub fn run<M: LanguageModel>(model: &M, cfg: &RunConfig) -> Result<Vec<TaskSumma
         "batch_size": cfg.batch_size,
         "max_length": cfg.max_length,
         "tasks": cfg.tasks.iter().map(Task::name).collect::<Vec<_>>(),
+        "shard": cfg.shard,
     });
     let results = record::results_json(
         model.name(),
@@ -536,14 +541,170 @@ pub fn run<M: LanguageModel>(model: &M, cfg: &RunConfig) -> Result<Vec<TaskSumma
         config,
         t_all.elapsed().as_secs_f64(),
     );
-    let rp = cfg.output.join("results.json");
+    write_results(&cfg.output, &results, &summaries)?;
+    Ok(summaries)
+}
+
+/// Sorts one task's records into source order and summarises them: one line per subtask
+/// (MMLU subjects) when there are several, then the task's line.
+fn summarise_task(
+    name: &str,
+    mut all: Vec<SampleRecord>,
+    rate: f64,
+    wall: f64,
+) -> (Vec<SampleRecord>, Vec<TaskSummary>) {
+    all.sort_by(|a, b| (a.task.as_str(), a.idx).cmp(&(b.task.as_str(), b.idx)));
+    let mut tasks_in: Vec<String> = all.iter().map(|r| r.task.clone()).collect();
+    tasks_in.dedup();
+    let mut summaries = Vec::new();
+    if tasks_in.len() > 1 {
+        for t in &tasks_in {
+            let recs: Vec<SampleRecord> = all.iter().filter(|r| &r.task == t).cloned().collect();
+            summaries.push(TaskSummary {
+                task: t.clone(),
+                n: recs.len(),
+                metrics: record::aggregate(&recs),
+                items_per_s: 0.0,
+                wall_s: 0.0,
+            });
+        }
+    }
+    summaries.push(TaskSummary {
+        task: name.to_string(),
+        n: all.len(),
+        metrics: record::aggregate(&all),
+        items_per_s: rate,
+        wall_s: wall,
+    });
+    (all, summaries)
+}
+
+fn write_results(dir: &Path, results: &serde_json::Value, summaries: &[TaskSummary]) -> Result<()> {
+    let rp = dir.join("results.json");
     std::fs::write(
         &rp,
-        serde_json::to_string_pretty(&results).unwrap_or_default(),
+        serde_json::to_string_pretty(results).unwrap_or_default(),
     )
     .map_err(|e| HarnessError::io(&rp, e))?;
-    let mp = cfg.output.join("results.md");
-    std::fs::write(&mp, record::markdown_table(&summaries))
-        .map_err(|e| HarnessError::io(&mp, e))?;
+    let mp = dir.join("results.md");
+    std::fs::write(&mp, record::markdown_table(summaries)).map_err(|e| HarnessError::io(&mp, e))
+}
+
+/// Combines the output folders of a sharded run (`--shard i/N` for every `i`, each a folder
+/// [`run`] wrote) into `out`: each task's `samples_<task>.jsonl` in source order, and
+/// `results.json` / `results.md` aggregated from them exactly as a single run aggregates —
+/// the metrics equal the single run's.
+///
+/// # Errors
+/// A folder without `results.json`; shards of different runs (model, tasks, limit, offset,
+/// shard count) or a missing or repeated shard; an item scored in two shards; I/O errors. Each
+/// names the folder or item.
+pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Vec<TaskSummary>> {
+    let first = shards
+        .first()
+        .ok_or_else(|| HarnessError::invalid("merge", "no shard folders given"))?;
+    let read_json = |dir: &Path| -> Result<serde_json::Value> {
+        let p = dir.join("results.json");
+        let text = std::fs::read_to_string(&p).map_err(|e| HarnessError::io(&p, e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| HarnessError::invalid(p.display().to_string(), format!("not JSON: {e}")))
+    };
+    let head = read_json(first)?;
+    let same = |v: &serde_json::Value, key: &str| v["config"][key] == head["config"][key];
+    let mut seen = BTreeSet::new();
+    let mut count = None;
+    for dir in shards {
+        let v = read_json(dir)?;
+        let here = dir.display().to_string();
+        for key in [
+            "model",
+            "tasks",
+            "limit",
+            "offset",
+            "max_length",
+            "batch_size",
+            "seed",
+        ] {
+            if !same(&v, key) {
+                return Err(HarnessError::invalid(
+                    here,
+                    format!(
+                        "`{key}` is {} here but {} in {}: shards of different runs",
+                        v["config"][key],
+                        head["config"][key],
+                        first.display()
+                    ),
+                ));
+            }
+        }
+        let shard: Option<Shard> = serde_json::from_value(v["config"]["shard"].clone())
+            .ok()
+            .flatten();
+        let shard = shard.unwrap_or_else(Shard::whole);
+        if *count.get_or_insert(shard.count) != shard.count || !seen.insert(shard.index) {
+            return Err(HarnessError::invalid(
+                here,
+                format!("shard {shard} repeats or belongs to another split"),
+            ));
+        }
+    }
+    let n = count.unwrap_or(1);
+    if seen.len() != n {
+        let missing: Vec<String> = (0..n)
+            .filter(|i| !seen.contains(i))
+            .map(|i| format!("{i}/{n}"))
+            .collect();
+        return Err(HarnessError::invalid(
+            "merge",
+            format!("missing shard(s) {}", missing.join(", ")),
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(|e| HarnessError::io(out, e))?;
+    let names: Vec<String> = head["config"]["tasks"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut summaries = Vec::new();
+    let mut wall = 0.0;
+    for name in &names {
+        let mut all = Vec::new();
+        let mut ids = HashSet::new();
+        for dir in shards {
+            for r in record::read_records(&dir.join(format!("samples_{name}.jsonl")))? {
+                if !ids.insert(r.id.clone()) {
+                    return Err(HarnessError::invalid(
+                        r.id.clone(),
+                        format!("scored in two shards (again in {})", dir.display()),
+                    ));
+                }
+                wall += r.time_s;
+                all.push(r);
+            }
+        }
+        let (all, s) = summarise_task(name, all, 0.0, 0.0);
+        let path = out.join(format!("samples_{name}.jsonl"));
+        let mut file = std::fs::File::create(&path).map_err(|e| HarnessError::io(&path, e))?;
+        for r in &all {
+            record::append_record(&mut file, &path, r)?;
+        }
+        summaries.extend(s);
+    }
+    let mut config = head["config"].clone();
+    config["shard"] = serde_json::Value::Null;
+    config["merged_from"] = json!(
+        shards
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+    );
+    let n_shot: BTreeMap<String, usize> =
+        serde_json::from_value(head["n-shot"].clone()).unwrap_or_default();
+    let model = head["model_name"].as_str().unwrap_or_default().to_string();
+    let results = record::results_json(&model, &summaries, &n_shot, config, wall);
+    write_results(out, &results, &summaries)?;
     Ok(summaries)
 }

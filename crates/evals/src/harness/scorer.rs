@@ -49,6 +49,8 @@ pub struct Scorer<'m, M: LanguageModel> {
     cached: Vec<u32>,
     last: Option<(Vec<u32>, usize, Vec<f32>)>,
     tokens_fed: usize,
+    /// The block [`Scorer::begin_item`] last computed alone (its KV is a prefix of the cache).
+    block: Vec<u32>,
 }
 
 impl<'m, M: LanguageModel> Scorer<'m, M> {
@@ -62,6 +64,7 @@ impl<'m, M: LanguageModel> Scorer<'m, M> {
             cached: Vec::new(),
             last: None,
             tokens_fed: 0,
+            block: Vec::new(),
         }
     }
 
@@ -78,6 +81,56 @@ impl<'m, M: LanguageModel> Scorer<'m, M> {
     /// The effective `max_length`.
     pub fn max_length(&self) -> usize {
         self.max_length
+    }
+
+    /// Starts an item: the KV cache is rolled back to `block` (a few-shot block every item of
+    /// the task starts with; empty for none), computed alone in one forward pass the first
+    /// time. What the item then feeds does not depend on the items before it, so its scores
+    /// are the same in a single run and in any shard of it (`--shard`). Without this, the
+    /// cache would keep the longest prefix shared with the previous item, computed in chunks
+    /// that depend on that item — equal up to float rounding, not bit for bit.
+    ///
+    /// A no-op in [`ScoringMode::Batched`], whose left-padded batches already depend on which
+    /// items share a batch.
+    ///
+    /// # Errors
+    /// Model errors while computing the block.
+    pub fn begin_item(&mut self, block: &[u32]) -> Result<()> {
+        if self.mode != ScoringMode::PrefixCache {
+            return Ok(());
+        }
+        self.last = None;
+        let block = &block[..block.len().min(self.max_length.saturating_sub(1))];
+        let kept = match self.cache.as_mut() {
+            Some(c)
+                if !block.is_empty() && self.block == block && self.cached.starts_with(block) =>
+            {
+                self.model.truncate(c, block.len());
+                true
+            }
+            _ => false,
+        };
+        if kept {
+            self.cached.truncate(block.len());
+            return Ok(());
+        }
+        let mut cache = self.model.new_cache(1);
+        self.cached.clear();
+        self.block.clear();
+        if !block.is_empty() {
+            let r = self
+                .model
+                .forward(&[block.to_vec()], &mut cache, LogitsAt::Last);
+            if let Err(e) = r {
+                self.cache = None;
+                return Err(e.into());
+            }
+            self.tokens_fed += block.len();
+            self.cached.extend_from_slice(block);
+            self.block = block.to_vec();
+        }
+        self.cache = Some(cache);
+        Ok(())
     }
 
     /// Scores each request: `Σ log p(cont | ctx)`, greedy flag, per-token log-probabilities.

@@ -207,6 +207,7 @@ impl Task {
                 let mut out = Vec::new();
                 for s in subjects {
                     let prefix = multiple_choice::mmlu_prefix(&s, &data::load_mmlu(dir, &s, "dev")?, 5);
+                    let shared: std::sync::Arc<str> = prefix.as_str().into();
                     for (i, row) in data::load_mmlu(dir, &s, "test")?.iter().enumerate() {
                         let mut it = Item::new(
                             &format!("mmlu_{s}"),
@@ -214,6 +215,7 @@ impl Task {
                             ItemKind::MultipleChoice(multiple_choice::mmlu_item(&prefix, row)),
                         );
                         it.group = Some("mmlu".into());
+                        it.shared_prefix = Some(shared.clone());
                         out.push(it);
                     }
                 }
@@ -221,18 +223,21 @@ impl Task {
             }
             Self::Gsm8k => {
                 let prefix = generation::gsm8k_prefix(&data::load_gsm8k(dir, "train")?, 5);
+                let shared: std::sync::Arc<str> = prefix.as_str().into();
                 data::load_gsm8k(dir, "test")?
                     .iter()
                     .enumerate()
                     .map(|(i, r)| {
-                        Item::new(
+                        let mut it = Item::new(
                             &name,
                             i,
                             ItemKind::Gsm8k {
                                 prompt: generation::gsm8k_prompt(&prefix, r),
                                 reference: r.answer.clone(),
                             },
-                        )
+                        );
+                        it.shared_prefix = Some(shared.clone());
+                        it
                     })
                     .collect()
             }
@@ -360,6 +365,11 @@ pub struct Item {
     pub idx: usize,
     /// What to do with it.
     pub kind: ItemKind,
+    /// The text every item of the task starts with (a few-shot block), when there is one: the
+    /// scorer computes its KV cache once, alone, and starts each item from it, so an item's
+    /// numbers never depend on which item came before it (a sharded run's items then score
+    /// exactly as in a single run).
+    pub shared_prefix: Option<std::sync::Arc<str>>,
 }
 
 impl Item {
@@ -370,6 +380,7 @@ impl Item {
             group: None,
             idx,
             kind,
+            shared_prefix: None,
         }
     }
 
