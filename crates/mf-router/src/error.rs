@@ -15,6 +15,12 @@ pub enum MfError {
     /// An error from the routing layer (calibration, bad share).
     #[error(transparent)]
     Routing(#[from] routing_core::RoutingError),
+    /// Reading the benchmark harness's per-sample outputs failed.
+    #[error(transparent)]
+    Harness(#[from] evals::harness::HarnessError),
+    /// Evaluating routing curves failed.
+    #[error(transparent)]
+    Eval(#[from] evals::EvalError),
     /// An error from the sentence encoder.
     #[error("sentence encoder: {0}")]
     Encoder(#[from] lm::LmError),

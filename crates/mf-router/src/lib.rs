@@ -41,6 +41,8 @@
 //!   preference battles, [`TiePolicy`];
 //! * [`splits`] — seeded random and held-out-group splits, no prompt text in two splits;
 //! * [`embed_cache`] — the [`TextEmbedder`] trait, the on-disk embedding cache, progress bar;
+//! * [`harness_router`] — a router trained on the workspace's own `lm_eval` outcomes of two
+//!   models (RouteLLM's protocol on our data; the checkpoint `serve` loads);
 //! * [`mf`] — the MF model, its gradient, training, and the `routing-core` router traits;
 //! * [`classifier`] — the MLP head with dropout, soft targets, EMA, percentile thresholds;
 //! * [`checkpoint`] — safetensors + JSON checkpoints and [`LoadedRouter`] (`route`, `score`);
@@ -55,6 +57,7 @@ pub mod checkpoint;
 pub mod classifier;
 pub mod embed_cache;
 pub mod error;
+pub mod harness_router;
 pub mod mf;
 pub mod splits;
 

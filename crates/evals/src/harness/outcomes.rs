@@ -57,7 +57,11 @@ pub fn outcome_table(name: &str, runs: &[(String, Vec<SampleRecord>)]) -> Result
     let mut scores = Vec::with_capacity(common.len() * runs.len());
     for id in &common {
         let first = maps[0][id];
-        prompts.push(PromptMeta::new(id.clone()).with_group(first.task.clone()));
+        let mut meta = PromptMeta::new(id.clone()).with_group(first.task.clone());
+        if let Some(text) = prompt_text(first) {
+            meta = meta.with_text(text);
+        }
+        prompts.push(meta);
         scores.extend(maps.iter().map(|m| m[id].correct));
     }
     let kind = if scores.iter().all(|&s| s == 0.0 || s == 1.0) {
@@ -82,4 +86,15 @@ pub fn load_outcomes(name: &str, runs: &[(String, PathBuf)]) -> Result<OutcomeTa
         .map(|(m, d)| Ok((m.clone(), read_dir_records(d)?)))
         .collect::<Result<Vec<_>>>()?;
     outcome_table(name, &recs)
+}
+
+/// The text a query router reads for a record: the context the model was given (`context`,
+/// the first of `contexts` for multiple choice, the prompt's tail for generation).
+pub fn prompt_text(r: &SampleRecord) -> Option<String> {
+    let i = &r.inputs;
+    i.get("context")
+        .or_else(|| i.get("contexts").and_then(|c| c.get(0)))
+        .or_else(|| i.get("prompt_tail"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
 }
