@@ -72,6 +72,9 @@ def main():
     ap.add_argument("--prompts", type=int, default=40, help="distinct prompts in the load test")
     ap.add_argument("--max-tokens", type=int, default=8)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--router-dir", default=None,
+                    help="a harness_router output folder: the server's router-mf-<threshold> decisions are compared with its decisions.jsonl")
+    ap.add_argument("--router-items", type=int, default=100, help="decisions to compare")
     a = ap.parse_args()
     key = os.environ.get(a.key_env)
     summary = {"base": a.base, "model": a.model}
@@ -113,6 +116,23 @@ def main():
             check("routed_to" in extra and "router_score" in extra, f"{mid} reports its decision")
         else:
             check("oracle_calls" in extra, f"{mid} reports its oracle calls")
+
+    # 2b. The server's MF decisions against the library's (harness_router's test decisions).
+    if a.router_dir:
+        summ = json.load(open(os.path.join(a.router_dir, "summary.json")))
+        model = f"router-mf-{summ['threshold']!r}"
+        decisions = [json.loads(l) for l in open(os.path.join(a.router_dir, "decisions.jsonl")) if l.strip()]
+        decisions = decisions[: a.router_items]
+        agree, max_dscore = 0, 0.0
+        for d in decisions:
+            r = client.completions.create(model=model, prompt=d["text"], max_tokens=1, temperature=0)
+            extra = r.usage.model_extra or {}
+            want = summ["strong"] if d["strong"] else summ["weak"]
+            agree += extra.get("routed_to") == want
+            max_dscore = max(max_dscore, abs(extra.get("router_score", float("nan")) - d["score"]))
+        print(f"{model}: {agree}/{len(decisions)} decisions equal the library's; max |score difference| {max_dscore:.2e}")
+        summary["router"] = {"model": model, "compared": len(decisions), "agree": agree, "max_score_diff": max_dscore}
+        check(agree == len(decisions), f"router-mf decisions equal the library's ({agree}/{len(decisions)})")
 
     # 3. Errors, then still serving.
     st, v = raw(a.base, "POST", "/v1/completions", body='{"model": "x", "prompt": ', key=key)
