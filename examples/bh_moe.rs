@@ -18,8 +18,11 @@
 
 #[path = "common/backend.rs"]
 mod backend;
+#[path = "common/cli.rs"]
+mod cli;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use bh_moe::study::pipeline::{ModelSource, StudyPlan, run};
 use bh_moe::study::{Dataset, seed_grid};
@@ -97,8 +100,12 @@ struct Args {
     no_progress: bool,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
     let a = Args::parse();
+    cli::run(|| study(&a))
+}
+
+fn study(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let device = backend::device(&a.device)?;
     let data = a.data.clone().or_else(datasets::shared_data_dir);
     let source = if a.synthetic {

@@ -23,9 +23,13 @@
 
 #[path = "common/alloc.rs"]
 mod alloc;
+#[path = "common/cli.rs"]
+mod cli;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
+use clap::Parser;
 use datasets::{CodeOutcomes, OutcomeTable};
 use evals::plot::{Chart, Series};
 use evals::routing::{MeanStd, StudyReport};
@@ -73,22 +77,45 @@ fn oracle_gap(t: &OutcomeTable, s: usize, l: usize, k: usize) -> f64 {
     routed_rate(t, s, l, &to_small) - routed_rate(t, s, l, &vec![false; t.n_prompts()])
 }
 
-fn main() -> Result<(), BoxError> {
-    let mut out = PathBuf::from("out/code_router");
-    let mut cache = PathBuf::from("out/embed-cache/all-MiniLM-L6-v2.mfemb");
-    let mut seeds = 5u64;
-    let mut trials = 10usize;
-    let mut it = std::env::args().skip(1);
-    while let Some(f) = it.next() {
-        let mut v = || it.next().ok_or_else(|| format!("{f} needs a value"));
-        match f.as_str() {
-            "--out" => out = PathBuf::from(v()?),
-            "--cache" => cache = PathBuf::from(v()?),
-            "--seeds" => seeds = v()?.parse()?,
-            "--trials" => trials = v()?.parse()?,
-            other => return Err(format!("unknown flag {other}; usage: code_router [--out DIR] [--cache FILE] [--seeds N] [--trials N]").into()),
-        }
-    }
+/// The MBPP routing study: random routing vs a classifier router on MiniLM embeddings.
+#[derive(Parser, Debug)]
+#[command(
+    name = "code_router",
+    version,
+    args_override_self = true,
+    mut_args = cli::negative_numbers
+)]
+struct Args {
+    /// Output folder (report.md, SVG figures, summary.json, checkpoints).
+    #[arg(long, value_name = "DIR", default_value = "out/code_router")]
+    out: PathBuf,
+    /// The MiniLM embedding cache (shared with routellm_mf).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "out/embed-cache/all-MiniLM-L6-v2.mfemb"
+    )]
+    cache: PathBuf,
+    /// Training seeds of the classifier router (0..N).
+    #[arg(long, default_value_t = 5)]
+    seeds: u64,
+    /// Trials of the random-routing baseline.
+    #[arg(long, default_value_t = 10)]
+    trials: usize,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    cli::run(|| study(args))
+}
+
+fn study(args: Args) -> Result<(), BoxError> {
+    let Args {
+        out,
+        cache,
+        seeds,
+        trials,
+    } = args;
     std::fs::create_dir_all(&out)?;
     let dir = datasets::shared_data_dir().ok_or("shared data not found (set CAI_DATA_DIR)")?;
     let table = datasets::load_routerbench_slice(&dir.join("routerbench_routerdc"), "mbpp")?.data;

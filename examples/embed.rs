@@ -21,12 +21,15 @@
 mod alloc;
 #[path = "common/backend.rs"]
 mod backend;
+#[path = "common/cli.rs"]
+mod cli;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use burn::tensor::Device;
+use clap::Parser;
 use lm::models::bert::{DEFAULT_MAX_BATCH, SentenceEncoder, cosine_similarity};
 
 const BUILT_IN: [&str; 8] = [
@@ -40,72 +43,46 @@ const BUILT_IN: [&str; 8] = [
     "Stock markets fell sharply after the announcement.",
 ];
 
+/// Sentence embeddings with all-MiniLM-L6-v2: sentences → unit vectors → cosine similarities.
+#[derive(Parser, Debug)]
+#[command(
+    name = "embed",
+    version,
+    args_override_self = true,
+    mut_args = cli::negative_numbers
+)]
 struct Args {
+    /// Sentences to embed [default: a built-in list of 8].
     sentences: Vec<String>,
+    /// Time batches over 256 generated sentences (or --texts) instead of printing similarities.
+    #[arg(long)]
     bench: bool,
+    /// With --bench: also run sentence-transformers (`crates/lm/peer/minilm_st.py`) on the same
+    /// sentences and compare.
+    #[arg(long)]
     peer: bool,
+    /// With --bench: timed rounds after the warm-up (0 counts as 1).
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Threads [default: all cores] (0 counts as 1).
+    #[arg(long)]
     threads: Option<usize>,
+    /// Sentences per batch (0 counts as 1).
+    #[arg(long, default_value_t = DEFAULT_MAX_BATCH)]
     batch: usize,
+    /// With --bench: the texts to time, one per line [default: 256 generated sentences].
+    #[arg(long, value_name = "FILE")]
     texts: Option<PathBuf>,
+    /// Device: cpu, or wgpu / vulkan / cuda when compiled in.
+    #[arg(long, default_value = "cpu", value_parser = cli::checked_by(backend::device))]
     device: String,
+    /// The MiniLM folder [default: found by `lm::locate::minilm_dir()`].
+    #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
+    /// Compare with sentence-transformers' golden file (minilm_embeddings.json) and fail above
+    /// 1e-4.
+    #[arg(long, value_name = "FILE")]
     golden: Option<PathBuf>,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        sentences: Vec::new(),
-        bench: false,
-        peer: false,
-        rounds: 5,
-        threads: None,
-        batch: DEFAULT_MAX_BATCH,
-        texts: None,
-        device: "cpu".into(),
-        model: None,
-        golden: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut number = |name: &str| -> Result<usize, String> {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| format!("{name} needs a positive integer"))
-        };
-        match a.as_str() {
-            "--bench" => args.bench = true,
-            "--peer" => args.peer = true,
-            "--rounds" => args.rounds = number("--rounds")?.max(1),
-            "--threads" => args.threads = Some(number("--threads")?.max(1)),
-            "--batch" => args.batch = number("--batch")?.max(1),
-            "--device" => args.device = it.next().ok_or("--device needs a name")?,
-            "--model" => {
-                args.model = Some(PathBuf::from(it.next().ok_or("--model needs a folder")?))
-            }
-            "--golden" => {
-                args.golden = Some(PathBuf::from(
-                    it.next().ok_or("--golden needs minilm_embeddings.json")?,
-                ))
-            }
-            "--texts" => {
-                args.texts = Some(PathBuf::from(
-                    it.next()
-                        .ok_or("--texts needs a file (one text per line)")?,
-                ))
-            }
-            "-h" | "--help" => {
-                return Err(
-                    "usage: embed [SENTENCE ...] | embed --bench [--peer] [--rounds N] \
-                            [--threads T] [--batch B] [--texts FILE] | embed --golden FILE; \
-                            all: [--device cpu|wgpu|vulkan|cuda] [--model DIR]"
-                        .to_string(),
-                );
-            }
-            _ => args.sentences.push(a),
-        }
-    }
-    Ok(args)
 }
 
 /// 256 deterministic sentences of 4 to ~40 words, built from word lists with a fixed LCG.
@@ -304,8 +281,15 @@ fn run_peer(
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
+fn main() -> ExitCode {
+    let mut args = Args::parse();
+    args.rounds = args.rounds.max(1);
+    args.threads = args.threads.map(|t| t.max(1));
+    args.batch = args.batch.max(1);
+    cli::run(|| embed(&args))
+}
+
+fn embed(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let device = backend::device(&args.device)?;
     let cpu = device == Device::flex();
     let dir = match &args.model {

@@ -14,67 +14,98 @@
 mod alloc;
 #[path = "common/backend.rs"]
 mod backend;
+#[path = "common/cli.rs"]
+mod cli;
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
 use lm::tokenizer::{ChatFormat, ChatMessage};
 use lm::{CausalLm, GenerateOptions, LanguageModel, SamplingConfig, generate};
 
 type BoxError = Box<dyn std::error::Error>;
 
-fn main() -> Result<(), BoxError> {
-    let mut prompt = None;
-    let mut chat = false;
-    let mut model_path: Option<String> = None;
-    let mut opts = GenerateOptions::default();
-    let mut device = "cpu".to_string();
-    let mut engine = lm::Engine::F32;
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut val = || it.next().ok_or_else(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--chat" => {
-                chat = true;
-                prompt = Some(val()?);
-            }
-            "--model" | "--gguf" | "--hf-dir" => model_path = Some(val()?),
-            "--max-tokens" => opts.max_new_tokens = val()?.parse()?,
-            "--temperature" => opts.sampling.temperature = val()?.parse()?,
-            "--top-k" => opts.sampling.top_k = Some(val()?.parse()?),
-            "--top-p" => opts.sampling.top_p = Some(val()?.parse()?),
-            "--seed" => opts.sampling.seed = val()?.parse()?,
-            "--stop" => opts.stop_strings.push(val()?),
-            "--device" => device = val()?,
-            "--engine" => engine = lm::Engine::parse(&val()?)?,
-            "-h" | "--help" => {
-                println!(
-                    "usage: generate [--chat] PROMPT [--model GGUF_OR_DIR] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop STR]... [--device {}]",
-                    backend::available().join("|")
-                );
-                return Ok(());
-            }
-            _ if prompt.is_none() => prompt = Some(a),
-            other => return Err(format!("unexpected argument {other}").into()),
-        }
-    }
-    let _: &SamplingConfig = &opts.sampling;
-    let device = backend::device(&device)?;
+/// Prompt → text with any supported model, with tokens/s.
+#[derive(Parser, Debug)]
+#[command(
+    name = "generate",
+    version,
+    args_override_self = true,
+    mut_args = cli::negative_numbers
+)]
+struct Args {
+    /// The prompt, continued as plain text.
+    #[arg(default_value = "The capital of France is")]
+    prompt: String,
+    /// A prompt to wrap in the model's chat format (instead of PROMPT).
+    #[arg(long, value_name = "PROMPT", conflicts_with = "prompt")]
+    chat: Option<String>,
+    /// A GGUF file or a Hugging Face directory [default: SmolLM2-135M-Instruct from the model
+    /// cache].
+    #[arg(long, alias = "gguf", alias = "hf-dir", value_name = "GGUF_OR_DIR")]
+    model: Option<PathBuf>,
+    /// New tokens at most.
+    #[arg(long, default_value_t = GenerateOptions::default().max_new_tokens)]
+    max_tokens: usize,
+    /// Sampling temperature (0: greedy).
+    #[arg(long, default_value_t = SamplingConfig::greedy().temperature)]
+    temperature: f32,
+    /// Keep only the K most likely tokens [default: all].
+    #[arg(long, value_name = "K")]
+    top_k: Option<usize>,
+    /// Keep the smallest set of tokens with cumulative probability >= P [default: all].
+    #[arg(long, value_name = "P")]
+    top_p: Option<f32>,
+    /// Seed of the sampling stream.
+    #[arg(long, default_value_t = SamplingConfig::greedy().seed)]
+    seed: u64,
+    /// Stop at this string (repeatable).
+    #[arg(long, value_name = "STR")]
+    stop: Vec<String>,
+    /// Device: cpu, or wgpu / vulkan / cuda when compiled in.
+    #[arg(long, default_value = "cpu", value_parser = cli::checked_by(backend::device))]
+    device: String,
+    /// Engine.
+    #[arg(long, default_value = "f32", value_parser = cli::engine())]
+    engine: lm::Engine,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    cli::run(|| generate_text(args))
+}
+
+fn generate_text(args: Args) -> Result<(), BoxError> {
+    let opts = GenerateOptions {
+        max_new_tokens: args.max_tokens,
+        stop_strings: args.stop,
+        sampling: SamplingConfig {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            seed: args.seed,
+        },
+    };
+    let device = backend::device(&args.device)?;
     let t = std::time::Instant::now();
-    let path = match model_path {
-        Some(p) => std::path::PathBuf::from(p),
+    let path = match args.model {
+        Some(p) => p,
         None => lm::locate::smollm2_gguf()?,
     };
-    let model = CausalLm::open_with(&path, &device, engine)?;
+    let model = CausalLm::open_with(&path, &device, args.engine)?;
     eprintln!(
         "loaded {} in {:.2} s",
         model.name(),
         t.elapsed().as_secs_f64()
     );
-    let text = prompt.unwrap_or_else(|| "The capital of France is".into());
-    let text = if chat {
+    let text = match args.chat {
         // The model's own chat format, told by its special tokens (ChatML for SmolLM2).
-        let format = ChatFormat::detect(model.tokenizer()).unwrap_or(ChatFormat::ChatMl);
-        format.render(&[ChatMessage::user(text)], true)
-    } else {
-        text
+        Some(text) => {
+            let format = ChatFormat::detect(model.tokenizer()).unwrap_or(ChatFormat::ChatMl);
+            format.render(&[ChatMessage::user(text)], true)
+        }
+        None => args.prompt,
     };
     let ids = model.encode_prompt(&text)?;
     let g = generate(&model, &ids, &opts)?;

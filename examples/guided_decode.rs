@@ -25,16 +25,21 @@
 //! Configurations (`--configs`, comma-separated): `small`, `oracle`, `random:CxK`,
 //! `entropy:TAUxK`, `maxprob:TAUxK`, `bild:F/R`, `spec:G` (the last two need a shared
 //! tokenizer). Writes `items/<task>/<config>.jsonl` (resumable), `report.md`, `summary.json`
-//! and SVG figures into `--output` (default `out/guided_decode`), and prints the report.
+//! and SVG figures into `--out` (default `out/guided_decode`; `--output` is the older spelling),
+//! and prints the report.
 //! `--report-only` summarises the logs without generating (the items every configuration has
 //! finished), e.g. while a long run is stopped.
 
 #[path = "common/backend.rs"]
 mod backend;
+#[path = "common/cli.rs"]
+mod cli;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::{ArgAction, Parser};
 use evals::harness::Task;
 use guided_decode::study::{HelpConfig, OracleSource, StudyOptions, run_study, run_study_on};
 use guided_decode::{RemoteConfig, TokenPrices};
@@ -42,97 +47,182 @@ use lm::CausalLm;
 
 type BoxError = Box<dyn std::error::Error>;
 
-const HELP: &str = "guided_decode [--small GGUF] [--oracle GGUF | --remote-oracle URL --remote-model NAME [--api-key-env VAR] [--remote-extra JSON] [--remote-timeout S] [--remote-params N]] [--tasks lambada_gen,gsm8k,math500] [--limit N] [--offset N] [--configs a,b,...] [--seed N] [--horizon L] [--math-max-tokens N] [--prices SMALL_IN,SMALL_OUT,ORACLE_IN,ORACLE_OUT] [--engine quantized|quantized-x2|f32] [--oracle-engine E] [--device cpu] [--no-meta] [--report-only] [--no-progress] [--output DIR] [--synthetic]";
+/// The guided-inference study: a small model that asks an oracle for `k` tokens, `c` times at
+/// random or when it is uncertain, on real tasks.
+#[derive(Parser, Debug)]
+#[command(
+    name = "guided_decode",
+    version,
+    args_override_self = true,
+    mut_args = cli::negative_numbers
+)]
+struct Args {
+    /// The small model: a GGUF file or a Hugging Face directory [default: SmolLM2-135M-Instruct
+    /// from the model cache].
+    #[arg(long, value_name = "GGUF_OR_DIR")]
+    small: Option<PathBuf>,
+    /// The oracle model: a GGUF file or a Hugging Face directory [default: Gemma 3 270M from the
+    /// model cache].
+    #[arg(long, value_name = "GGUF_OR_DIR")]
+    oracle: Option<PathBuf>,
+    /// An oracle served by an OpenAI-compatible server at this base URL (instead of --oracle).
+    #[arg(long, value_name = "URL", requires = "remote_model")]
+    remote_oracle: Option<String>,
+    /// The remote oracle's model name.
+    #[arg(long, value_name = "NAME")]
+    remote_model: Option<String>,
+    /// Environment variable holding the remote server's API key [default: none].
+    #[arg(long, value_name = "VAR")]
+    api_key_env: Option<String>,
+    /// Extra fields of every remote request, as a JSON object.
+    #[arg(long, value_name = "JSON", value_parser = json_object)]
+    remote_extra: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Whole-request timeout of the remote oracle, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 120)]
+    remote_timeout: u64,
+    /// The remote oracle's active parameters (for the cost accounting) [default: unknown].
+    #[arg(long, value_name = "N")]
+    remote_params: Option<u64>,
+    /// Tasks, comma-separated: lambada_gen, gsm8k, math500.
+    #[arg(
+        long,
+        default_value = "lambada_gen",
+        value_delimiter = ',',
+        action = ArgAction::Set,
+        value_parser = cli::task
+    )]
+    tasks: Vec<Task>,
+    /// Items per task [default: all; 50 with --synthetic].
+    #[arg(long)]
+    limit: Option<usize>,
+    /// First item of each task.
+    #[arg(long, default_value_t = 0)]
+    offset: usize,
+    /// Configurations, comma-separated: small, oracle, random:CxK, entropy:TAUxK, maxprob:TAUxK,
+    /// bild:F/R, spec:G [default: the default grid of each task].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        action = ArgAction::Set,
+        value_parser = help_config
+    )]
+    configs: Option<Vec<HelpConfig>>,
+    /// Seed of the random calls (and of the synthetic items).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The random calls' horizon L [default: the task's token budget].
+    #[arg(long, value_name = "L")]
+    horizon: Option<usize>,
+    /// MATH-500 token budget.
+    #[arg(long, default_value_t = 512)]
+    math_max_tokens: usize,
+    /// Prices in $ per million tokens [default: 0,0,0,0].
+    #[arg(
+        long,
+        value_name = "SMALL_IN,SMALL_OUT,ORACLE_IN,ORACLE_OUT",
+        value_parser = prices
+    )]
+    prices: Option<(TokenPrices, TokenPrices)>,
+    /// Engine of the small model (and of the oracle unless --oracle-engine).
+    #[arg(long, default_value = "quantized", value_parser = cli::engine())]
+    engine: lm::Engine,
+    /// Engine of the oracle [default: as --engine].
+    #[arg(long, value_name = "ENGINE", value_parser = cli::engine())]
+    oracle_engine: Option<lm::Engine>,
+    /// Device: cpu, or wgpu / vulkan / cuda when compiled in.
+    #[arg(long, default_value = "cpu", value_parser = cli::checked_by(backend::device))]
+    device: String,
+    /// Skip the meta-analysis.
+    #[arg(long)]
+    no_meta: bool,
+    /// Only summarise the logs (the items every configuration has finished); no generation.
+    #[arg(long)]
+    report_only: bool,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    no_progress: bool,
+    /// Output folder (left at the default, out/guided_decode_synthetic with --synthetic).
+    #[arg(long = "out", alias = "output", default_value = DEFAULT_OUT)]
+    out: PathBuf,
+    /// Tiny random models on synthetic items; no data or models needed (also the fallback when
+    /// either is missing).
+    #[arg(long)]
+    synthetic: bool,
+}
 
-fn main() -> Result<(), BoxError> {
-    let mut small_path: Option<PathBuf> = None;
-    let mut oracle_path: Option<PathBuf> = None;
-    let mut remote: Option<RemoteConfig> = None;
-    let (mut remote_url, mut remote_model) = (None::<String>, None::<String>);
-    let (mut api_key_env, mut remote_extra, mut remote_timeout) = (None, None::<String>, 120u64);
-    let mut remote_params: Option<u64> = None;
-    let mut tasks = "lambada_gen".to_string();
-    let mut configs: Option<String> = None;
-    let mut device = "cpu".to_string();
-    let mut engine = lm::Engine::Quantized;
-    let mut oracle_engine: Option<lm::Engine> = None;
-    let mut synthetic = false;
-    let mut opts = StudyOptions::new("out/guided_decode", PathBuf::new(), Vec::new());
-    opts.progress = true;
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut val = || it.next().ok_or_else(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--small" => small_path = Some(val()?.into()),
-            "--oracle" => oracle_path = Some(val()?.into()),
-            "--remote-oracle" => remote_url = Some(val()?),
-            "--remote-model" => remote_model = Some(val()?),
-            "--api-key-env" => api_key_env = Some(val()?),
-            "--remote-extra" => remote_extra = Some(val()?),
-            "--remote-timeout" => remote_timeout = val()?.parse()?,
-            "--remote-params" => remote_params = Some(val()?.parse()?),
-            "--tasks" => tasks = val()?,
-            "--limit" => opts.limit = Some(val()?.parse()?),
-            "--offset" => opts.offset = val()?.parse()?,
-            "--configs" => configs = Some(val()?),
-            "--seed" => opts.seed = val()?.parse()?,
-            "--horizon" => opts.horizon = Some(val()?.parse()?),
-            "--math-max-tokens" => opts.math_max_tokens = val()?.parse()?,
-            "--prices" => {
-                let v: Vec<f64> = val()?
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?;
-                let [si, so, oi, oo] = v[..] else {
-                    return Err("--prices takes four numbers: SMALL_IN,SMALL_OUT,ORACLE_IN,ORACLE_OUT ($ per million tokens)".into());
-                };
-                opts.small_prices = TokenPrices {
-                    input_per_million: si,
-                    output_per_million: so,
-                };
-                opts.oracle_prices = TokenPrices {
-                    input_per_million: oi,
-                    output_per_million: oo,
-                };
-            }
-            "--engine" => engine = lm::Engine::parse(&val()?)?,
-            "--oracle-engine" => oracle_engine = Some(lm::Engine::parse(&val()?)?),
-            "--device" => device = val()?,
-            "--no-meta" => opts.meta = false,
-            "--report-only" => opts.report_only = true,
-            "--no-progress" => opts.progress = false,
-            "--output" => opts.out_dir = val()?.into(),
-            "--synthetic" => synthetic = true,
-            "-h" | "--help" => {
-                eprintln!("{HELP}");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument {other}\n{HELP}").into()),
-        }
+/// `--out`'s default; with `--synthetic` it becomes `out/guided_decode_synthetic`.
+const DEFAULT_OUT: &str = "out/guided_decode";
+
+/// `--configs`: one configuration ([`HelpConfig::parse`]).
+fn help_config(s: &str) -> Result<HelpConfig, String> {
+    HelpConfig::parse(s).map_err(|e| match e {
+        guided_decode::GuidedError::InvalidOption { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
+/// `--remote-extra`: a JSON object.
+fn json_object(s: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    match serde_json::from_str::<serde_json::Value>(s) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err("must be a JSON object".into()),
+        Err(e) => Err(format!("not JSON: {e}")),
     }
-    if let Some(c) = &configs {
-        opts.configs = Some(
-            c.split(',')
-                .filter(|s| !s.is_empty())
-                .map(HelpConfig::parse)
-                .collect::<Result<_, _>>()?,
-        );
+}
+
+/// `--prices`: four numbers, the small model's and the oracle's input and output prices.
+fn prices(s: &str) -> Result<(TokenPrices, TokenPrices), String> {
+    const FORM: &str =
+        "takes four numbers: SMALL_IN,SMALL_OUT,ORACLE_IN,ORACLE_OUT ($ per million tokens)";
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{e}; {FORM}"))?;
+    let [si, so, oi, oo] = v[..] else {
+        return Err(FORM.into());
+    };
+    let price = |input_per_million, output_per_million| TokenPrices {
+        input_per_million,
+        output_per_million,
+    };
+    Ok((price(si, so), price(oi, oo)))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    cli::run(|| study(args))
+}
+
+fn study(args: Args) -> Result<(), BoxError> {
+    let mut opts = StudyOptions::new(&args.out, PathBuf::new(), Vec::new());
+    opts.progress = !args.no_progress;
+    opts.limit = args.limit;
+    opts.offset = args.offset;
+    opts.configs = args.configs;
+    opts.seed = args.seed;
+    opts.horizon = args.horizon;
+    opts.math_max_tokens = args.math_max_tokens;
+    if let Some((small, oracle)) = args.prices {
+        opts.small_prices = small;
+        opts.oracle_prices = oracle;
     }
-    if let Some(url) = remote_url {
-        let model = remote_model.ok_or("--remote-oracle needs --remote-model")?;
+    opts.meta = !args.no_meta;
+    opts.report_only = args.report_only;
+    let (small_path, oracle_path, engine, synthetic) =
+        (args.small, args.oracle, args.engine, args.synthetic);
+    let remote = args.remote_oracle.map(|url| {
+        let model = args.remote_model.unwrap_or_default(); // clap requires it with --remote-oracle
         let mut cfg = RemoteConfig::new(url, model);
-        cfg.api_key_env = api_key_env;
-        cfg.timeout = Duration::from_secs(remote_timeout);
-        cfg.active_parameters = remote_params;
-        if let Some(extra) = remote_extra {
-            match serde_json::from_str::<serde_json::Value>(&extra)? {
-                serde_json::Value::Object(map) => cfg.extra_body = map,
-                _ => return Err("--remote-extra must be a JSON object".into()),
-            }
+        cfg.api_key_env = args.api_key_env;
+        cfg.timeout = Duration::from_secs(args.remote_timeout);
+        cfg.active_parameters = args.remote_params;
+        if let Some(extra) = args.remote_extra {
+            cfg.extra_body = extra;
         }
-        remote = Some(cfg);
-    }
-    let dev = backend::device(&device)?;
+        cfg
+    });
+    let dev = backend::device(&args.device)?;
 
     // No data or no models (or asked for): tiny random models on synthetic items.
     let data = evals::harness::data::data_dir().ok();
@@ -155,7 +245,7 @@ fn main() -> Result<(), BoxError> {
         let oracle = guided_decode::testing::tiny_model(40, 2);
         let items =
             guided_decode::testing::synthetic_items(&oracle, opts.limit.unwrap_or(50), opts.seed)?;
-        if opts.out_dir == PathBuf::from("out/guided_decode") {
+        if opts.out_dir == std::path::Path::new(DEFAULT_OUT) {
             opts.out_dir = "out/guided_decode_synthetic".into();
         }
         let report = run_study_on(
@@ -172,11 +262,7 @@ fn main() -> Result<(), BoxError> {
         return Ok(());
     }
     opts.data_dir = data.expect("checked above");
-    opts.tasks = tasks
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(Task::parse)
-        .collect::<Result<_, _>>()?;
+    opts.tasks = args.tasks;
     let small_path = small_found?;
     let small = CausalLm::open_with(&small_path, &dev, engine)?;
     eprintln!(
@@ -191,7 +277,7 @@ fn main() -> Result<(), BoxError> {
                 Some(p) => p,
                 None => lm::locate::gemma3_gguf()?,
             };
-            let oracle = CausalLm::open_with(&path, &dev, oracle_engine.unwrap_or(engine))?;
+            let oracle = CausalLm::open_with(&path, &dev, args.oracle_engine.unwrap_or(engine))?;
             eprintln!(
                 "oracle {} from {}",
                 lm::LanguageModel::name(&oracle),

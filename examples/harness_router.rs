@@ -12,6 +12,8 @@
 
 #[path = "common/alloc.rs"]
 mod alloc;
+#[path = "common/cli.rs"]
+mod cli;
 
 use std::path::PathBuf;
 
@@ -46,12 +48,9 @@ fn named_dir(s: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    if let Err(e) = go(&args) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    cli::run(|| go(&args))
 }
 
 fn go(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -73,6 +72,10 @@ fn go(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     )?;
     report.write(&args.out)?;
     print!("{}", report.markdown());
-    eprintln!("wrote {} in {:.1} s", args.out.display(), t.elapsed().as_secs_f64());
+    eprintln!(
+        "wrote {} in {:.1} s",
+        args.out.display(),
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }

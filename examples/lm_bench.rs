@@ -19,9 +19,14 @@
 mod alloc;
 #[path = "common/backend.rs"]
 mod backend;
+#[path = "common/cli.rs"]
+mod cli;
 
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::{ArgAction, Parser};
 use lm::{CausalLm, LanguageModel, LogitsAt, nn::tensor_io::read_f32};
 
 type BoxError = Box<dyn std::error::Error>;
@@ -39,49 +44,74 @@ struct Cell {
     decode_tok_per_s: f64,
 }
 
-fn main() -> Result<(), BoxError> {
-    let mut device = "cpu".to_string();
-    let mut json = None;
-    let mut decode = 32usize;
-    let mut batches = vec![1usize, 8];
-    let mut lengths = vec![128usize, 512];
-    let mut gguf = None;
-    let mut engine = lm::Engine::F32;
-    let mut agree: Option<usize> = None;
-    let mut agree_json = None;
-    let mut peer = false;
-    let mut reps = 1usize;
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut val = || it.next().ok_or_else(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--device" => device = val()?,
-            "--json" => json = Some(val()?),
-            "--decode" => decode = val()?.parse()?,
-            "--batches" => {
-                batches = val()?
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?
-            }
-            "--lengths" => {
-                lengths = val()?
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?
-            }
-            "--model" | "--gguf" => gguf = Some(val()?),
-            "--engine" => engine = lm::Engine::parse(&val()?)?,
-            "--agree" => agree = Some(val()?.parse()?),
-            "--agree-json" => agree_json = Some(val()?),
-            "--peer" => peer = true,
-            "--reps" => reps = val()?.parse()?,
-            other => return Err(format!("unknown argument {other}").into()),
-        }
-    }
+/// Prefill and decode throughput of any supported model.
+#[derive(Parser, Debug)]
+#[command(
+    name = "lm_bench",
+    version,
+    args_override_self = true,
+    mut_args = cli::negative_numbers
+)]
+struct Args {
+    /// A GGUF file or a Hugging Face directory [default: SmolLM2-135M-Instruct from the model
+    /// cache].
+    #[arg(long, alias = "gguf", alias = "hf-dir", value_name = "GGUF_OR_DIR")]
+    model: Option<PathBuf>,
+    /// Device: cpu, or wgpu / vulkan / cuda when compiled in.
+    #[arg(long, default_value = "cpu", value_parser = cli::checked_by(backend::device))]
+    device: String,
+    /// Engine.
+    #[arg(long, default_value = "f32", value_parser = cli::engine())]
+    engine: lm::Engine,
+    /// Batch sizes, comma-separated.
+    #[arg(long, default_value = "1,8", value_delimiter = ',', action = ArgAction::Set)]
+    batches: Vec<usize>,
+    /// Prompt lengths in tokens, comma-separated.
+    #[arg(long, default_value = "128,512", value_delimiter = ',', action = ArgAction::Set)]
+    lengths: Vec<usize>,
+    /// Decode steps per cell.
+    #[arg(long, default_value_t = 32)]
+    decode: usize,
+    /// Repetitions of every cell (interleaved with llama.cpp under --peer).
+    #[arg(long, default_value_t = 1)]
+    reps: usize,
+    /// Also run llama.cpp (`crates/lm/peer/llama_cpp_bench.py`) on the same file and prompt
+    /// lengths, and print the ratios.
+    #[arg(long)]
+    peer: bool,
+    /// Write the cells (and llama.cpp's) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Instead of timing: teacher-forced agreement with the f32 engine on N WikiText-2 tokens.
+    #[arg(long, value_name = "N")]
+    agree: Option<usize>,
+    /// Write the --agree result as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    agree_json: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    cli::run(|| bench(args))
+}
+
+fn bench(args: Args) -> Result<(), BoxError> {
+    let Args {
+        model: model_path,
+        device,
+        engine,
+        batches,
+        lengths,
+        decode,
+        reps,
+        peer,
+        json,
+        agree,
+        agree_json,
+    } = args;
     let dev = backend::device(&device)?;
-    let path = match gguf {
-        Some(p) => p.into(),
+    let path = match model_path {
+        Some(p) => p,
         None => lm::locate::smollm2_gguf()?,
     };
     let model = CausalLm::open_with(&path, &dev, engine)?;
@@ -114,7 +144,7 @@ fn main() -> Result<(), BoxError> {
                 "mean_abs_delta": a.mean_abs_delta, "max_abs_delta": a.max_abs_delta,
                 "ppl_f32": a.ppl_reference, "ppl_candidate": a.ppl_candidate});
             std::fs::write(p, serde_json::to_string(&j)?)?;
-            println!("wrote {p}");
+            println!("wrote {}", p.display());
         }
         return Ok(());
     }
@@ -259,12 +289,12 @@ fn main() -> Result<(), BoxError> {
         }
     }
     if let Some(p) = json {
-        if let Some(dir) = std::path::Path::new(&p).parent() {
+        if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let j = serde_json::json!({"engine": engine.name(), "cells": cells, "llama_cpp": peers});
         std::fs::write(&p, serde_json::to_string_pretty(&j)?)?;
-        println!("wrote {p}");
+        println!("wrote {}", p.display());
     }
     Ok(())
 }

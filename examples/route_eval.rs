@@ -18,9 +18,14 @@
 //! Output: a table on stdout; `report.md`, SVG figures and `summary.json` in `--out`
 //! (default `out/route_eval`).
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::Parser;
 use datasets::synthetic::{SyntheticConfig, generate, success_probability};
 use datasets::{CodeOutcomes, LoadReport, OutcomeTable, PromptMeta};
 use evals::routing::{MultiReport, PairReport, PairReportOptions, StudyReport};
@@ -28,68 +33,66 @@ use routing_core::{MultiRouter, PairRouter, PrecomputedRouter, QualityMatrix};
 
 type BoxError = Box<dyn std::error::Error>;
 
-const USAGE: &str = "usage: route_eval [--preset synthetic|mmlu|gsm8k|routerbench-mbpp|routerbench-arc|routerbench-winogrande|arena|routerdc|all]
-                  [--table OUTCOMES.csv] [--weak MODEL] [--strong MODEL] [--router NAME=SCORES.csv]...
-                  [--data DIR] [--out DIR] [--seeds N] [--grid N] [--trials N]";
+/// The presets `--preset` takes.
+const PRESETS: [&str; 9] = [
+    "synthetic",
+    "mmlu",
+    "gsm8k",
+    "routerbench-mbpp",
+    "routerbench-arc",
+    "routerbench-winogrande",
+    "arena",
+    "routerdc",
+    "all",
+];
 
-#[derive(Debug)]
+/// Scores query routers on the cost–quality plane, RouteLLM- and RouterBench-style.
+#[derive(Parser, Debug)]
+#[command(
+    name = "route_eval",
+    version,
+    args_override_self = true,
+    mut_args = cli::negative_numbers
+)]
 struct Args {
+    /// Preset; all but synthetic read the data folder [default: synthetic, unless --table].
+    #[arg(long, value_parser = PRESETS)]
     preset: Option<String>,
+    /// An outcome table (CSV) to evaluate instead of a preset.
+    #[arg(long, value_name = "OUTCOMES.csv")]
     table: Option<PathBuf>,
+    /// With --table: the weak model [default: the table's lowest mean score].
+    #[arg(long, value_name = "MODEL")]
     weak: Option<String>,
+    /// With --table: the strong model [default: the table's highest mean score].
+    #[arg(long, value_name = "MODEL")]
     strong: Option<String>,
+    /// A router's precomputed scores, NAME=SCORES.csv (repeatable).
+    #[arg(long = "router", value_name = "NAME=SCORES.csv", value_parser = router)]
     routers: Vec<(String, PathBuf)>,
+    /// The data folder [default: CAI_DATA_DIR, else a shared/data beside the workspace].
+    #[arg(long, value_name = "DIR", value_parser = cli::existing_dir)]
     data: Option<PathBuf>,
+    /// Output folder (report.md, SVG figures, summary.json).
+    #[arg(long, value_name = "DIR", default_value = "out/route_eval")]
     out: PathBuf,
+    /// Seeds of the random-router band.
+    #[arg(long, default_value_t = 10)]
     seeds: usize,
+    /// Grid resolution: strong-call shares 0, 1/N, …, 1.
+    #[arg(long, default_value_t = 20)]
     grid: usize,
+    /// Random-routing trials per share in the MBPP-style study tables.
+    #[arg(long, default_value_t = 10)]
     trials: usize,
 }
 
-fn parse_args() -> Result<Args, BoxError> {
-    let mut a = Args {
-        preset: None,
-        table: None,
-        weak: None,
-        strong: None,
-        routers: Vec::new(),
-        data: None,
-        out: PathBuf::from("out/route_eval"),
-        seeds: 10,
-        grid: 20,
-        trials: 10,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || {
-            it.next()
-                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
-        };
-        match flag.as_str() {
-            "--preset" => a.preset = Some(val()?),
-            "--table" => a.table = Some(PathBuf::from(val()?)),
-            "--weak" => a.weak = Some(val()?),
-            "--strong" => a.strong = Some(val()?),
-            "--router" => {
-                let v = val()?;
-                let (name, path) = v
-                    .split_once('=')
-                    .ok_or(format!("--router expects NAME=FILE, got {v}"))?;
-                a.routers.push((name.to_string(), PathBuf::from(path)));
-            }
-            "--data" => a.data = Some(PathBuf::from(val()?)),
-            "--out" => a.out = PathBuf::from(val()?),
-            "--seeds" => a.seeds = val()?.parse()?,
-            "--grid" => a.grid = val()?.parse()?,
-            "--trials" => a.trials = val()?.parse()?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other}\n{USAGE}").into()),
-        }
-    }
-    Ok(a)
+/// `--router NAME=FILE`.
+fn router(v: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = v
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=FILE, got {v}"))?;
+    Ok((name.to_string(), PathBuf::from(path)))
 }
 
 /// Everything a report section needs.
@@ -488,20 +491,13 @@ fn run_preset(run: &mut Run, preset: &str) -> Result<(), BoxError> {
             run.pair("routerdc", title, t, &weak, &strong, routers)
         }
         "all" => {
-            for p in [
-                "mmlu",
-                "gsm8k",
-                "routerbench-mbpp",
-                "routerbench-arc",
-                "routerbench-winogrande",
-                "arena",
-                "routerdc",
-            ] {
+            // Every real-data preset: all but `synthetic` (first) and `all` (last).
+            for p in &PRESETS[1..PRESETS.len() - 1] {
                 run_preset(run, p)?;
             }
             Ok(())
         }
-        other => Err(format!("unknown preset {other}\n{USAGE}").into()),
+        other => Err(format!("unknown preset {other} (known: {})", PRESETS.join(", ")).into()),
     }
 }
 
@@ -546,9 +542,13 @@ fn run_table(run: &mut Run, path: &Path) -> Result<(), BoxError> {
     Ok(())
 }
 
-fn main() -> Result<(), BoxError> {
+fn main() -> ExitCode {
+    let args = Args::parse();
+    cli::run(|| evaluate(args))
+}
+
+fn evaluate(args: Args) -> Result<(), BoxError> {
     let t0 = Instant::now();
-    let args = parse_args()?;
     let mut run = Run {
         args,
         sections: Vec::new(),

@@ -29,11 +29,15 @@
 
 #[path = "common/alloc.rs"]
 mod alloc;
+#[path = "common/cli.rs"]
+mod cli;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+use clap::Parser;
 use datasets::OutcomeTable;
 use datasets::routellm::{ROUTELLM_STRONG, ROUTELLM_WEAK};
 use evals::routing::{CurveSummary, MeanStd, MultiReport, PairReport, PairReportOptions};
@@ -46,57 +50,62 @@ use routing_core::MultiRouter;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// RouteLLM's matrix-factorisation router: trained on golden-label battles, evaluated
+/// RouteLLM-style, plus an N-model willingness-to-pay evaluation.
+#[derive(Parser, Debug)]
+#[command(
+    name = "routellm_mf",
+    version,
+    args_override_self = true,
+    mut_args = cli::negative_numbers
+)]
 struct Args {
+    /// The data folder [default: CAI_DATA_DIR, else a shared/data beside the workspace].
+    #[arg(long, value_name = "DIR", value_parser = cli::existing_dir)]
     data: Option<PathBuf>,
+    /// Output folder (report.md, SVG figures, summary.json, checkpoint).
+    #[arg(long, value_name = "DIR", default_value = "out/routellm_mf")]
     out: PathBuf,
+    /// The MiniLM embedding cache.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "out/embed-cache/all-MiniLM-L6-v2.mfemb"
+    )]
     cache: PathBuf,
-    seeds: u64,
-    epochs: usize,
+    /// Seeds of every experiment [default: 5; 2 with --quick].
+    #[arg(long)]
+    seeds: Option<u64>,
+    /// Training epochs at most [default: 30; 10 with --quick].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// MMLU subjects held out for the held-out-subjects experiment.
+    #[arg(long, default_value_t = 10)]
     held_out_subjects: usize,
+    /// Skip the N-model (RouterBench) evaluation.
+    #[arg(long)]
     skip_multi: bool,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3)]
     lr: f64,
+    /// Early-stopping patience in epochs.
+    #[arg(long, default_value_t = 5)]
     patience: usize,
+    /// A quick run: 2 seeds and 10 epochs unless --seeds / --epochs say otherwise.
+    #[arg(long)]
+    quick: bool,
 }
 
-fn parse_args() -> Result<Args, BoxError> {
-    let mut a = Args {
-        data: None,
-        out: PathBuf::from("out/routellm_mf"),
-        cache: PathBuf::from("out/embed-cache/all-MiniLM-L6-v2.mfemb"),
-        seeds: 5,
-        epochs: 30,
-        held_out_subjects: 10,
-        skip_multi: false,
-        lr: 1e-3,
-        patience: 5,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--data" => a.data = Some(PathBuf::from(val()?)),
-            "--out" => a.out = PathBuf::from(val()?),
-            "--cache" => a.cache = PathBuf::from(val()?),
-            "--seeds" => a.seeds = val()?.parse()?,
-            "--epochs" => a.epochs = val()?.parse()?,
-            "--held-out-subjects" => a.held_out_subjects = val()?.parse()?,
-            "--skip-multi" => a.skip_multi = true,
-            "--lr" => a.lr = val()?.parse()?,
-            "--patience" => a.patience = val()?.parse()?,
-            "--quick" => {
-                a.seeds = 2;
-                a.epochs = 10;
-            }
-            "-h" | "--help" => {
-                println!(
-                    "usage: routellm_mf [--data DIR] [--out DIR] [--cache FILE] [--seeds N] [--epochs N] [--held-out-subjects N] [--lr X] [--patience N] [--skip-multi] [--quick]"
-                );
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown flag {other}").into()),
-        }
+impl Args {
+    /// Seeds per experiment (`--seeds`, else 5, or 2 with `--quick`).
+    fn seeds(&self) -> u64 {
+        self.seeds.unwrap_or(if self.quick { 2 } else { 5 })
     }
-    Ok(a)
+
+    /// Training epochs at most (`--epochs`, else 30, or 10 with `--quick`).
+    fn epochs(&self) -> usize {
+        self.epochs.unwrap_or(if self.quick { 10 } else { 30 })
+    }
 }
 
 /// The two tie policies compared throughout.
@@ -294,8 +303,12 @@ fn run_seed(
     })
 }
 
-fn main() -> Result<(), BoxError> {
-    let args = parse_args()?;
+fn main() -> ExitCode {
+    let args = Args::parse();
+    cli::run(|| study(&args))
+}
+
+fn study(args: &Args) -> Result<(), BoxError> {
     let t_start = Instant::now();
     let dir = match &args.data {
         Some(d) => d.clone(),
@@ -334,7 +347,7 @@ fn main() -> Result<(), BoxError> {
     let gsm_emb = embed(&gsm)?;
 
     let cfg = MfConfig {
-        epochs: args.epochs,
+        epochs: args.epochs(),
         lr: args.lr,
         patience: Some(args.patience),
         ..MfConfig::default()
@@ -343,7 +356,7 @@ fn main() -> Result<(), BoxError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .max(1);
-    let seeds: Vec<u64> = (0..args.seeds).collect();
+    let seeds: Vec<u64> = (0..args.seeds()).collect();
     eprintln!(
         "training {} seeds × 4 MF models on {threads} threads …",
         seeds.len()
@@ -398,7 +411,7 @@ fn main() -> Result<(), BoxError> {
     let mut md = format!(
         "# RouteLLM MF router on real outcomes\n\nGenerated by `routellm_mf`. Router: RouteLLM's matrix factorisation (Ong et al. 2024, §4.2; `P` 128-d L2-normalised, query projected 384→128 without bias, element-wise product, linear classifier without bias) on frozen all-MiniLM-L6-v2 embeddings, trained with Adam (lr {LR}, weight decay 1e-5 as RouteLLM, batch 64, at most {EPOCHS} epochs, early stopping on validation loss with patience {PAT}) on **golden-label battles** (the correct answer beats the wrong one). Two tie policies: dropped (RouteLLM's decisive battles) and counted ½. Shares are of calls to GPT-4; `code` APGR is the area under the PGR curve over achieved shares, `paper` the mean over 10%…100%.\n\n",
         LR = args.lr,
-        EPOCHS = args.epochs,
+        EPOCHS = args.epochs(),
         PAT = args.patience,
     );
     md += &format!(

@@ -23,11 +23,16 @@
 //!
 //! Output: `report.md` and SVG figures in `--out` (default `out/scaling_laws`); timings on stdout.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::Parser;
 use datasets::locate::shared_data_dir;
 use datasets::scaling::{
     EpochChinchillaOptions, OvertrainingRun, PythiaEval, load_chinchilla_epoch, load_overtraining,
@@ -44,51 +49,35 @@ use scaling_fit::{
 
 type BoxError = Box<dyn std::error::Error>;
 
-const USAGE: &str =
-    "usage: scaling_laws [--data DIR] [--out DIR] [--boot N] [--synthetic] [--approach3-bench]";
-
 /// Chinchilla's IsoFLOP budgets (Hoffmann et al. 2022, §3.2).
 const CHINCHILLA_BUDGETS: [f64; 9] = [6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21];
 
+/// Fits and forecasts scaling laws on real scaling runs (or a seeded synthetic ladder).
+#[derive(Parser, Debug)]
+#[command(
+    name = "scaling_laws",
+    version,
+    args_override_self = true,
+    mut_args = cli::negative_numbers
+)]
 struct Args {
+    /// The data folder [default: CAI_DATA_DIR, else a shared/data beside the workspace; without
+    /// one, the synthetic ladder runs].
+    #[arg(long, value_name = "DIR", value_parser = cli::existing_dir)]
     data: Option<PathBuf>,
+    /// Output folder (report.md, SVG figures).
+    #[arg(long, value_name = "DIR", default_value = "out/scaling_laws")]
     out: PathBuf,
+    /// Bootstrap replicates of the Approach-3 intervals, at least 1 (the asymptotic-law bands
+    /// use at least 500).
+    #[arg(long, default_value_t = 200, value_parser = at_least_one)]
     boot: usize,
+    /// Run the seeded synthetic ladder even when a data folder exists.
+    #[arg(long)]
     synthetic: bool,
+    /// Only time the Approach-3 fit (all cores, then one) and print JSON; needs the data folder.
+    #[arg(long = "approach3-bench")]
     bench: bool,
-}
-
-fn parse_args() -> Result<Args, BoxError> {
-    let mut a = Args {
-        data: None,
-        out: PathBuf::from("out/scaling_laws"),
-        boot: 200,
-        synthetic: false,
-        bench: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || {
-            it.next()
-                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
-        };
-        match flag.as_str() {
-            "--data" => a.data = Some(PathBuf::from(val()?)),
-            "--out" => a.out = PathBuf::from(val()?),
-            "--boot" => a.boot = val()?.parse()?,
-            "--synthetic" => a.synthetic = true,
-            "--approach3-bench" => a.bench = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}`\n{USAGE}").into()),
-        }
-    }
-    if a.boot == 0 {
-        return Err("--boot must be >= 1".into());
-    }
-    Ok(a)
 }
 
 /// Wall-clock timings, printed at the end and written to the report.
@@ -106,8 +95,21 @@ impl Timings {
     }
 }
 
-fn main() -> Result<(), BoxError> {
-    let args = parse_args()?;
+/// `--boot`: a count of at least 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    cli::run(|| fit(&args))
+}
+
+fn fit(args: &Args) -> Result<(), BoxError> {
     let data = if args.synthetic {
         None
     } else {
@@ -123,13 +125,13 @@ fn main() -> Result<(), BoxError> {
     match &data {
         Some(dir) => {
             println!("data: {}", dir.display());
-            chinchilla_section(dir, &args, &mut md, &mut t)?;
+            chinchilla_section(dir, args, &mut md, &mut t)?;
             overtraining_section(dir, &args.out, &mut md, &mut t)?;
-            pythia_section(dir, &args, &mut md, &mut t)?;
+            pythia_section(dir, args, &mut md, &mut t)?;
         }
         None => {
             println!("no data folder: running the seeded synthetic ladder");
-            synthetic_section(&args, &mut md, &mut t)?;
+            synthetic_section(args, &mut md, &mut t)?;
         }
     }
     md.push_str("## Timings\n\n| step | seconds |\n|---|---:|\n");

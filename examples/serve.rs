@@ -20,9 +20,12 @@
 mod alloc;
 #[path = "common/backend.rs"]
 mod backend;
+#[path = "common/cli.rs"]
+mod cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -277,12 +280,9 @@ fn build(args: &Args) -> Result<Registry, Box<dyn std::error::Error>> {
     Ok(reg)
 }
 
-fn main() {
+fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(e) = run(&args) {
-        eprintln!("serve: {e}");
-        std::process::exit(1);
-    }
+    cli::run(|| run(&args))
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
