@@ -148,6 +148,18 @@ struct Args {
     /// either is missing).
     #[arg(long)]
     synthetic: bool,
+    /// Run only shard i of N of each task's items (positions p with p mod N = i) [default: all].
+    #[arg(long, value_name = "i/N")]
+    shard: Option<datasets::shard::Shard>,
+    /// Merge the output folders of a sharded run (comma-separated) into --out and write the
+    /// report from the merged logs (no generation).
+    #[arg(
+        long,
+        value_name = "DIRS",
+        value_delimiter = ',',
+        conflicts_with = "shard"
+    )]
+    merge: Vec<PathBuf>,
 }
 
 /// `--out`'s default; with `--synthetic` it becomes `out/guided_decode_synthetic`.
@@ -209,6 +221,19 @@ fn study(args: Args) -> Result<(), BoxError> {
     }
     opts.meta = !args.no_meta;
     opts.report_only = args.report_only;
+    opts.shard = args.shard;
+    let merge = |opts: &mut StudyOptions| -> Result<(), BoxError> {
+        if !args.merge.is_empty() {
+            guided_decode::merge_logs(&args.merge, &opts.out_dir)?;
+            opts.report_only = true;
+            eprintln!(
+                "merged {} shards into {}",
+                args.merge.len(),
+                opts.out_dir.display()
+            );
+        }
+        Ok(())
+    };
     let (small_path, oracle_path, engine, synthetic) =
         (args.small, args.oracle, args.engine, args.synthetic);
     let remote = args.remote_oracle.map(|url| {
@@ -248,6 +273,7 @@ fn study(args: Args) -> Result<(), BoxError> {
         if opts.out_dir == std::path::Path::new(DEFAULT_OUT) {
             opts.out_dir = "out/guided_decode_synthetic".into();
         }
+        merge(&mut opts)?;
         let report = run_study_on(
             &small,
             OracleSource::Model(&oracle),
@@ -263,6 +289,7 @@ fn study(args: Args) -> Result<(), BoxError> {
     }
     opts.data_dir = data.expect("checked above");
     opts.tasks = args.tasks;
+    merge(&mut opts)?;
     let small_path = small_found?;
     let small = CausalLm::open_with(&small_path, &dev, engine)?;
     eprintln!(

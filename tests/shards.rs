@@ -98,3 +98,90 @@ fn lm_eval_shards_merged_equal_the_single_run() {
         "{err}"
     );
 }
+
+/// An item log's records without their wall times (machine-dependent).
+fn guided_log(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut rows: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if let Some(o) = v.as_object_mut() {
+                for k in ["seconds", "small_s", "oracle_s", "policy_s", "small_step_s"] {
+                    o.remove(k);
+                }
+            }
+            v
+        })
+        .collect();
+    rows.sort_by_key(|v| v["idx"].as_u64());
+    rows
+}
+
+#[test]
+fn guided_study_shards_merged_equal_the_single_run() {
+    use evals::harness::Task;
+    use guided_decode::study::{OracleSource, StudyOptions, run_study_on};
+    let small = guided_decode::testing::tiny_model(40, 1);
+    let oracle = guided_decode::testing::tiny_model(40, 2);
+    let items = guided_decode::testing::synthetic_items(&oracle, 14, 5).unwrap();
+    let tasks = [(Task::LambadaGen, items)];
+    let run = |out: PathBuf, shard: Option<Shard>, report_only: bool| {
+        let mut opts = StudyOptions::new(out, PathBuf::new(), Vec::new());
+        opts.shard = shard;
+        opts.report_only = report_only;
+        run_study_on(&small, OracleSource::Model(&oracle), &tasks, &opts).unwrap()
+    };
+    let single_dir = tmp("gd-single");
+    let single = run(single_dir.clone(), None, false);
+    let dirs: Vec<PathBuf> = (0..3).map(|i| tmp(&format!("gd-s{i}"))).collect();
+    for (i, d) in dirs.iter().enumerate() {
+        run(d.clone(), Some(Shard::new(i, 3).unwrap()), false);
+    }
+    let merged_dir = tmp("gd-merged");
+    guided_decode::merge_logs(&dirs, &merged_dir).unwrap();
+    let merged = run(merged_dir.clone(), None, true);
+    // Every configuration's log (and the meta-analysis log) equals the single run's.
+    let logs = single_dir.join("items").join("lambada_gen");
+    let mut n = 0;
+    for f in std::fs::read_dir(&logs).unwrap() {
+        let f = f.unwrap().path();
+        let name = f.file_name().unwrap().to_owned();
+        assert_eq!(
+            guided_log(&merged_dir.join("items").join("lambada_gen").join(&name)),
+            guided_log(&f),
+            "{}",
+            name.to_string_lossy()
+        );
+        n += 1;
+    }
+    assert!(n >= 10, "the default grid's logs ({n})");
+    let (a, b) = (&single.tasks[0], &merged.tasks[0]);
+    assert_eq!(a.configs.len(), b.configs.len());
+    for (x, y) in a.configs.iter().zip(&b.configs) {
+        assert_eq!(
+            (
+                &x.name,
+                x.n,
+                x.correct,
+                x.calls_per_item,
+                x.tokens_per_item,
+                x.oracle_share
+            ),
+            (
+                &y.name,
+                y.n,
+                y.correct,
+                y.calls_per_item,
+                y.tokens_per_item,
+                y.oracle_share
+            )
+        );
+    }
+    // Two shards that both logged an item are refused.
+    let err = guided_decode::merge_logs(&[dirs[0].clone(), dirs[0].clone()], &tmp("gd-bad"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("also logged"), "{err}");
+}

@@ -56,4 +56,4 @@ pub use remote::{OpenAiClient, RemoteConfig, RemoteOracle};
 pub use speculative::{
     SpeculativeOptions, SpeculativeOutput, speculative_generate, speculative_with,
 };
-pub use study::{HelpConfig, OracleSource, StudyOptions, StudyReport, run_study};
+pub use study::{HelpConfig, OracleSource, StudyOptions, StudyReport, merge_logs, run_study};

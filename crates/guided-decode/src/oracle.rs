@@ -73,6 +73,19 @@ pub trait Oracle {
     /// only what differs from its last context.
     fn reset(&mut self);
 
+    /// Starts a new item whose prompt begins with `shared_prefix` (a task's few-shot block,
+    /// `None` for none), so that the item's numbers do not depend on the item before it: an
+    /// in-process oracle brings its cache to that block computed alone
+    /// ([`lm::Decoder::start_from`]); others just [`Oracle::reset`].
+    ///
+    /// # Errors
+    /// Model or tokenizer errors.
+    fn start_item(&mut self, shared_prefix: Option<&str>) -> Result<()> {
+        let _ = shared_prefix;
+        self.reset();
+        Ok(())
+    }
+
     /// Parameters a token passes through (FLOPs accounting), if known.
     fn active_parameters(&self) -> Option<u64>;
 }
@@ -195,6 +208,16 @@ impl<M: LanguageModel> Oracle for ModelOracle<'_, M> {
         self.fresh_item = true;
         // The cache is kept: the next call reads only what differs from the last context (a
         // few-shot block shared by every item is read once).
+    }
+
+    fn start_item(&mut self, shared_prefix: Option<&str>) -> Result<()> {
+        self.fresh_item = true;
+        let block = match shared_prefix {
+            Some(p) => self.model.encode_prompt(p)?,
+            None => Vec::new(),
+        };
+        self.decoder.start_from(&block)?;
+        Ok(())
     }
 
     fn active_parameters(&self) -> Option<u64> {

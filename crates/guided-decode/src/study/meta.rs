@@ -106,6 +106,7 @@ fn label_item<S: LanguageModel, O: LanguageModel>(
     models: &Models<'_, S, O>,
     oracle: &mut dyn crate::oracle::Oracle,
     prompt: &str,
+    shared_prefix: Option<&str>,
     small: &ItemRecord,
 ) -> Result<Vec<Option<bool>>> {
     let m = models.small;
@@ -122,7 +123,7 @@ fn label_item<S: LanguageModel, O: LanguageModel>(
             .map(str::to_string)
             .unwrap_or_else(|| full.clone()))
     };
-    oracle.reset();
+    oracle.start_item(shared_prefix)?;
     let mut out = Vec::with_capacity(tokens.len());
     let mut before = String::new();
     for p in 0..tokens.len() {
@@ -219,7 +220,13 @@ pub(crate) fn run_meta<S: LanguageModel, O: LanguageModel>(
         let spec = item
             .generation_spec(opts.math_max_tokens)
             .expect("a generation item");
-        let differs = label_item(models, &mut *oracle_box, spec.prompt, rec)?;
+        let differs = label_item(
+            models,
+            &mut *oracle_box,
+            spec.prompt,
+            item.shared_prefix.as_deref(),
+            rec,
+        )?;
         let first_divergence = differs.iter().position(|d| *d == Some(true));
         let m = MetaItem {
             idx: rec.idx,

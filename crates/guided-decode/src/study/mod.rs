@@ -23,7 +23,7 @@ pub mod log;
 pub mod meta;
 pub mod report;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use datasets::progress::Progress;
@@ -82,6 +82,9 @@ pub struct StudyOptions {
     /// Only summarise what the logs hold (no generation): the report then covers the items
     /// every configuration has finished — e.g. while a long run is stopped half-way.
     pub report_only: bool,
+    /// Run only this shard of each task's selected items ([`datasets::shard::Shard`]);
+    /// [`merge_logs`] combines the shards' folders.
+    pub shard: Option<datasets::shard::Shard>,
 }
 
 impl StudyOptions {
@@ -107,6 +110,7 @@ impl StudyOptions {
             meta: true,
             progress: false,
             report_only: false,
+            shard: None,
         }
     }
 }
@@ -179,7 +183,7 @@ pub fn run_study<S: LanguageModel, O: LanguageModel>(
 }
 
 /// [`run_study`] on items given by the caller (e.g. synthetic ones; `opts.tasks`,
-/// `offset` and `limit` are not used).
+/// `offset` and `limit` are not used; `opts.shard` is).
 ///
 /// # Errors
 /// As [`run_study`].
@@ -212,6 +216,10 @@ fn run_items<S: LanguageModel, O: LanguageModel>(
     let exec = ExecConfig::default();
     let mut tasks = Vec::new();
     for (task, items) in loaded {
+        let items = &match opts.shard {
+            Some(sh) => sh.select(items.clone()),
+            None => items.clone(),
+        };
         let configs = match &opts.configs {
             Some(c) => c.clone(),
             None => default_grid(task, shared_vocabulary),
@@ -250,6 +258,10 @@ fn run_items<S: LanguageModel, O: LanguageModel>(
         );
         let mut runner = Runner::new(&models, opts)?;
         for it in items.iter().filter(|_| !opts.report_only) {
+            if logs.iter().all(|l| l.get(it.idx).is_some()) {
+                continue;
+            }
+            runner.start_item(it)?;
             for (config, log) in configs.iter().zip(logs.iter_mut()) {
                 if log.get(it.idx).is_some() {
                     continue;
@@ -322,6 +334,24 @@ impl<'r, 'm, S: LanguageModel, O: LanguageModel> Runner<'r, 'm, S, O> {
             oracle_dec: models.oracle_model.map(Decoder::empty),
             oracle: models.oracle()?,
         })
+    }
+
+    /// Brings every decoder and the oracle to the item's shared block computed alone (or to
+    /// nothing), so that the item's numbers do not depend on the item before it.
+    fn start_item(&mut self, it: &Item) -> Result<()> {
+        let block = |m: &dyn Fn(&str) -> lm::Result<Vec<u32>>| -> Result<Vec<u32>> {
+            Ok(match &it.shared_prefix {
+                Some(p) => m(p)?,
+                None => Vec::new(),
+            })
+        };
+        let small = self.models.small;
+        self.small_dec
+            .start_from(&block(&|p| small.encode_prompt(p))?)?;
+        if let (Some(dec), Some(o)) = (self.oracle_dec.as_mut(), self.models.oracle_model) {
+            dec.start_from(&block(&|p| o.encode_prompt(p))?)?;
+        }
+        self.oracle.start_item(it.shared_prefix.as_deref())
     }
 
     fn policy(&self, config: HelpConfig, budget: usize) -> Result<Box<dyn HelpPolicy>> {
@@ -547,4 +577,80 @@ fn from_guided(g: &GuidedGeneration, keep_steps: bool) -> ItemRecord {
             .collect();
     }
     r
+}
+
+/// Combines the output folders of a sharded study (`shard: Some(i/N)` for every `i`) into
+/// `out`: each configuration's item log and the meta-analysis log, as the union of the shards'
+/// records in item order. A study run on `out` with `report_only` then writes the report a
+/// single run gives.
+///
+/// # Errors
+/// A folder without `items/`; an item logged by two shards; unreadable or unwritable logs.
+pub fn merge_logs(shards: &[PathBuf], out: &Path) -> Result<()> {
+    use std::collections::BTreeMap;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| GuidedError::Io { path, source }
+    };
+    // task/file → idx → line
+    let mut files: BTreeMap<PathBuf, BTreeMap<usize, (String, PathBuf)>> = BTreeMap::new();
+    for dir in shards {
+        let items = dir.join("items");
+        let tasks = std::fs::read_dir(&items).map_err(io(&items))?;
+        for task in tasks {
+            let task = task.map_err(io(&items))?.path();
+            for f in std::fs::read_dir(&task).map_err(io(&task))? {
+                let f = f.map_err(io(&task))?.path();
+                if f.extension().and_then(|e| e.to_str()) != Some("jsonl") {
+                    continue;
+                }
+                let rel = f.strip_prefix(dir).unwrap_or(&f).to_path_buf();
+                let text = std::fs::read_to_string(&f).map_err(io(&f))?;
+                let entry = files.entry(rel).or_default();
+                for (i, line) in text.lines().enumerate() {
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    let v: serde_json::Value =
+                        serde_json::from_str(line).map_err(|e| GuidedError::Log {
+                            path: f.clone(),
+                            line: i + 1,
+                            detail: e.to_string(),
+                        })?;
+                    let idx = v
+                        .get("idx")
+                        .and_then(serde_json::Value::as_u64)
+                        .ok_or_else(|| GuidedError::Log {
+                            path: f.clone(),
+                            line: i + 1,
+                            detail: "no `idx`".into(),
+                        })? as usize;
+                    if let Some((_, other)) = entry.get(&idx) {
+                        return Err(GuidedError::Log {
+                            path: f.clone(),
+                            line: i + 1,
+                            detail: format!(
+                                "item {idx} is also logged in {}: shards of one run never share an item",
+                                other.display()
+                            ),
+                        });
+                    }
+                    entry.insert(idx, (line.to_string(), f.clone()));
+                }
+            }
+        }
+    }
+    for (rel, lines) in files {
+        let path = out.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let mut text = String::new();
+        for (line, _) in lines.values() {
+            text.push_str(line);
+            text.push('\n');
+        }
+        std::fs::write(&path, text).map_err(io(&path))?;
+    }
+    Ok(())
 }

@@ -20,6 +20,9 @@ pub struct Decoder<'m, M: LanguageModel> {
     cache: M::Cache,
     tokens: Vec<u32>,
     logits: Vec<f32>,
+    /// Tokens whose cache entries [`Decoder::start_from`] computed in one pass from an empty
+    /// cache (still held while `tokens` starts with them).
+    head: Vec<u32>,
 }
 
 impl<'m, M: LanguageModel> Decoder<'m, M> {
@@ -36,6 +39,7 @@ impl<'m, M: LanguageModel> Decoder<'m, M> {
             cache: model.new_cache(1),
             tokens: Vec::new(),
             logits: Vec::new(),
+            head: Vec::new(),
         };
         d.feed(prompt)?;
         Ok(d)
@@ -50,6 +54,7 @@ impl<'m, M: LanguageModel> Decoder<'m, M> {
             cache: model.new_cache(1),
             tokens: Vec::new(),
             logits: Vec::new(),
+            head: Vec::new(),
         }
     }
 
@@ -62,8 +67,7 @@ impl<'m, M: LanguageModel> Decoder<'m, M> {
     /// Model errors.
     pub fn sync(&mut self, tokens: &[u32]) -> Result<usize> {
         if tokens.is_empty() {
-            self.model.truncate(&mut self.cache, 0);
-            self.tokens.clear();
+            self.cut(0);
             self.logits.clear();
             return Ok(0);
         }
@@ -74,8 +78,7 @@ impl<'m, M: LanguageModel> Decoder<'m, M> {
             .take_while(|(a, b)| a == b)
             .count();
         if keep == 0 {
-            self.model.truncate(&mut self.cache, 0);
-            self.tokens.clear();
+            self.cut(0);
             self.feed(tokens)?;
             return Ok(tokens.len());
         }
@@ -89,8 +92,7 @@ impl<'m, M: LanguageModel> Decoder<'m, M> {
         }
         // New tokens follow: cut the cache at the common prefix and read them; their pass
         // gives the logits.
-        self.model.truncate(&mut self.cache, keep);
-        self.tokens.truncate(keep);
+        self.cut(keep);
         self.feed(&tokens[keep..])?;
         Ok(tokens.len() - keep)
     }
@@ -134,8 +136,7 @@ impl<'m, M: LanguageModel> Decoder<'m, M> {
                 ),
             });
         }
-        self.model.truncate(&mut self.cache, len);
-        self.tokens.truncate(len);
+        self.cut(len);
         self.logits.clear();
         self.logits.extend_from_slice(logits);
         Ok(())
@@ -183,8 +184,46 @@ impl<'m, M: LanguageModel> Decoder<'m, M> {
             return Ok(());
         }
         let last = self.tokens[keep - 1];
-        self.model.truncate(&mut self.cache, keep - 1);
-        self.tokens.truncate(keep - 1);
+        self.cut(keep - 1);
+        self.feed(&[last])
+    }
+
+    /// Drops every token after the first `len` from the cache (and forgets a head it cuts into).
+    fn cut(&mut self, len: usize) {
+        self.model.truncate(&mut self.cache, len);
+        self.tokens.truncate(len);
+        if len < self.head.len() {
+            self.head.clear();
+        }
+    }
+
+    /// Brings the decoder to exactly `block` — a prefix every item of a task starts with (a
+    /// few-shot block) — in a way that does not depend on what it read before: all but the
+    /// last token of `block` read in one pass from an empty cache (done once, then kept while
+    /// nothing cuts into it), then the last token alone for the logits. An empty `block`
+    /// empties the decoder. Items started this way get the same numbers in a single run and
+    /// in any shard of it; [`Decoder::sync`] from a previous item keeps the longest common
+    /// prefix instead, computed in chunks that depend on that item (equal up to float
+    /// rounding, not bit for bit).
+    ///
+    /// # Errors
+    /// Model errors.
+    pub fn start_from(&mut self, block: &[u32]) -> Result<()> {
+        let Some((&last, head)) = block.split_last() else {
+            self.cut(0);
+            self.logits.clear();
+            return Ok(());
+        };
+        if !self.head.is_empty() && self.head == head && self.tokens.starts_with(head) {
+            self.cut(head.len());
+        } else {
+            self.cut(0);
+            self.head.clear();
+            if !head.is_empty() {
+                self.feed(head)?;
+                self.head = head.to_vec();
+            }
+        }
         self.feed(&[last])
     }
 }
