@@ -463,6 +463,10 @@ pub struct StudyOptions {
     pub max_length: usize,
     /// Progress bars on stderr.
     pub progress: bool,
+    /// Run only this shard of the experiments: experiment `p` (configuration-major over the
+    /// datasets) when `p mod N = i`. Each experiment runs whole in one shard, so its summary
+    /// and logs are the single run's; [`merge_runs`] combines the shards' folders.
+    pub shard: Option<datasets::shard::Shard>,
     /// A real MoE's expert-load statistics to show beside the study's ([`crate::olmoe_stats`]).
     pub reference_load: Vec<crate::olmoe_stats::LoadStat>,
 }
@@ -755,8 +759,13 @@ pub fn run_study(
     let total: usize = options.configs.len() * data.iter().map(|d| d.items.len()).sum::<usize>();
     let mut bar = datasets::progress::Progress::new("bh-moe", total, options.progress);
     let mut experiments = Vec::new();
+    let mut position = 0;
     for config in &options.configs {
         for d in data {
+            position += 1;
+            if options.shard.is_some_and(|sh| !sh.contains(position - 1)) {
+                continue;
+            }
             let path = logs.join(format!("{}_{}.json", config.name(), d.dataset.name()));
             if path.is_file() {
                 let text = std::fs::read_to_string(&path).map_err(|source| BhMoeError::Io {
@@ -786,4 +795,66 @@ pub fn run_study(
     };
     report::write_all(&report, &options.output)?;
     Ok(report)
+}
+
+/// Combines the output folders of a sharded study (`shard: Some(i/N)` for every `i`) into
+/// `out`: every experiment's summary and logs (`logs/`), and the calibration the shards share
+/// (`nulls.json`, `top_p_matching.json`, which must be byte-identical across the shards — the
+/// calibration is seeded). A study run on `out` then finds every experiment done and writes the
+/// single run's table, figure and report.
+///
+/// # Errors
+/// A folder without `logs/`; an experiment in two shards; calibrations that differ; I/O
+/// errors naming the file.
+pub fn merge_runs(shards: &[std::path::PathBuf], out: &std::path::Path) -> Result<()> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| BhMoeError::Io { path, source }
+    };
+    let logs_out = out.join("logs");
+    std::fs::create_dir_all(&logs_out).map_err(io(&logs_out))?;
+    let mut seen: std::collections::BTreeMap<std::ffi::OsString, std::path::PathBuf> =
+        Default::default();
+    for dir in shards {
+        let logs = dir.join("logs");
+        for f in std::fs::read_dir(&logs).map_err(io(&logs))? {
+            let f = f.map_err(io(&logs))?.path();
+            let name = f.file_name().unwrap_or_default().to_owned();
+            if let Some(other) = seen.get(&name) {
+                return Err(invalid(
+                    "merge",
+                    format!(
+                        "{} is in {} and {}: shards of one study never share an experiment",
+                        name.to_string_lossy(),
+                        other.display(),
+                        dir.display()
+                    ),
+                ));
+            }
+            std::fs::copy(&f, logs_out.join(&name)).map_err(io(&f))?;
+            seen.insert(name, dir.clone());
+        }
+        for shared in ["nulls.json", "top_p_matching.json"] {
+            let src = dir.join(shared);
+            if !src.is_file() {
+                continue;
+            }
+            let bytes = std::fs::read(&src).map_err(io(&src))?;
+            let dst = out.join(shared);
+            match std::fs::read(&dst) {
+                Ok(existing) if existing != bytes => {
+                    return Err(invalid(
+                        "merge",
+                        format!(
+                            "{} differs from the other shards' (shards of one study share their calibration)",
+                            src.display()
+                        ),
+                    ));
+                }
+                Ok(_) => {}
+                Err(_) => std::fs::write(&dst, &bytes).map_err(io(&dst))?,
+            }
+        }
+    }
+    Ok(())
 }

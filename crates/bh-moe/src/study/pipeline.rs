@@ -125,6 +125,9 @@ pub struct StudyPlan {
     pub determinism_samples: usize,
     /// Progress bars.
     pub progress: bool,
+    /// Run only this shard of the experiments (configuration × dataset, in grid order;
+    /// [`super::merge_runs`] combines the shards' folders).
+    pub shard: Option<datasets::shard::Shard>,
 }
 
 impl StudyPlan {
@@ -149,6 +152,7 @@ impl StudyPlan {
             logit_samples: 4,
             determinism_samples: 5,
             progress: true,
+            shard: None,
         }
     }
 }
@@ -501,6 +505,7 @@ pub fn run(plan: &StudyPlan, device: &Device, log: &mut dyn FnMut(&str)) -> Resu
         determinism_samples: plan.determinism_samples,
         max_length: m.transformer.spec().max_positions.min(2048),
         progress: plan.progress,
+        shard: plan.shard,
         reference_load: match plan
             .data_dir
             .as_deref()
