@@ -46,7 +46,7 @@ struct Args {
     #[arg(long, value_name = "GGUF_OR_DIR")]
     model: Option<PathBuf>,
     /// Tasks, comma-separated: hellaswag, arc_easy, arc_challenge, piqa, winogrande,
-    /// lambada_openai, lambada_gen, mmlu, mmlu_<subject>, gsm8k, math500, wikitext2, humaneval,
+    /// lambada_openai, lambada_gen, mmlu, mmlu_SUBJECT, gsm8k, math500, wikitext2, humaneval,
     /// mbpp.
     #[arg(
         long,

@@ -57,8 +57,9 @@ struct Args {
     /// Copies of each local model (each answers one request at a time).
     #[arg(long, default_value_t = 1)]
     replicas: usize,
-    /// A remote OpenAI-compatible server, NAME=BASE_URL[,model=ID][,key_env=VAR][,params=N]
-    /// [,timeout=SECS]; repeatable. The key is read from the environment variable VAR.
+    /// A remote OpenAI-compatible server, NAME=BASE_URL,model=ID,key_env=VAR,params=N,
+    /// timeout=SECS (the fields after the URL are optional); repeatable. The key is read from
+    /// the environment variable VAR.
     #[arg(long = "remote", value_name = "NAME=URL[,..]")]
     remotes: Vec<String>,
     /// Prices, NAME=INPUT,OUTPUT in dollars per million tokens; repeatable [default: 0].
@@ -73,7 +74,7 @@ struct Args {
     /// The router's strong model (a registered NAME).
     #[arg(long, requires = "router")]
     router_strong: Option<String>,
-    /// Thresholds listed in /v1/models as router-mf-<t> (any other works by name too).
+    /// Thresholds listed in /v1/models as router-mf-THRESHOLD (any other works by name too).
     #[arg(long = "router-threshold", value_delimiter = ',')]
     router_thresholds: Vec<f64>,
     /// Embed prompts with the int8 MiniLM encoder.
@@ -85,7 +86,7 @@ struct Args {
     /// The guided models' oracle (a local or remote NAME).
     #[arg(long, requires = "guided_small")]
     guided_oracle: Option<String>,
-    /// Policies listed in /v1/models as guided-<policy> (small, random:CxK, entropy:TAUxK,
+    /// Policies listed in /v1/models as guided-POLICY (small, random:CxK, entropy:TAUxK,
     /// maxprob:TAUxK).
     #[arg(
         long = "guided",
