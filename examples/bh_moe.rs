@@ -98,19 +98,8 @@ struct Args {
     /// No progress bars.
     #[arg(long)]
     no_progress: bool,
-    /// Run only shard i of N of the experiments (configuration × dataset, in grid order)
-    /// [default: all].
-    #[arg(long, value_name = "i/N")]
-    shard: Option<datasets::shard::Shard>,
-    /// Merge the output folders of a sharded run (comma-separated) into --out, then write the
-    /// report (every experiment is then done; the testbed defaults to the first shard's).
-    #[arg(
-        long,
-        value_name = "DIRS",
-        value_delimiter = ',',
-        conflicts_with = "shard"
-    )]
-    merge: Vec<PathBuf>,
+    #[command(flatten)]
+    sharding: cli::ShardArgs,
 }
 
 fn main() -> ExitCode {
@@ -120,14 +109,21 @@ fn main() -> ExitCode {
 
 fn study(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let device = backend::device(&a.device)?;
-    if !a.merge.is_empty() {
-        bh_moe::study::merge_runs(&a.merge, &a.out)?;
-        eprintln!("merged {} shards into {}", a.merge.len(), a.out.display());
+    if !a.sharding.merge.is_empty() {
+        bh_moe::study::merge_runs(&a.sharding.merge, &a.out)?;
+        eprintln!(
+            "merged {} shards into {}",
+            a.sharding.merge.len(),
+            a.out.display()
+        );
     }
-    let testbed = a.testbed.clone().unwrap_or_else(|| match a.merge.first() {
-        Some(first) if first.join("testbed").is_dir() => first.join("testbed"),
-        _ => a.out.join("testbed"),
-    });
+    let testbed = a
+        .testbed
+        .clone()
+        .unwrap_or_else(|| match a.sharding.merge.first() {
+            Some(first) if first.join("testbed").is_dir() => first.join("testbed"),
+            _ => a.out.join("testbed"),
+        });
     let data = a.data.clone().or_else(datasets::shared_data_dir);
     let source = if a.synthetic {
         let golden = data
@@ -178,7 +174,7 @@ fn study(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     plan.output = a.out.clone();
     plan.reference_k = a.reference_k;
     plan.progress = !a.no_progress;
-    plan.shard = a.shard;
+    plan.shard = a.sharding.shard;
     if a.synthetic {
         plan.window = 64;
         plan.calibration_tokens = plan.calibration_tokens.min(4_096);

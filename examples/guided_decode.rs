@@ -148,18 +148,8 @@ struct Args {
     /// either is missing).
     #[arg(long)]
     synthetic: bool,
-    /// Run only shard i of N of each task's items (positions p with p mod N = i) [default: all].
-    #[arg(long, value_name = "i/N")]
-    shard: Option<datasets::shard::Shard>,
-    /// Merge the output folders of a sharded run (comma-separated) into --out and write the
-    /// report from the merged logs (no generation).
-    #[arg(
-        long,
-        value_name = "DIRS",
-        value_delimiter = ',',
-        conflicts_with = "shard"
-    )]
-    merge: Vec<PathBuf>,
+    #[command(flatten)]
+    sharding: cli::ShardArgs,
 }
 
 /// `--out`'s default; with `--synthetic` it becomes `out/guided_decode_synthetic`.
@@ -221,14 +211,14 @@ fn study(args: Args) -> Result<(), BoxError> {
     }
     opts.meta = !args.no_meta;
     opts.report_only = args.report_only;
-    opts.shard = args.shard;
+    opts.shard = args.sharding.shard;
     let merge = |opts: &mut StudyOptions| -> Result<(), BoxError> {
-        if !args.merge.is_empty() {
-            guided_decode::merge_logs(&args.merge, &opts.out_dir)?;
+        if !args.sharding.merge.is_empty() {
+            guided_decode::merge_logs(&args.sharding.merge, &opts.out_dir)?;
             opts.report_only = true;
             eprintln!(
                 "merged {} shards into {}",
-                args.merge.len(),
+                args.sharding.merge.len(),
                 opts.out_dir.display()
             );
         }

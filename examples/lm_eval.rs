@@ -86,18 +86,8 @@ struct Args {
     /// No progress bar on stderr.
     #[arg(long)]
     no_progress: bool,
-    /// Run only shard i of N (items at positions p with p mod N = i) [default: all items].
-    #[arg(long, value_name = "i/N")]
-    shard: Option<datasets::shard::Shard>,
-    /// Merge the output folders of a sharded run (comma-separated) into --out; nothing is
-    /// evaluated.
-    #[arg(
-        long,
-        value_name = "DIRS",
-        value_delimiter = ',',
-        conflicts_with = "shard"
-    )]
-    merge: Vec<PathBuf>,
+    #[command(flatten)]
+    sharding: cli::ShardArgs,
 }
 
 fn main() -> ExitCode {
@@ -106,12 +96,12 @@ fn main() -> ExitCode {
 }
 
 fn evaluate(args: Args) -> Result<(), BoxError> {
-    if !args.merge.is_empty() {
-        let summaries = evals::harness::merge(&args.merge, &args.out)?;
+    if !args.sharding.merge.is_empty() {
+        let summaries = evals::harness::merge(&args.sharding.merge, &args.out)?;
         print!("{}", evals::harness::record::markdown_table(&summaries));
         eprintln!(
             "merged {} shards into {}",
-            args.merge.len(),
+            args.sharding.merge.len(),
             args.out.display()
         );
         return Ok(());
@@ -126,7 +116,7 @@ fn evaluate(args: Args) -> Result<(), BoxError> {
         output: args.out,
         progress: !args.no_progress,
         max_gen_toks: args.max_gen_toks,
-        shard: args.shard,
+        shard: args.sharding.shard,
         ..RunConfig::default()
     };
     let dev = backend::device(&args.device)?;

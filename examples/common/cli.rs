@@ -121,3 +121,23 @@ pub fn task(name: &str) -> Result<evals::harness::Task, String> {
         other => other.to_string(),
     })
 }
+
+/// `--shard` and `--merge`: the flags of the tools whose long runs split over machines
+/// (`lm_eval`, `guided_decode`, `bh_moe`; docs/sharding.md).
+#[allow(dead_code, reason = "only the sharded tools flatten it")]
+#[derive(clap::Args, Debug, Clone)]
+pub struct ShardArgs {
+    /// Run only shard i of N of the work (round robin: items, or bh_moe's experiments)
+    /// [default: all].
+    #[arg(long, value_name = "i/N")]
+    pub shard: Option<datasets::shard::Shard>,
+    /// Merge the output folders of a sharded run (comma-separated) into --out and write its
+    /// results from them (nothing is run again).
+    #[arg(
+        long,
+        value_name = "DIRS",
+        value_delimiter = ',',
+        conflicts_with = "shard"
+    )]
+    pub merge: Vec<std::path::PathBuf>,
+}
