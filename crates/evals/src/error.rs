@@ -31,6 +31,23 @@ pub enum EvalError {
         /// Why.
         reason: String,
     },
+    /// The real-data folder is missing: none was given and none was found (`path` is `None`),
+    /// or the given path is not a folder.
+    #[error("{}: {reason}", path.as_ref().map_or_else(|| "data folder".to_string(), |p| p.display().to_string()))]
+    DataDir {
+        /// The folder given, if any.
+        path: Option<std::path::PathBuf>,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// Serialising a report to JSON failed.
+    #[error("cannot serialise {what} to JSON: {message}")]
+    Json {
+        /// What was being serialised.
+        what: String,
+        /// The serialiser's message.
+        message: String,
+    },
     /// Writing a report or figure failed.
     #[error("{path}: {source}")]
     Io {
@@ -47,6 +64,14 @@ impl EvalError {
         Self::InvalidParameter {
             name: name.into(),
             reason: reason.into(),
+        }
+    }
+}
+
+impl From<figure::FigureError> for EvalError {
+    fn from(e: figure::FigureError) -> Self {
+        match e {
+            figure::FigureError::Io { path, source } => Self::Io { path, source },
         }
     }
 }

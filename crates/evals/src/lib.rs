@@ -4,7 +4,8 @@
 //! on any grid of strong-call shares, PGR/APGR/CPT/AUC as RouteLLM defines them (paper and
 //! code variants, named), the random-router band, the oracle, N-model willingness-to-pay
 //! sweeps with RouterBench's convex-hull AIQ and zero router, Hybrid-LLM's quality drop, the
-//! MBPP study's performance-gap table, and SVG figures ([`plot`]).
+//! MBPP study's performance-gap table, and SVG figures (drawn with the workspace's `figure` crate);
+//! [`plane`] puts routers of every level on one cost–quality plane.
 //!
 //! [`harness`] is an lm-evaluation-harness-compatible benchmark runner over
 //! [`lm::LanguageModel`] (HellaSwag, ARC, PIQA, WinoGrande, LAMBADA, MMLU, GSM8K, MATH,
@@ -33,7 +34,7 @@
 
 pub mod error;
 pub mod harness;
-pub mod plot;
+pub mod plane;
 pub mod report;
 pub mod routing;
 

@@ -39,6 +39,9 @@ pub enum GuidedError {
     /// A figure could not be written.
     #[error(transparent)]
     Eval(#[from] evals::EvalError),
+    /// A figure could not be written.
+    #[error(transparent)]
+    Figure(#[from] figure::FigureError),
     /// Reading or writing a study file failed.
     #[error("{path}: {source}")]
     Io {

@@ -20,7 +20,7 @@ use lm::{Decoder, LanguageModel};
 use crate::error::Result;
 
 /// How an oracle and the small model exchange tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Handoff {
     /// Same tokenizer: ids are exchanged as they are.
     Ids,

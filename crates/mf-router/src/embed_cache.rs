@@ -166,6 +166,97 @@ impl TextEmbedder for HashEmbedder {
     }
 }
 
+/// A fixed text → vector table behind the [`TextEmbedder`] interface: it embeds exactly the
+/// texts it was given and fails with [`MfError::UnknownText`] on any other. Used for
+/// [`crate::synthetic`] tasks (whose "embeddings" are made up, not computed from the text)
+/// and to serve vectors that were computed once (a cache read) to the text-level router APIs.
+#[derive(Debug, Clone)]
+pub struct LookupEmbedder {
+    id: String,
+    dim: usize,
+    vectors: HashMap<String, Vec<f32>>,
+}
+
+impl LookupEmbedder {
+    /// An empty table of `dim`-wide vectors recorded under `model_id`.
+    pub fn new(model_id: impl Into<String>, dim: usize) -> Self {
+        Self {
+            id: model_id.into(),
+            dim,
+            vectors: HashMap::new(),
+        }
+    }
+
+    /// A table holding row `i` of `emb` for `texts[i]` (a repeated text keeps its first row).
+    pub fn from_matrix(
+        model_id: impl Into<String>,
+        texts: &[&str],
+        emb: &EmbeddingMatrix,
+    ) -> Result<Self> {
+        if texts.len() != emb.len() {
+            return Err(MfError::Shape {
+                what: "texts (one per embedding row)".into(),
+                expected: emb.len(),
+                got: texts.len(),
+            });
+        }
+        let mut e = Self::new(model_id, emb.dim());
+        for (i, t) in texts.iter().enumerate() {
+            e.insert(t, emb.row(i))?;
+        }
+        Ok(e)
+    }
+
+    /// Adds `text` → `vector` (its width must be [`TextEmbedder::dim`]); a text already held
+    /// keeps its vector.
+    pub fn insert(&mut self, text: &str, vector: &[f32]) -> Result<()> {
+        if vector.len() != self.dim {
+            return Err(MfError::Shape {
+                what: format!("vector of lookup embedder `{}`", self.id),
+                expected: self.dim,
+                got: vector.len(),
+            });
+        }
+        self.vectors
+            .entry(text.to_string())
+            .or_insert_with(|| vector.to_vec());
+        Ok(())
+    }
+
+    /// Number of texts held.
+    pub fn len(&self) -> usize {
+        self.vectors.len()
+    }
+
+    /// Whether no text is held.
+    pub fn is_empty(&self) -> bool {
+        self.vectors.is_empty()
+    }
+}
+
+impl TextEmbedder for LookupEmbedder {
+    fn model_id(&self) -> &str {
+        &self.id
+    }
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        texts
+            .iter()
+            .map(|t| {
+                self.vectors
+                    .get(*t)
+                    .cloned()
+                    .ok_or_else(|| MfError::UnknownText {
+                        model_id: self.id.clone(),
+                        text: t.chars().take(60).collect(),
+                    })
+            })
+            .collect()
+    }
+}
+
 /// 128-bit FNV-1a of `bytes` (offset basis and prime from the FNV reference).
 pub fn fnv1a_128(bytes: &[u8]) -> u128 {
     const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;

@@ -21,6 +21,9 @@ pub enum MfError {
     /// Evaluating routing curves failed.
     #[error(transparent)]
     Eval(#[from] evals::EvalError),
+    /// A figure could not be written.
+    #[error(transparent)]
+    Figure(#[from] figure::FigureError),
     /// An error from the sentence encoder.
     #[error("sentence encoder: {0}")]
     Encoder(#[from] lm::LmError),
@@ -149,6 +152,43 @@ pub enum MfError {
         got: String,
         /// The embedder's width.
         got_dim: usize,
+    },
+    /// A study's data folder does not exist or is not a folder.
+    #[error("data folder {path}: {reason}")]
+    DataDir {
+        /// The folder.
+        path: PathBuf,
+        /// What is wrong (`no such folder`, `not a folder`).
+        reason: String,
+    },
+    /// No data folder was given and the shared one was not found.
+    #[error(
+        "shared data not found: set CAI_DATA_DIR, give a data folder (`Source::Data`), or use the synthetic source"
+    )]
+    NoSharedData,
+    /// A study on real data was run without the sentence encoder it embeds prompts with.
+    #[error(
+        "the {study} study on real data needs a sentence encoder (MiniLM): pass one, or use the synthetic source"
+    )]
+    MissingEncoder {
+        /// The study (`routellm`, `code`).
+        study: &'static str,
+    },
+    /// A lookup embedder was asked for a text it does not hold.
+    #[error("embedder `{model_id}` holds no vector for the text `{text}`")]
+    UnknownText {
+        /// The embedder's model id.
+        model_id: String,
+        /// The text (its first 60 characters).
+        text: String,
+    },
+    /// A data file holds no usable records.
+    #[error("{path}: no {what}")]
+    EmptyFile {
+        /// The file.
+        path: PathBuf,
+        /// What was looked for.
+        what: String,
     },
     /// A routing call needs a threshold but the checkpoint has none.
     #[error("no routing threshold: calibrate one (`with_threshold`) or save it in the checkpoint")]

@@ -38,7 +38,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use datasets::OutcomeTable;
+use evals::plane::{Level, PlanePoint, RoutedItem, threshold_sweep};
 use evals::routing::{PairReport, PairReportOptions};
+use routing_core::cost::ModelCost;
 
 use crate::battles::{BattleOptions, TiePolicy, golden_battles};
 use crate::checkpoint::Checkpoint;
@@ -92,6 +94,16 @@ pub struct Decision {
     pub weak_correct: f64,
     /// The strong model's outcome.
     pub strong_correct: f64,
+    /// The item's task (`lambada_openai`).
+    #[serde(default)]
+    pub task: String,
+    /// Tokens the weak model processed for the item (the harness's `tokens`; 0 when the
+    /// table has no costs).
+    #[serde(default)]
+    pub weak_tokens: f64,
+    /// The same for the strong model.
+    #[serde(default)]
+    pub strong_tokens: f64,
 }
 
 /// The study's result.
@@ -123,6 +135,93 @@ pub struct HarnessRouterReport {
     pub checkpoint: Checkpoint,
     /// The test items' decisions.
     pub decisions: Vec<Decision>,
+}
+
+/// A **synthetic** stand-in for two models' harness outcomes (not real data; for `reproduce
+/// --quick` and tests where the per-sample files are missing): for each task of `tasks`
+/// (`(task, weak tokens per item, strong tokens per item)`), `n_per_task` items from
+/// [`datasets::synthetic::generate`]'s item-response model with a weak (skill −0.3) and a
+/// strong (skill 0.3) model named `weak` and `strong`. Each item's text names its task and
+/// repeats a word for its latent-difficulty decile (`level3 level3 …`) among three seeded
+/// filler words, so a text embedder can find the difficulty; the costs are tokens per item
+/// (the task's mean times the item's length factor), as the harness tables carry.
+///
+/// # Errors
+/// A bad configuration (no tasks, zero items, non-finite token counts).
+pub fn synthetic_outcomes(
+    weak: &str,
+    strong: &str,
+    tasks: &[(&str, f64, f64)],
+    n_per_task: usize,
+    seed: u64,
+) -> Result<OutcomeTable> {
+    use datasets::synthetic::{SyntheticConfig, SyntheticModel, generate};
+    use datasets::{PromptMeta, ScoreKind};
+    const FILLER: [&str; 12] = [
+        "river", "stone", "window", "letter", "garden", "engine", "winter", "market", "silver",
+        "forest", "candle", "harbor",
+    ];
+    if tasks.is_empty() {
+        return Err(MfError::param("tasks", "no synthetic tasks"));
+    }
+    let (mut prompts, mut scores, mut costs) = (Vec::new(), Vec::new(), Vec::new());
+    for (t, &(task, weak_tokens, strong_tokens)) in tasks.iter().enumerate() {
+        let cfg = SyntheticConfig {
+            n_prompts: n_per_task,
+            models: vec![
+                SyntheticModel::new(weak, -0.3, weak_tokens),
+                SyntheticModel::new(strong, 0.3, strong_tokens),
+            ],
+            seed: seed.wrapping_add(t as u64),
+            ..SyntheticConfig::default_pair()
+        };
+        let syn = generate(&cfg)?;
+        for (i, d) in syn.difficulty.iter().enumerate() {
+            // Deciles of N(0, 1): level 0 … 9.
+            let level = ((0.5 + 0.5 * erf_approx(d / std::f64::consts::SQRT_2)) * 10.0)
+                .floor()
+                .clamp(0.0, 9.0) as usize;
+            let f = |k: usize| FILLER[(i * 7 + k * 5 + t) % FILLER.len()];
+            let text = format!(
+                "{task} level{level} {} level{level} {} level{level} {}",
+                f(0),
+                f(1),
+                f(2)
+            );
+            prompts.push(
+                PromptMeta::new(format!("{task}/{i}"))
+                    .with_group(task)
+                    .with_text(text),
+            );
+            scores.extend_from_slice(syn.table.scores_of(i));
+            costs.extend(
+                syn.table
+                    .costs_of(i)
+                    .unwrap_or(&[weak_tokens, strong_tokens])
+                    .iter()
+                    .map(|c| c.round().max(1.0)),
+            );
+        }
+    }
+    Ok(OutcomeTable::new(
+        "synthetic harness outcomes",
+        ScoreKind::Binary,
+        vec![weak.to_string(), strong.to_string()],
+        prompts,
+        scores,
+        Some(costs),
+    )?)
+}
+
+/// The error function (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7).
+fn erf_approx(x: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let y = 1.0
+        - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t
+            + 0.254_829_592)
+            * t
+            * (-x * x).exp();
+    y.copysign(x)
 }
 
 /// Runs the study on the harness output folders of a weak and a strong model (`(name,
@@ -201,6 +300,9 @@ pub fn run_on_table<E: TextEmbedder>(
             strong: score >= threshold,
             weak_correct: table.score(row, w),
             strong_correct: table.score(row, s),
+            task: table.prompts()[row].group.clone().unwrap_or_default(),
+            weak_tokens: table.cost(row, w).unwrap_or(0.0),
+            strong_tokens: table.cost(row, s).unwrap_or(0.0),
         })
         .collect();
     let test_strong_share =
@@ -236,6 +338,69 @@ pub fn run_on_table<E: TextEmbedder>(
 }
 
 impl HarnessRouterReport {
+    /// The router on the unified cost–quality plane, one curve per task (`task_names` maps a
+    /// task to the benchmark name the plane shows; unmapped tasks keep their own): the test
+    /// items routed at each strong share in `shares` (rank rule, [`evals::plane::threshold_sweep`]),
+    /// FLOPs = `2 × active parameters × tokens` of the model that answers plus `router_flops`
+    /// per item for the router itself; and both models alone as [`Level::Model`] points.
+    ///
+    /// # Errors
+    /// A model without a known size, decisions without token counts, or a bad share.
+    pub fn plane_points(
+        &self,
+        weak_cost: &ModelCost,
+        strong_cost: &ModelCost,
+        router_flops: f64,
+        shares: &[f64],
+        task_names: &BTreeMap<String, String>,
+    ) -> Result<Vec<PlanePoint>> {
+        let flops = |c: &ModelCost, name: &str, tokens: f64| {
+            c.flops(tokens.round() as usize, 0)
+                .ok_or_else(|| MfError::param(name, "active parameters unknown"))
+        };
+        let mut by_task: BTreeMap<&str, Vec<RoutedItem>> = BTreeMap::new();
+        for d in &self.decisions {
+            if d.weak_tokens <= 0.0 || d.strong_tokens <= 0.0 {
+                return Err(MfError::param(
+                    "decisions",
+                    format!("{}: no token counts (outcome table without costs)", d.id),
+                ));
+            }
+            by_task.entry(&d.task).or_default().push(RoutedItem {
+                score: d.score,
+                weak_quality: d.weak_correct,
+                strong_quality: d.strong_correct,
+                weak_flops: flops(weak_cost, &self.weak, d.weak_tokens)?,
+                strong_flops: flops(strong_cost, &self.strong, d.strong_tokens)?,
+            });
+        }
+        let mut out = Vec::new();
+        for (task, items) in by_task {
+            let bench = task_names.get(task).map_or(task, String::as_str);
+            let sweep = threshold_sweep(&items, shares, router_flops)?;
+            let ends = threshold_sweep(&items, &[0.0, 1.0], 0.0)?;
+            for (name, end) in [(&self.weak, ends[0]), (&self.strong, ends[1])] {
+                out.push(
+                    PlanePoint::new(bench, name.as_str(), Level::Model, "alone", end.quality)
+                        .with_flops(end.flops),
+                );
+            }
+            for sp in sweep {
+                out.push(
+                    PlanePoint::new(
+                        bench,
+                        "MF",
+                        Level::Query,
+                        format!("{:.0}% to {}", 100.0 * sp.strong_share, self.strong),
+                        sp.quality,
+                    )
+                    .with_flops(sp.flops),
+                );
+            }
+        }
+        Ok(out)
+    }
+
     /// The report in markdown.
     pub fn markdown(&self) -> String {
         let p = &self.pair;
@@ -321,5 +486,64 @@ impl HarnessRouterReport {
         std::fs::write(dir.join("decisions.jsonl"), lines.join("\n") + "\n")
             .map_err(io(dir.join("decisions.jsonl")))?;
         self.checkpoint.save(dir.join("checkpoint"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed_cache::HashEmbedder;
+
+    const TASKS: [(&str, f64, f64); 2] =
+        [("lambada_openai", 90.0, 95.0), ("hellaswag", 300.0, 320.0)];
+
+    #[test]
+    fn synthetic_outcomes_route_and_land_on_the_plane() {
+        let table = synthetic_outcomes("small", "big", &TASKS, 300, 3).unwrap();
+        assert_eq!(table.n_prompts(), 600);
+        assert!(
+            table.prompts()[0]
+                .text
+                .as_deref()
+                .unwrap()
+                .contains("level")
+        );
+        let report = run_on_table(
+            &table,
+            "small",
+            "big",
+            &HarnessRouterOptions::default(),
+            &HashEmbedder::new(64),
+        )
+        .unwrap();
+        // The difficulty words carry signal: MF beats the random band.
+        let mf = &report.pair.summaries[1];
+        assert!(
+            mf.apgr_mean > report.pair.random.apgr.mean + 0.05,
+            "{}",
+            mf.apgr_mean
+        );
+
+        let (w, s) = (ModelCost::local(100), ModelCost::local(300));
+        let names = BTreeMap::from([("hellaswag".to_string(), "HellaSwag".to_string())]);
+        let pts = report
+            .plane_points(&w, &s, 7.0, &[0.0, 0.5, 1.0], &names)
+            .unwrap();
+        assert_eq!(pts.len(), 2 * (2 + 3));
+        let hs: Vec<&PlanePoint> = pts.iter().filter(|p| p.benchmark == "HellaSwag").collect();
+        let weak_alone = hs
+            .iter()
+            .find(|p| p.level == Level::Model && p.router == "small");
+        let none_routed = hs
+            .iter()
+            .find(|p| p.level == Level::Query && p.setting.starts_with("0%"));
+        let (a, b) = (weak_alone.unwrap(), none_routed.unwrap());
+        // Sending nothing to the strong model is the weak model plus the router's own cost.
+        assert_eq!(a.quality, b.quality);
+        assert!((b.flops.unwrap() - a.flops.unwrap() - 7.0).abs() < 1e-6);
+        assert!(pts.iter().any(|p| p.benchmark == "lambada_openai"));
+        // Unknown sizes are a typed error, not a silent zero.
+        let api = ModelCost::priced(Default::default());
+        assert!(report.plane_points(&api, &s, 0.0, &[0.5], &names).is_err());
     }
 }

@@ -46,6 +46,10 @@
 //! * [`mf`] — the MF model, its gradient, training, and the `routing-core` router traits;
 //! * [`classifier`] — the MLP head with dropout, soft targets, EMA, percentile thresholds;
 //! * [`checkpoint`] — safetensors + JSON checkpoints and [`LoadedRouter`] (`route`, `score`);
+//! * [`study`] — the RouteLLM MF study and the MBPP classifier study as library code (typed
+//!   config → typed report → `report.md`, `summary.json`, figures, checkpoints);
+//! * [`synthetic`] — seeded **synthetic** outcomes and query embeddings (not real data) that
+//!   let the studies run without data files or an encoder;
 //! * [`adam`] — Adam/AdamW and initialisers; [`error`] — [`MfError`].
 //!
 //! Cargo features: none. The encoder runs on burn's CPU backend (`Device::flex()`); binaries
@@ -60,13 +64,17 @@ pub mod error;
 pub mod harness_router;
 pub mod mf;
 pub mod splits;
+pub mod study;
+pub mod synthetic;
 
 pub use battles::{
     Battle, BattleOptions, TiePolicy, golden_battles, load_alpaca_eval_battles, preference_battles,
 };
 pub use checkpoint::{Checkpoint, CheckpointConfig, LoadedRouter, RouterKind};
 pub use classifier::{ClassifierConfig, ClassifierModel, percentile_thresholds, train_classifier};
-pub use embed_cache::{CachedEmbedder, EmbedCache, EmbeddingMatrix, HashEmbedder, TextEmbedder};
+pub use embed_cache::{
+    CachedEmbedder, EmbedCache, EmbeddingMatrix, HashEmbedder, LookupEmbedder, TextEmbedder,
+};
 pub use error::{MfError, Result};
 pub use mf::{MfConfig, MfModel, MfMultiRouter, MfPairRouter, train_mf};
 pub use splits::{Split, group_split, random_split};

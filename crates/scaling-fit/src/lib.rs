@@ -34,7 +34,10 @@
 //! * [`mod@bootstrap`]: seeded parallel resampling and percentile intervals;
 //! * [`sigmoid`]: Richards curve from loss to accuracy with a chance floor, and its inverse;
 //! * [`synthetic`]: seeded ladders from known laws;
-//! * [`svg`]: log/linear axes, lines, points, bands and legends as SVG;
+//! * [`study`]: the whole study (Chinchilla, over-training, Pythia, or a synthetic ladder) as
+//!   one call, returning a typed report with its Markdown, JSON summary and figures;
+//! * figures through the workspace's one figure crate, `figure` (log/linear axes, lines,
+//!   points, bands and legends as SVG);
 //! * [`linreg`]: least-squares lines and quadratics.
 //!
 //! Cargo features: none.
@@ -53,7 +56,7 @@ pub mod isoflop;
 pub mod linreg;
 pub mod points;
 pub mod sigmoid;
-pub mod svg;
+pub mod study;
 pub mod synthetic;
 
 pub use asymptotic::{

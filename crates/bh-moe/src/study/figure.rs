@@ -155,11 +155,11 @@ impl Panel {
             }
             if t.len() < 3 {
                 // A narrow range: evenly spaced values, drawn at their log positions.
-                t = evals::plot::nice_ticks(self.yr.0, self.yr.1, 4);
+                t = ::figure::nice_ticks(self.yr.0, self.yr.1, 4);
             }
             t
         } else {
-            evals::plot::nice_ticks(self.yr.0, self.yr.1, 5)
+            ::figure::nice_ticks(self.yr.0, self.yr.1, 5)
         };
         for v in yt {
             let y = self.py(v);
@@ -175,7 +175,7 @@ impl Panel {
         }
         match cats {
             None => {
-                for v in evals::plot::nice_ticks(self.xr.0, self.xr.1, 6) {
+                for v in ::figure::nice_ticks(self.xr.0, self.xr.1, 6) {
                     let x = self.px(v);
                     let _ = write!(
                         s,

@@ -38,6 +38,7 @@ use evals::harness::record::aggregate;
 use evals::harness::runner::evaluate_loglik_items;
 use evals::harness::task::{Item, ItemKind, Task};
 use evals::harness::{SampleRecord, Scorer, ScoringMode, TextRequest};
+use evals::plane::{Level, PlanePoint};
 use lm::Transformer;
 use lm::nn::moe::{RoutedLayer, RoutingObserver};
 use routing_core::expert::{CombineWeights, ExpertChoice, ExpertSelector, TopK};
@@ -546,6 +547,20 @@ pub struct ExperimentSummary {
     pub task_metrics: BTreeMap<String, f64>,
     /// The 16 metrics.
     pub metrics: Metrics16,
+    /// Parameters a token passes through at the measured mean `k`
+    /// ([`lm::TransformerSpec::active_parameter_count_at`]); `None` in summaries written
+    /// before it was recorded (see [`StudyReport::fill_active_parameters`]).
+    #[serde(default)]
+    pub active_parameters: Option<f64>,
+}
+
+impl ExperimentSummary {
+    /// `2 × active parameters × tokens fed` per item (Kaplan et al. 2020's forward-pass
+    /// estimate, [`routing_core::cost`]), when the active parameters are known.
+    pub fn flops_per_item(&self) -> Option<f64> {
+        self.active_parameters
+            .map(|a| 2.0 * a * self.tokens as f64 / self.samples.max(1) as f64)
+    }
 }
 
 /// Everything [`run_study`] measured.
@@ -566,6 +581,93 @@ pub struct StudyReport {
     /// A real MoE's expert-load statistics (OLMoE paper data), shown beside the study's.
     #[serde(default)]
     pub reference_load: Vec<crate::olmoe_stats::LoadStat>,
+}
+
+impl StudyReport {
+    /// Records the active parameters of experiments whose summaries predate them, from the
+    /// testbed's spec.
+    pub fn fill_active_parameters(&mut self, spec: &lm::TransformerSpec) {
+        fill_active_parameters(&mut self.experiments, spec);
+    }
+
+    /// [`plane_points`] of the study's experiments.
+    pub fn plane_points(&self) -> Vec<PlanePoint> {
+        plane_points(&self.experiments)
+    }
+}
+
+/// Records the active parameters of experiments whose summaries predate them, from the
+/// model's spec ([`lm::TransformerSpec::active_parameter_count_at`] at each mean `k`).
+pub fn fill_active_parameters(experiments: &mut [ExperimentSummary], spec: &lm::TransformerSpec) {
+    for e in experiments {
+        if e.active_parameters.is_none() {
+            e.active_parameters = Some(spec.active_parameter_count_at(e.mean_k));
+        }
+    }
+}
+
+/// The task experiments (LAMBADA, HellaSwag) on the unified cost–quality plane, as
+/// [`Level::Expert`] points: quality = the harness's `acc` (the per-item correctness the
+/// query-level router is trained on, so all levels share one quality; HellaSwag's `acc_norm`
+/// stays in the study's own table), FLOPs per item from the measured mean `k`
+/// ([`ExperimentSummary::flops_per_item`]); router `BH`, `top-k` or `top-p`. WikiText
+/// experiments (perplexity, not a quality in `[0, 1]`) are left out.
+pub fn plane_points(experiments: &[ExperimentSummary]) -> Vec<PlanePoint> {
+    experiments
+        .iter()
+        .filter_map(|e| {
+            let bench = match e.dataset {
+                Dataset::Wikitext => return None,
+                Dataset::Lambada => "LAMBADA",
+                Dataset::Hellaswag => "HellaSwag",
+            };
+            let router = match e.routing {
+                RoutingConfig::TopK { .. } => "top-k",
+                RoutingConfig::Bh { .. } => "BH",
+                RoutingConfig::TopP { .. } => "top-p",
+            };
+            let mut p = PlanePoint::new(
+                bench,
+                format!("{router} experts"),
+                Level::Expert,
+                format!("{} (k̄ = {:.1} of {})", e.config, e.mean_k, e.num_experts),
+                *e.task_metrics.get("acc")?,
+            );
+            if let Some(f) = e.flops_per_item() {
+                p = p.with_flops(f);
+            }
+            Some(p)
+        })
+        .collect()
+}
+
+/// Reads the per-experiment summaries (`logs/<config>_<dataset>.json`) of a study folder —
+/// finished or not — in file-name order.
+///
+/// # Errors
+/// An unreadable `logs` folder or a summary that does not parse (named).
+pub fn load_experiments(dir: &Path) -> Result<Vec<ExperimentSummary>> {
+    let logs = dir.join("logs");
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BhMoeError::Io { path, source }
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&logs)
+        .map_err(io(&logs))?
+        .filter_map(|f| f.ok().map(|f| f.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && !p.to_string_lossy().ends_with("_internal_routing.json")
+        })
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).map_err(io(f))?;
+            serde_json::from_str(&text).map_err(|e| json_error(f, e))
+        })
+        .collect()
 }
 
 fn json_error(path: &Path, source: serde_json::Error) -> BhMoeError {
@@ -698,6 +800,7 @@ fn run_experiment(
         moe_seconds: recorder.block_seconds,
         task_metrics,
         metrics: m,
+        active_parameters: Some(spec.active_parameter_count_at(mean_k)),
     };
     let parquet = logs.join(format!("{name}_{ds}_internal_routing.parquet"));
     let bh_nulls = matches!(config, RoutingConfig::Bh { .. }).then(|| nulls.as_slice());

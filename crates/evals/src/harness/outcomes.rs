@@ -34,7 +34,9 @@ pub fn read_dir_records(dir: &Path) -> Result<Vec<SampleRecord>> {
 }
 
 /// Builds an outcome table from `(model name, records)` pairs. Prompts missing for some model
-/// are dropped, and so are perplexity documents (they have no correctness).
+/// are dropped, and so are perplexity documents (they have no correctness). The table's costs
+/// are the tokens each model processed for the item (the records' `tokens`), from which
+/// `2 × active parameters × tokens` gives its FLOPs ([`routing_core::cost`]).
 pub fn outcome_table(name: &str, runs: &[(String, Vec<SampleRecord>)]) -> Result<OutcomeTable> {
     let maps: Vec<BTreeMap<String, &SampleRecord>> = runs
         .iter()
@@ -55,6 +57,7 @@ pub fn outcome_table(name: &str, runs: &[(String, Vec<SampleRecord>)]) -> Result
     };
     let mut prompts = Vec::with_capacity(common.len());
     let mut scores = Vec::with_capacity(common.len() * runs.len());
+    let mut tokens = Vec::with_capacity(common.len() * runs.len());
     for id in &common {
         let first = maps[0][id];
         let mut meta = PromptMeta::new(id.clone()).with_group(first.task.clone());
@@ -63,6 +66,7 @@ pub fn outcome_table(name: &str, runs: &[(String, Vec<SampleRecord>)]) -> Result
         }
         prompts.push(meta);
         scores.extend(maps.iter().map(|m| m[id].correct));
+        tokens.extend(maps.iter().map(|m| m[id].tokens as f64));
     }
     let kind = if scores.iter().all(|&s| s == 0.0 || s == 1.0) {
         ScoreKind::Binary
@@ -75,7 +79,7 @@ pub fn outcome_table(name: &str, runs: &[(String, Vec<SampleRecord>)]) -> Result
         runs.iter().map(|(m, _)| m.clone()).collect(),
         prompts,
         scores,
-        None,
+        Some(tokens),
     )?)
 }
 

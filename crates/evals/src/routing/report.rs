@@ -11,7 +11,6 @@ use datasets::{CodeOutcomes, OutcomeTable};
 use routing_core::{MultiRouter, OracleMultiRouter, OracleRouter, PairRouter};
 
 use crate::error::Result;
-use crate::plot::{Chart, Series};
 use crate::report::{MarkdownTable, fmt_opt};
 use crate::routing::curve::{PairCurve, PairEvaluator, PairOutcomes, ShareRule, share_grid};
 use crate::routing::metrics::{ApgrMethod, CptMethod};
@@ -20,6 +19,7 @@ use crate::routing::multi::{
 };
 use crate::routing::random::{RandomBand, random_band};
 use crate::routing::study::{StudyRow, random_routing_study};
+use figure::{LegendPos, Marker, Plot, Scale};
 
 /// Options of a [`PairReport`].
 #[derive(Debug, Clone)]
@@ -215,7 +215,7 @@ impl PairReport {
     }
 
     /// Quality vs strong-call share: random band, oracle, routers, single models.
-    pub fn figure(&self) -> Chart {
+    pub fn figure(&self) -> Plot {
         let r = &self.random.mean_curve;
         let xs: Vec<f64> = r.points.iter().map(|p| p.strong_share).collect();
         let ys: Vec<f64> = r.points.iter().map(|p| p.quality).collect();
@@ -229,28 +229,27 @@ impl PairReport {
             .zip(&self.random.quality_std)
             .map(|(y, s)| y + s)
             .collect();
-        let mut chart = Chart::new(&self.title, "share of calls to the strong model", "quality")
-            .x_range(0.0, 1.0)
-            .with(Series::band("random ±1 sd", xs.clone(), lo, hi).color("#7f7f7f"))
-            .with(
-                Series::line("random (mean)", xs, ys)
-                    .color("#7f7f7f")
-                    .dashed(),
-            )
-            .with(curve_series(&self.oracle).color("#2ca02c"));
+        let mut p = chart(&self.title, "share of calls to the strong model", "quality");
+        p.x_range = Some((0.0, 1.0));
+        p.band(&xs, &lo, &hi, "#7f7f7f", "random ±1 sd")
+            .styled_line(&xs, &ys, "#7f7f7f", "random (mean)", 2.0, true);
+        curve(&mut p, &self.oracle, "#2ca02c");
         for (i, c) in self.routers.iter().enumerate() {
-            chart = chart
-                .with(curve_series(c).color(["#1f77b4", "#d62728", "#9467bd", "#ff7f0e"][i % 4]));
+            curve(
+                &mut p,
+                c,
+                ["#1f77b4", "#d62728", "#9467bd", "#ff7f0e"][i % 4],
+            );
         }
-        chart.with(
-            Series::markers(
-                "single models",
-                vec![0.0, 1.0],
-                vec![self.weak_quality, self.strong_quality],
-                vec![self.weak.clone(), self.strong.clone()],
-            )
-            .color("black"),
-        )
+        let (mx, my) = ([0.0, 1.0], [self.weak_quality, self.strong_quality]);
+        p.markers(&mx, &my, "#000000", "single models", Marker::Diamond, 4.0)
+            .labels(
+                &mx,
+                &my,
+                &[self.weak.clone(), self.strong.clone()],
+                "#000000",
+            );
+        p
     }
 
     /// Markdown section: heading, pair summary, metrics table.
@@ -271,12 +270,18 @@ impl PairReport {
     }
 }
 
-fn curve_series(c: &PairCurve) -> Series {
-    Series::line_markers(
-        c.router.clone(),
-        c.points.iter().map(|p| p.strong_share).collect(),
-        c.points.iter().map(|p| p.quality).collect(),
-    )
+/// A report chart: a 560-pixel plot area with the legend in a column beside it.
+fn chart(title: &str, x_label: &str, y_label: &str) -> Plot {
+    let mut p = Plot::new(title, x_label, y_label);
+    p.width = 560.0;
+    p.legend_pos = LegendPos::Outside;
+    p
+}
+
+fn curve(p: &mut Plot, c: &PairCurve, color: &str) {
+    let xs: Vec<f64> = c.points.iter().map(|p| p.strong_share).collect();
+    let ys: Vec<f64> = c.points.iter().map(|p| p.quality).collect();
+    p.line_markers(&xs, &ys, color, &c.router, false, Marker::Circle);
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -383,7 +388,7 @@ impl MultiReport {
     }
 
     /// Quality vs cost (log axis): single models, zero-router hull, router hulls.
-    pub fn figure(&self) -> Result<Chart> {
+    pub fn figure(&self) -> Result<Plot> {
         let single: Vec<CostQuality> = self.models.iter().map(|(_, p)| *p).collect();
         let (lo, hi) = self.cost_range;
         // Hull segments are straight in linear cost; sample them densely so the log-axis
@@ -398,34 +403,31 @@ impl MultiReport {
         };
         let hull = nondecreasing_hull(&single)?;
         let (hx, hy) = dense(&hull);
-        let mut chart = Chart::new(&self.title, "mean cost per prompt (log scale)", "quality")
-            .log_x()
-            .with(
-                Series::line(
-                    format!("zero router (AIQ {:.3})", self.zero_router_aiq),
-                    hx,
-                    hy,
-                )
-                .color("#7f7f7f")
-                .dashed(),
-            );
+        let mut p = chart(&self.title, "mean cost per prompt (log scale)", "quality");
+        p.x_scale = Scale::Log;
+        p.styled_line(
+            &hx,
+            &hy,
+            "#7f7f7f",
+            &format!("zero router (AIQ {:.3})", self.zero_router_aiq),
+            2.0,
+            true,
+        );
         for (i, (name, sweep, v)) in self.routers.iter().enumerate() {
             let h = nondecreasing_hull(&sweep.iter().map(|w| w.point).collect::<Vec<_>>())?;
             let (x, y) = dense(&h);
-            chart = chart.with(
-                Series::line(format!("{name} (AIQ {v:.3})"), x, y)
-                    .color(["#2ca02c", "#1f77b4", "#d62728", "#9467bd"][i % 4]),
+            p.line(
+                &x,
+                &y,
+                ["#2ca02c", "#1f77b4", "#d62728", "#9467bd"][i % 4],
+                &format!("{name} (AIQ {v:.3})"),
             );
         }
-        Ok(chart.with(
-            Series::markers(
-                "single models",
-                single.iter().map(|p| p.cost).collect(),
-                single.iter().map(|p| p.quality).collect(),
-                self.models.iter().map(|(n, _)| short_name(n)).collect(),
-            )
-            .color("black"),
-        ))
+        let (mx, my): (Vec<f64>, Vec<f64>) = single.iter().map(|q| (q.cost, q.quality)).unzip();
+        let names: Vec<String> = self.models.iter().map(|(n, _)| short_name(n)).collect();
+        p.markers(&mx, &my, "#000000", "single models", Marker::Circle, 3.5)
+            .labels(&mx, &my, &names, "#000000");
+        Ok(p)
     }
 }
 
@@ -499,7 +501,7 @@ impl StudyReport {
     }
 
     /// Performance gap vs cost advantage with ±1 sd band.
-    pub fn figure(&self) -> Chart {
+    pub fn figure(&self) -> Plot {
         let xs: Vec<f64> = self.rows.iter().map(|r| r.small_share).collect();
         let m: Vec<f64> = self.rows.iter().map(|r| r.pass_gap.mean).collect();
         let lo: Vec<f64> = self
@@ -513,18 +515,29 @@ impl StudyReport {
             .map(|r| r.pass_gap.mean + r.pass_gap.std)
             .collect();
         let pm: Vec<f64> = self.rows.iter().map(|r| r.perfect_gap.mean).collect();
-        Chart::new(
+        let mut p = chart(
             &self.title,
             "cost advantage (share routed to the small model)",
             "performance gap (pp)",
-        )
-        .x_range(0.0, 1.0)
-        .with(Series::band("pass gap ±1 sd", xs.clone(), lo, hi).color("#1f77b4"))
-        .with(Series::line_markers("test-case pass rate gap", xs.clone(), m).color("#1f77b4"))
-        .with(
-            Series::line_markers("perfect-solution rate gap", xs, pm)
-                .color("#d62728")
-                .dashed(),
-        )
+        );
+        p.x_range = Some((0.0, 1.0));
+        p.band(&xs, &lo, &hi, "#1f77b4", "pass gap ±1 sd")
+            .line_markers(
+                &xs,
+                &m,
+                "#1f77b4",
+                "test-case pass rate gap",
+                false,
+                Marker::Circle,
+            )
+            .line_markers(
+                &xs,
+                &pm,
+                "#d62728",
+                "perfect-solution rate gap",
+                true,
+                Marker::Circle,
+            );
+        p
     }
 }

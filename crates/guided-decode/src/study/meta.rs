@@ -39,7 +39,7 @@ pub struct MetaItem {
 }
 
 /// A histogram over fixed bins.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Histogram {
     /// Bin lower edges (the last bin is open above).
     pub edges: Vec<f64>,
@@ -50,7 +50,7 @@ pub struct Histogram {
 }
 
 /// The meta-analysis of one task.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetaSummary {
     /// Items the small model gets wrong and the oracle right.
     pub items: usize,

@@ -17,8 +17,9 @@ use std::path::Path;
 
 use evals::harness::Task;
 use evals::harness::metrics::wilson_interval;
-use evals::plot::{Chart, Series};
-use serde::Serialize;
+use evals::plane::{Level, PlanePoint};
+use figure::{LegendPos, Marker, Plot};
+use serde::{Deserialize, Serialize};
 
 use super::StudyOptions;
 use super::config::HelpConfig;
@@ -29,7 +30,7 @@ use crate::guided::TokenPrices;
 use crate::oracle::Handoff;
 
 /// One configuration on one task.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigSummary {
     /// The configuration.
     pub config: HelpConfig,
@@ -158,7 +159,7 @@ pub fn summarise(config: HelpConfig, records: &[ItemRecord], cost: &CostModel) -
 }
 
 /// A policy family's accuracy against oracle-token share.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TriggerCurve {
     /// `random`, `entropy`, `maxprob` or `bild`.
     pub family: String,
@@ -193,7 +194,7 @@ pub fn token_apgr(points: &[(f64, f64)], small: f64, oracle: f64) -> Option<f64>
 }
 
 /// Everything measured on one task.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskReport {
     /// Task name.
     pub task: String,
@@ -272,7 +273,7 @@ pub(crate) fn task_report(
 }
 
 /// The whole study.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StudyReport {
     /// The small model.
     pub small: String,
@@ -501,73 +502,150 @@ impl StudyReport {
     }
 
     /// The accuracy-against-share figure of one task.
-    pub fn curves_chart(&self, t: &TaskReport) -> Option<Chart> {
+    pub fn curves_chart(&self, t: &TaskReport) -> Option<Plot> {
         let small = t.get(HelpConfig::Small)?;
         let oracle = t.get(HelpConfig::Oracle)?;
-        let mut chart = Chart::new(
-            format!("{}: accuracy against oracle-token share", t.task),
+        let mut p = Plot::new(
+            &format!("{}: accuracy against oracle-token share", t.task),
             "oracle-token share of the completion",
             "accuracy",
-        )
-        .x_range(0.0, 1.0)
-        .with(
-            Series::line(
-                "straight line small → oracle",
-                vec![0.0, 1.0],
-                vec![small.accuracy, oracle.accuracy],
-            )
-            .dashed()
-            .color("#7f7f7f"),
         );
-        for c in &t.curves {
-            let xs = c.points.iter().map(|p| p.0).collect();
-            let ys = c.points.iter().map(|p| p.1).collect();
-            chart = chart.with(if c.family == "random" {
-                Series::markers(
-                    "random c × k",
-                    xs,
-                    ys,
-                    c.points
-                        .iter()
-                        .map(|p| p.2.trim_start_matches("random_").to_string())
-                        .collect(),
-                )
+        p.width = 560.0;
+        p.legend_pos = LegendPos::Outside;
+        p.x_range = Some((0.0, 1.0));
+        let ends = [small.accuracy, oracle.accuracy];
+        p.styled_line(
+            &[0.0, 1.0],
+            &ends,
+            "#7f7f7f",
+            "straight line small → oracle",
+            2.0,
+            true,
+        );
+        for (i, c) in t.curves.iter().enumerate() {
+            let xs: Vec<f64> = c.points.iter().map(|p| p.0).collect();
+            let ys: Vec<f64> = c.points.iter().map(|p| p.1).collect();
+            let colour = figure::color(i);
+            if c.family == "random" {
+                let labels: Vec<String> = c
+                    .points
+                    .iter()
+                    .map(|p| p.2.trim_start_matches("random_").to_string())
+                    .collect();
+                p.markers(&xs, &ys, colour, "random c × k", Marker::Circle, 3.5)
+                    .labels(&xs, &ys, &labels, colour);
             } else {
-                Series::line_markers(format!("{} trigger", c.family), xs, ys)
-            });
+                p.line_markers(
+                    &xs,
+                    &ys,
+                    colour,
+                    &format!("{} trigger", c.family),
+                    false,
+                    Marker::Circle,
+                );
+            }
         }
-        chart = chart.with(Series::markers(
-            "alone",
-            vec![0.0, 1.0],
-            vec![small.accuracy, oracle.accuracy],
-            vec!["small".into(), "oracle".into()],
-        ));
-        Some(chart)
+        p.markers(&[0.0, 1.0], &ends, "#000000", "alone", Marker::Diamond, 4.0)
+            .labels(
+                &[0.0, 1.0],
+                &ends,
+                &["small".into(), "oracle".into()],
+                "#000000",
+            );
+        Some(p)
     }
 
-    /// The meta-analysis figure of one task: entropy histograms at the first divergence and
-    /// elsewhere.
-    pub fn meta_chart(&self, t: &TaskReport) -> Option<Chart> {
+    /// The meta-analysis figure: the small model's entropy at the first divergence against
+    /// elsewhere (`None` without a meta-analysis).
+    pub fn meta_chart(&self, t: &TaskReport) -> Option<Plot> {
         let m = t.meta.as_ref()?;
         let h = &m.entropy_hist;
         let centres: Vec<f64> = h.edges.iter().map(|e| e + 0.25).collect();
-        Some(
-            Chart::new(
-                format!(
-                    "{}: entropy at the first divergence (AUROC {})",
-                    t.task,
-                    opt(m.auroc_entropy, 2)
-                ),
-                "small model's entropy (nats, 0.5-wide bins, the last open above)",
-                "share of steps",
-            )
-            .with(Series::line_markers(
-                "first divergence",
-                centres.clone(),
-                h.at_divergence.clone(),
-            ))
-            .with(Series::line_markers("other steps", centres, h.elsewhere.clone()).dashed()),
+        let mut p = Plot::new(
+            &format!(
+                "{}: entropy at the first divergence (AUROC {})",
+                t.task,
+                opt(m.auroc_entropy, 2)
+            ),
+            "small model's entropy (nats, 0.5-wide bins, the last open above)",
+            "share of steps",
+        );
+        p.width = 560.0;
+        p.legend_pos = LegendPos::Outside;
+        let (a, b) = (figure::color(0), figure::color(3));
+        p.line_markers(
+            &centres,
+            &h.at_divergence,
+            a,
+            "first divergence",
+            false,
+            Marker::Circle,
         )
+        .line_markers(
+            &centres,
+            &h.elsewhere,
+            b,
+            "other steps",
+            true,
+            Marker::Circle,
+        );
+        Some(p)
+    }
+
+    /// Reads a `summary.json` that [`Self::write`] wrote.
+    ///
+    /// # Errors
+    /// [`GuidedError::Io`] for an unreadable file, [`GuidedError::Log`] (line 1) for one that
+    /// is not a study summary.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| GuidedError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| GuidedError::Log {
+            path: path.to_path_buf(),
+            line: e.line(),
+            detail: format!("not a guided-decoding summary: {e}"),
+        })
+    }
+
+    /// Task `task`'s configurations on the unified cost–quality plane as `benchmark`: the
+    /// small model and the oracle alone as [`Level::Model`] points (named after the models),
+    /// every policy configuration as a [`Level::Token`] point of its family (`entropy`,
+    /// `maxprob`, `random`, `bild`, `speculative`), with the FLOPs and dollars per item the
+    /// study measured (dollars only when a model is priced; the plane prices local compute).
+    pub fn plane_points(&self, task: &str, benchmark: &str) -> Vec<PlanePoint> {
+        let Some(t) = self.tasks.iter().find(|t| t.task == task) else {
+            return Vec::new();
+        };
+        t.configs
+            .iter()
+            .map(|c| {
+                let (router, level) = match c.config {
+                    HelpConfig::Small => (self.small.clone(), Level::Model),
+                    HelpConfig::Oracle => (self.oracle.clone(), Level::Model),
+                    other => (other.family().to_string(), Level::Token),
+                };
+                let mut p = PlanePoint::new(
+                    benchmark,
+                    router,
+                    level,
+                    if level == Level::Model {
+                        "alone".to_string()
+                    } else {
+                        format!("{} ({:.0}% oracle)", c.name, 100.0 * c.oracle_share)
+                    },
+                    c.accuracy,
+                );
+                if let Some(f) = c.flops_per_item {
+                    p = p.with_flops(f);
+                }
+                if c.dollars_per_item > 0.0 {
+                    p = p.with_dollars(c.dollars_per_item);
+                }
+                p
+            })
+            .collect()
     }
 
     /// Writes `report.md`, `summary.json` and the figures into `dir`.

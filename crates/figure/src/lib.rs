@@ -1,19 +1,60 @@
-//! Minimal hand-written SVG plots: linear or log axes with ticks, lines, points, shaded bands,
-//! reference lines and a legend. Enough for scaling-law figures, with no plotting dependency.
+//! The workspace's one figure module: dependency-free SVG panels and multi-panel grids.
+//!
+//! A [`Plot`] is one panel: linear or base-10 log axes (decade ticks with minor ticks), lines
+//! (solid or dashed), markers of five shapes, per-point text labels, shaded bands, dotted
+//! reference lines, notes under the title and a legend in a corner or in a column beside the
+//! plot. A [`Grid`] lays panels out in rows and columns under one title. Output is a standalone
+//! SVG string that browsers, Markdown viewers and `rsvg-convert` render; nothing is installed.
+//!
+//! Every report figure of the workspace — routing curves (`evals`), guided-decoding curves,
+//! scaling-law fits, the unified cost–quality plane — is drawn with it. (Why not `plotters`:
+//! `docs/figures.md` records the comparison.)
 //!
 //! ```
-//! use scaling_fit::svg::{Plot, Scale};
+//! use figure::{Grid, LegendPos, Marker, Plot, Scale, color};
+//!
 //! let mut p = Plot::new("loss vs compute", "compute (FLOPs)", "loss");
 //! p.x_scale = Scale::Log;
-//! p.line(&[1e18, 1e20], &[3.0, 2.5], "#1f77b4", "fit");
-//! p.points(&[1e18, 1e19, 1e20], &[3.0, 2.7, 2.5], "#1f77b4", "runs");
+//! p.line(&[1e18, 1e20], &[3.0, 2.5], color(0), "fit");
+//! p.markers(&[1e18, 1e19, 1e20], &[3.0, 2.7, 2.5], color(0), "runs", Marker::Circle, 4.0);
+//! p.labels(&[1e20], &[2.5], &["largest".to_string()], color(0));
 //! let svg = p.render();
 //! assert!(svg.starts_with("<svg") && svg.contains("loss vs compute"));
+//!
+//! let mut q = Plot::new("accuracy vs share", "share", "accuracy");
+//! q.legend_pos = LegendPos::Outside;
+//! q.styled_line(&[0.0, 1.0], &[0.3, 0.4], color(1), "random", 2.0, true);
+//! let grid = Grid::new("two panels", 2).with(p).with(q);
+//! assert_eq!(grid.render().matches("clipPath id=").count(), 2);
 //! ```
 
 use std::fmt::Write as _;
 
-use crate::error::{FitError, Result};
+use std::path::{Path, PathBuf};
+
+/// Writing a figure failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FigureError {
+    /// The file could not be written.
+    #[error("cannot write figure {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `Result` with [`FigureError`].
+pub type Result<T> = std::result::Result<T, FigureError>;
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|source| FigureError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
 
 /// Axis scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +76,9 @@ pub enum LegendPos {
     BottomRight,
     /// Bottom left.
     BottomLeft,
+    /// In a column to the right of the plot area (the figure widens to fit the longest
+    /// entry; the plot area keeps its size).
+    Outside,
 }
 
 /// Point marker shape.
@@ -46,6 +90,10 @@ pub enum Marker {
     Cross,
     /// Filled diamond (used for held-out runs).
     Diamond,
+    /// Filled upward triangle.
+    Triangle,
+    /// Filled square.
+    Square,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +126,12 @@ enum Item {
         x: f64,
         color: String,
     },
+    Labels {
+        x: Vec<f64>,
+        y: Vec<f64>,
+        text: Vec<String>,
+        color: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +145,7 @@ struct LegendEntry {
 enum LegendKind {
     Line(bool),
     Marker(Marker),
+    LineMarker(bool, Marker),
     Band,
 }
 
@@ -189,6 +244,22 @@ impl Plot {
         self
     }
 
+    /// A polyline with a marker at each point, one legend entry for both.
+    pub fn line_markers(
+        &mut self,
+        x: &[f64],
+        y: &[f64],
+        color: &str,
+        label: &str,
+        dash: bool,
+        marker: Marker,
+    ) -> &mut Self {
+        self.styled_line(x, y, color, "", 2.0, dash)
+            .markers(x, y, color, "", marker, 3.5);
+        self.push_legend(label, color, LegendKind::LineMarker(dash, marker));
+        self
+    }
+
     /// Circles.
     pub fn points(&mut self, x: &[f64], y: &[f64], color: &str, label: &str) -> &mut Self {
         self.markers(x, y, color, label, Marker::Circle, 4.0)
@@ -254,6 +325,18 @@ impl Plot {
         self
     }
 
+    /// Text labels beside points (`text[i]` at `(x[i], y[i])`, up and to the right); no
+    /// legend entry. Labels past the end of `text` are not drawn.
+    pub fn labels(&mut self, x: &[f64], y: &[f64], text: &[String], color: &str) -> &mut Self {
+        self.items.push(Item::Labels {
+            x: x.to_vec(),
+            y: y.to_vec(),
+            text: text.to_vec(),
+            color: color.into(),
+        });
+        self
+    }
+
     /// A line of text printed under the title.
     pub fn note(&mut self, text: &str) -> &mut Self {
         self.notes.push(text.into());
@@ -314,9 +397,48 @@ impl Plot {
         }
     }
 
+    /// Width of the legend box: swatch, gap and the longest label.
+    fn legend_width(&self) -> f64 {
+        let longest = self
+            .legend
+            .iter()
+            .map(|e| e.label.chars().count())
+            .max()
+            .unwrap_or(0);
+        14.0 + 28.0 + 6.6 * longest as f64
+    }
+
+    /// The rendered size: `width × height`, plus the legend column for
+    /// [`LegendPos::Outside`].
+    pub fn size(&self) -> (f64, f64) {
+        (self.width + self.outside_column(), self.height)
+    }
+
+    fn outside_column(&self) -> f64 {
+        if self.legend_pos == LegendPos::Outside && !self.legend.is_empty() {
+            self.legend_width() + 36.0
+        } else {
+            0.0
+        }
+    }
+
     /// Renders the panel as a standalone SVG document.
     pub fn render(&self) -> String {
-        let (ml, mr, mt, mb) = (78.0, 20.0, 48.0 + 14.0 * self.notes.len() as f64, 56.0);
+        let (w, h) = self.size();
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="Helvetica, Arial, sans-serif" font-size="12">"#
+        );
+        self.body(&mut s, "plot");
+        s.push_str("</svg>\n");
+        s
+    }
+
+    /// The panel's elements (no `<svg>` wrapper), its clip path named `id`.
+    fn body(&self, s: &mut String, id: &str) {
+        let (ml, mt, mb) = (78.0, 48.0 + 14.0 * self.notes.len() as f64, 56.0);
+        let mr = 20.0;
         let (w, h) = (self.width, self.height);
         let (pw, ph) = (w - ml - mr, h - mt - mb);
         let xr = self.x_range.unwrap_or_else(|| self.data_range(true));
@@ -328,12 +450,11 @@ impl Plot {
         let ok_x = |v: f64| v.is_finite() && (self.x_scale == Scale::Linear || v > 0.0);
         let ok_y = |v: f64| v.is_finite() && (self.y_scale == Scale::Linear || v > 0.0);
 
-        let mut s = String::new();
         let _ = writeln!(
             s,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="Helvetica, Arial, sans-serif" font-size="12">"#
+            r#"<rect width="{}" height="{h}" fill="white"/>"#,
+            w + self.outside_column()
         );
-        let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
         let _ = writeln!(
             s,
             r#"<text x="{}" y="22" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
@@ -351,7 +472,7 @@ impl Plot {
         }
         let _ = writeln!(
             s,
-            r#"<defs><clipPath id="plot"><rect x="{ml}" y="{mt}" width="{pw}" height="{ph}"/></clipPath></defs>"#
+            r#"<defs><clipPath id="{id}"><rect x="{ml}" y="{mt}" width="{pw}" height="{ph}"/></clipPath></defs>"#
         );
         // Grid and ticks.
         for (v, label, major) in xa.ticks() {
@@ -405,7 +526,7 @@ impl Plot {
             mt + ph / 2.0,
             esc(&self.y_label)
         );
-        let _ = writeln!(s, r#"<g clip-path="url(#plot)">"#);
+        let _ = writeln!(s, r#"<g clip-path="url(#{id})">"#);
         for it in &self.items {
             match it {
                 Item::Band { x, lo, hi, color } => {
@@ -450,19 +571,6 @@ impl Plot {
                         pts.join(" ")
                     );
                 }
-                Item::Points {
-                    x,
-                    y,
-                    color,
-                    marker,
-                    size,
-                } => {
-                    for (a, b) in x.iter().zip(y) {
-                        if ok_x(*a) && ok_y(*b) {
-                            s.push_str(&marker_svg(*marker, px(*a), py(*b), *size, color));
-                        }
-                    }
-                }
                 Item::HLine { y, color } if ok_y(*y) => {
                     let _ = writeln!(
                         s,
@@ -483,23 +591,55 @@ impl Plot {
             }
         }
         let _ = writeln!(s, "</g>");
+        // Markers and labels outside the clip: a point on the frame is drawn whole, a label
+        // may run past it; points outside the axis ranges are not drawn.
+        let inside = |a: f64, b: f64| {
+            ok_x(a) && ok_y(b) && {
+                let (fx, fy) = (xa.frac(a), ya.frac(b));
+                (-1e-9..=1.0 + 1e-9).contains(&fx) && (-1e-9..=1.0 + 1e-9).contains(&fy)
+            }
+        };
+        for it in &self.items {
+            match it {
+                Item::Points {
+                    x,
+                    y,
+                    color,
+                    marker,
+                    size,
+                } => {
+                    for (a, b) in x.iter().zip(y) {
+                        if inside(*a, *b) {
+                            s.push_str(&marker_svg(*marker, px(*a), py(*b), *size, color));
+                        }
+                    }
+                }
+                Item::Labels { x, y, text, color } => {
+                    for ((a, b), t) in x.iter().zip(y).zip(text) {
+                        if inside(*a, *b) {
+                            let _ = writeln!(
+                                s,
+                                r#"<text x="{:.2}" y="{:.2}" font-size="10" fill="{color}">{}</text>"#,
+                                px(*a) + 5.0,
+                                py(*b) - 5.0,
+                                esc(t)
+                            );
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
         // Legend, in the chosen corner of the panel.
         if !self.legend.is_empty() {
-            let lw = 14.0
-                + 28.0
-                + 6.6
-                    * self
-                        .legend
-                        .iter()
-                        .map(|e| e.label.chars().count())
-                        .max()
-                        .unwrap_or(0) as f64;
+            let lw = self.legend_width();
             let lh = 8.0 + 16.0 * self.legend.len() as f64;
             let (lx, ly) = match self.legend_pos {
                 LegendPos::TopRight => (ml + pw - lw - 8.0, mt + 8.0),
                 LegendPos::TopLeft => (ml + 8.0, mt + 8.0),
                 LegendPos::BottomRight => (ml + pw - lw - 8.0, mt + ph - lh - 8.0),
                 LegendPos::BottomLeft => (ml + 8.0, mt + ph - lh - 8.0),
+                LegendPos::Outside => (ml + pw + mr + 24.0, mt),
             };
             let _ = writeln!(
                 s,
@@ -525,6 +665,20 @@ impl Plot {
                     LegendKind::Marker(m) => {
                         s.push_str(&marker_svg(m, x0 + 11.0, cy, 4.0, &e.color))
                     }
+                    LegendKind::LineMarker(dash, m) => {
+                        let d = if dash {
+                            r#" stroke-dasharray="4 3""#
+                        } else {
+                            ""
+                        };
+                        let _ = writeln!(
+                            s,
+                            r#"<line x1="{x0:.2}" y1="{cy:.2}" x2="{:.2}" y2="{cy:.2}" stroke="{}" stroke-width="2"{d}/>"#,
+                            x0 + 22.0,
+                            e.color
+                        );
+                        s.push_str(&marker_svg(m, x0 + 11.0, cy, 3.5, &e.color));
+                    }
                     LegendKind::Band => {
                         let _ = writeln!(
                             s,
@@ -543,16 +697,90 @@ impl Plot {
                 );
             }
         }
+    }
+
+    /// Renders and writes the panel to `path`.
+    ///
+    /// # Errors
+    /// [`FigureError::Io`] naming the file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_file(path, &self.render())
+    }
+}
+
+/// Panels in rows and columns under one title, as one SVG.
+#[derive(Debug, Clone)]
+pub struct Grid {
+    /// Title above all panels (empty: none).
+    pub title: String,
+    /// Panels per row (at least 1).
+    pub cols: usize,
+    /// The panels, row by row.
+    pub panels: Vec<Plot>,
+}
+
+impl Grid {
+    /// An empty grid of `cols` panels per row.
+    pub fn new(title: &str, cols: usize) -> Self {
+        Self {
+            title: title.into(),
+            cols: cols.max(1),
+            panels: Vec::new(),
+        }
+    }
+
+    /// Adds a panel.
+    pub fn with(mut self, panel: Plot) -> Self {
+        self.panels.push(panel);
+        self
+    }
+
+    /// Renders the grid: each column as wide as its widest panel, each row as tall as its
+    /// tallest.
+    pub fn render(&self) -> String {
+        let cols = self.cols.min(self.panels.len()).max(1);
+        let rows = self.panels.len().div_ceil(cols);
+        let mut cw = vec![0.0f64; cols];
+        let mut rh = vec![0.0f64; rows];
+        for (i, p) in self.panels.iter().enumerate() {
+            let (pw, ph) = p.size();
+            cw[i % cols] = cw[i % cols].max(pw);
+            rh[i / cols] = rh[i / cols].max(ph);
+        }
+        let top = if self.title.is_empty() { 0.0 } else { 34.0 };
+        let w: f64 = cw.iter().sum();
+        let h = top + rh.iter().sum::<f64>();
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="Helvetica, Arial, sans-serif" font-size="12">"#
+        );
+        let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+        if top > 0.0 {
+            let _ = writeln!(
+                s,
+                r#"<text x="{}" y="24" text-anchor="middle" font-size="17" font-weight="bold">{}</text>"#,
+                w / 2.0,
+                esc(&self.title)
+            );
+        }
+        for (i, p) in self.panels.iter().enumerate() {
+            let x: f64 = cw[..i % cols].iter().sum();
+            let y = top + rh[..i / cols].iter().sum::<f64>();
+            let _ = writeln!(s, r#"<g transform="translate({x} {y})">"#);
+            p.body(&mut s, &format!("panel{i}"));
+            s.push_str("</g>\n");
+        }
         s.push_str("</svg>\n");
         s
     }
 
-    /// Renders and writes the panel to `path`.
-    pub fn save(&self, path: &std::path::Path) -> Result<()> {
-        std::fs::write(path, self.render()).map_err(|e| FitError::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })
+    /// Renders and writes the grid to `path`.
+    ///
+    /// # Errors
+    /// [`FigureError::Io`] naming the file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_file(path, &self.render())
     }
 }
 
@@ -585,6 +813,25 @@ fn marker_svg(m: Marker, x: f64, y: f64, r: f64, color: &str) -> String {
                 x - r * 1.6
             ) + "\n"
         }
+        Marker::Triangle => {
+            format!(
+                r#"<path d="M{x:.2},{:.2}L{:.2},{:.2}L{:.2},{:.2}Z" fill="{color}" stroke="black" stroke-width="0.6"/>"#,
+                y - r * 1.5,
+                x + r * 1.4,
+                y + r * 1.0,
+                x - r * 1.4,
+                y + r * 1.0
+            ) + "\n"
+        }
+        Marker::Square => {
+            format!(
+                r#"<rect x="{:.2}" y="{:.2}" width="{:.2}" height="{:.2}" fill="{color}" stroke="black" stroke-width="0.6"/>"#,
+                x - r * 1.1,
+                y - r * 1.1,
+                r * 2.2,
+                r * 2.2
+            ) + "\n"
+        }
     }
 }
 
@@ -592,6 +839,7 @@ fn esc(t: &str) -> String {
     t.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 struct Axis {
@@ -662,6 +910,24 @@ impl Axis {
     }
 }
 
+/// "Nice" tick positions (multiples of 1, 2 or 5 × 10^k) covering `[lo, hi]`, about `target`
+/// of them (for figures drawn by hand, such as a heat map's axes).
+pub fn nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
+    if !(lo.is_finite() && hi.is_finite() && hi > lo) {
+        return Vec::new();
+    }
+    let raw = (hi - lo) / target.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|i| i as f64 * step).collect()
+}
+
 fn nice_step(raw: f64) -> f64 {
     if raw.is_nan() || raw <= 0.0 || raw.is_infinite() {
         return 1.0;
@@ -722,6 +988,43 @@ mod tests {
         let s = p.render();
         assert!(s.contains("<polygon") && s.contains("<polyline") && s.contains("1e20"));
         assert!(s.contains("held out") && s.ends_with("</svg>\n"));
+    }
+
+    #[test]
+    fn labels_shapes_outside_legend_and_grid() {
+        let mut p = Plot::new("a < b", "x", "y");
+        p.markers(&[1.0], &[1.0], color(0), "tri", Marker::Triangle, 4.0)
+            .markers(&[2.0], &[2.0], color(1), "sq", Marker::Square, 4.0)
+            .labels(&[1.0], &[1.0], &["gpt & co".into()], color(0));
+        let inside = p.size().0;
+        p.legend_pos = LegendPos::Outside;
+        assert!(p.size().0 > inside, "the legend column widens the figure");
+        let s = p.render();
+        assert!(s.contains("a &lt; b") && s.contains("gpt &amp; co"));
+        assert!(s.contains("<rect x=") && s.matches("<path d=").count() >= 2);
+        let g = Grid::new("both", 2).with(p.clone()).with(p).render();
+        assert!(g.contains(r#"clipPath id="panel0""#) && g.contains(r#"clipPath id="panel1""#));
+        assert!(g.contains("translate(") && !g.contains(r#"url(#plot)"#));
+    }
+
+    #[test]
+    fn save_names_the_file() {
+        let err = Plot::new("t", "x", "y")
+            .save(Path::new("/nonexistent-dir/f.svg"))
+            .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent-dir/f.svg"));
+    }
+
+    #[test]
+    fn ticks_are_nice() {
+        let t = nice_ticks(0.0, 1.0, 5);
+        let want = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
+        assert_eq!(t.len(), want.len());
+        assert!(
+            t.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12),
+            "{t:?}"
+        );
+        assert!(nice_ticks(1.0, 1.0, 5).is_empty());
     }
 
     #[test]
