@@ -34,6 +34,8 @@
 mod alloc;
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/mf.rs"]
+mod mf;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,7 +47,7 @@ use mf_router::harness_router::{HarnessRouterOptions, run_on_table, synthetic_ou
 use routing_core::cost::ModelCost;
 use serde::{Deserialize, Serialize};
 
-type BoxError = Box<dyn std::error::Error>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// SmolLM2-135M's active parameters (`lm`'s count on the fetched GGUF: the tied embedding
 /// counted once, as the LM head) — used for the synthetic stand-in's costs.
@@ -506,26 +508,11 @@ fn routing_eval(dir: &Path, data: Option<&Path>) -> Result<StageResult, BoxError
 
 /// The MF source: the data folder, or (`--quick`, or no data) the seeded synthetic task.
 fn mf_source(args: &Args, data: Option<&Path>, n_items: usize) -> mf_router::study::Source {
-    match data {
-        Some(d) if !args.quick => mf_router::study::Source::Data(d.to_path_buf()),
-        _ => mf_router::study::Source::Synthetic {
-            seed: args.seed,
-            n_items,
-        },
-    }
-}
-
-/// MiniLM for a real source (none for the synthetic one).
-fn minilm(
-    source: &mf_router::study::Source,
-) -> Result<Option<lm::models::bert::SentenceEncoder>, BoxError> {
-    if source.is_synthetic() {
-        return Ok(None);
-    }
-    Ok(Some(lm::models::bert::SentenceEncoder::from_dir(
-        lm::locate::minilm_dir()?,
-        &burn::tensor::Device::flex(),
-    )?))
+    mf::source(
+        args.quick || data.is_none(),
+        data.map(Path::to_path_buf),
+        n_items,
+    )
 }
 
 /// RouteLLM's MF router on RouteLLM's MMLU/GSM8K outcomes and RouterBench's 11 models
@@ -535,7 +522,7 @@ fn routellm(args: &Args, dir: &Path, data: Option<&Path>) -> Result<StageResult,
     use mf_router::study::routellm::{RouteLlmConfig, run};
     let source = mf_source(args, data, 3_000);
     let synthetic = source.is_synthetic();
-    let encoder = minilm(&source)?;
+    let encoder = mf::minilm(&source)?;
     let report = run(
         &RouteLlmConfig {
             source,
@@ -570,7 +557,7 @@ fn code_study(args: &Args, dir: &Path, data: Option<&Path>) -> Result<StageResul
     use mf_router::study::code::{CodeConfig, run};
     let source = mf_source(args, data, 400);
     let synthetic = source.is_synthetic();
-    let encoder = minilm(&source)?;
+    let encoder = mf::minilm(&source)?;
     let report = run(
         &CodeConfig {
             source,

@@ -23,12 +23,14 @@
 mod alloc;
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/mf.rs"]
+mod mf;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mf_router::study::{Source, routellm};
+use mf_router::study::routellm;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -87,14 +89,7 @@ fn main() -> ExitCode {
 }
 
 fn body(args: Args) -> Result<(), BoxError> {
-    let source = match (args.synthetic, args.data) {
-        (true, _) => Source::Synthetic {
-            seed: 0,
-            n_items: args.synthetic_items,
-        },
-        (false, Some(dir)) => Source::Data(dir),
-        (false, None) => Source::SharedData,
-    };
+    let source = mf::source(args.synthetic, args.data, args.synthetic_items);
     let config = routellm::RouteLlmConfig {
         source,
         cache: args.cache,
@@ -107,18 +102,7 @@ fn body(args: Args) -> Result<(), BoxError> {
         patience: args.patience,
         progress: true,
     };
-    // Fail on a missing data folder before loading the encoder.
-    config.source.data_dir()?;
-    let encoder = if config.source.is_synthetic() {
-        None
-    } else {
-        eprintln!("loading MiniLM …");
-        let device = burn::tensor::Device::flex();
-        Some(lm::models::bert::SentenceEncoder::from_dir(
-            lm::locate::minilm_dir()?,
-            &device,
-        )?)
-    };
+    let encoder = mf::minilm(&config.source)?;
     let report = routellm::run(&config, encoder.as_ref())?;
     report.write(&args.out)?;
     println!("{}", report.to_markdown());
