@@ -19,8 +19,6 @@
 mod alloc;
 #[path = "common/cli.rs"]
 mod cli;
-#[path = "common/mf.rs"]
-mod mf;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,7 +67,7 @@ fn main() -> ExitCode {
 }
 
 fn body(args: Args) -> Result<(), BoxError> {
-    let source = mf::source(args.synthetic, args.data, args.synthetic_items);
+    let source = mf_router::study::Source::pick(args.synthetic, args.data, args.synthetic_items);
     let config = code::CodeConfig {
         source,
         cache: args.cache,
@@ -77,7 +75,7 @@ fn body(args: Args) -> Result<(), BoxError> {
         trials: args.trials,
         progress: true,
     };
-    let encoder = mf::minilm(&config.source)?;
+    let encoder = config.source.minilm(true)?;
     let report = code::run(&config, encoder.as_ref())?;
     report.write(&args.out)?;
     println!("{}", report.to_markdown());

@@ -23,8 +23,6 @@
 mod alloc;
 #[path = "common/cli.rs"]
 mod cli;
-#[path = "common/mf.rs"]
-mod mf;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,7 +87,7 @@ fn main() -> ExitCode {
 }
 
 fn body(args: Args) -> Result<(), BoxError> {
-    let source = mf::source(args.synthetic, args.data, args.synthetic_items);
+    let source = mf_router::study::Source::pick(args.synthetic, args.data, args.synthetic_items);
     let config = routellm::RouteLlmConfig {
         source,
         cache: args.cache,
@@ -102,7 +100,7 @@ fn body(args: Args) -> Result<(), BoxError> {
         patience: args.patience,
         progress: true,
     };
-    let encoder = mf::minilm(&config.source)?;
+    let encoder = config.source.minilm(true)?;
     let report = routellm::run(&config, encoder.as_ref())?;
     report.write(&args.out)?;
     println!("{}", report.to_markdown());

@@ -157,10 +157,7 @@ impl<'m> RoutedLm<'m> {
         bos: Option<u32>,
         selector: Box<dyn ExpertSelector>,
     ) -> Self {
-        let prefix = tokenizer
-            .encode("", true)
-            .map(|e| e.get_ids().to_vec())
-            .unwrap_or_default();
+        let prefix = lm::tokenizer::special_prefix(tokenizer);
         Self {
             name: name.into(),
             model,

@@ -1,32 +1,82 @@
-//! A hand-written progress bar on stderr: done/total, items/s, elapsed time and ETA.
+//! Progress of long loops on stderr: an [`indicatif`] bar on a terminal, plain log lines
+//! elsewhere.
 //!
-//! Shared by every long loop of the workspace (the benchmark harness, the embedding cache), so
-//! that they all report progress the same way.
+//! Shared by every long loop of the workspace (the benchmark harness, the embedding cache, the
+//! guided-decoding and bh-moe studies), so that they all report progress the same way:
+//!
+//! * **stderr is a terminal**: an `indicatif` bar redrawn in place (label, bar, done/total,
+//!   items/s, ETA, elapsed), sized to the terminal and rate-limited by indicatif;
+//! * **stderr is a file or a pipe** (`nohup`, CI logs, `2> run.log`): one plain line at each
+//!   10% of the work and at least every 60 s, then a last line at the end — no carriage
+//!   returns or escape codes in the log, and a log stays a few lines long however long the run.
+//!
+//! ```
+//! use datasets::progress::Progress;
+//! let mut p = Progress::new("items", 4, false); // disabled: every call is a no-op
+//! p.advance(3);
+//! assert_eq!(p.done(), 3);
+//! assert!(p.line().starts_with("items [##################------] 3/4"));
+//! p.finish();
+//! ```
 
-use std::io::Write;
-use std::time::Instant;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
 
-/// Progress of one task, redrawn in place on stderr (at most ~5 times a second).
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How often a plain (non-terminal) progress line is written at least.
+const PLAIN_EVERY: Duration = Duration::from_secs(60);
+
+/// Where a progress report goes.
+#[derive(Debug)]
+enum Sink {
+    /// Nothing is drawn.
+    Off,
+    /// An indicatif bar on the terminal.
+    Bar(ProgressBar),
+    /// Plain lines: the last tenth reported, when the last line was written, lines written.
+    Lines {
+        tenth: usize,
+        last: Instant,
+        written: usize,
+    },
+}
+
+/// Progress of one task: an indicatif bar on a terminal, plain lines in a log.
 #[derive(Debug)]
 pub struct Progress {
     label: String,
     total: usize,
     done: usize,
     start: Instant,
-    last_draw: Option<Instant>,
-    enabled: bool,
+    sink: Sink,
 }
 
 impl Progress {
-    /// A bar for `total` items; `enabled = false` makes every call a no-op.
+    /// A bar for `total` items; `enabled = false` makes every call a no-op (the counters still
+    /// count). Whether stderr is a terminal picks the bar or the plain lines.
     pub fn new(label: impl Into<String>, total: usize, enabled: bool) -> Self {
+        let sink = if !enabled {
+            Sink::Off
+        } else if std::io::stderr().is_terminal() {
+            Sink::Bar(terminal_bar(total, ProgressDrawTarget::stderr()))
+        } else {
+            Sink::Lines {
+                tenth: 0,
+                last: Instant::now(),
+                written: 0,
+            }
+        };
+        let label = label.into();
+        if let Sink::Bar(b) = &sink {
+            b.set_prefix(label.clone());
+        }
         Self {
-            label: label.into(),
+            label,
             total,
             done: 0,
             start: Instant::now(),
-            last_draw: None,
-            enabled,
+            sink,
         }
     }
 
@@ -41,19 +91,34 @@ impl Progress {
         if s > 0.0 { self.done as f64 / s } else { 0.0 }
     }
 
-    /// Marks `n` more items done and redraws.
+    /// Marks `n` more items done and reports (the bar redraws; a plain line is written when a
+    /// new tenth of the work is crossed or a minute has passed).
     pub fn advance(&mut self, n: usize) {
         self.done += n;
-        let due = self
-            .last_draw
-            .is_none_or(|t| t.elapsed().as_millis() >= 200 || self.done >= self.total);
-        if self.enabled && due {
-            self.draw();
-            self.last_draw = Some(Instant::now());
+        match &mut self.sink {
+            Sink::Off => {}
+            Sink::Bar(b) => b.inc(n as u64),
+            Sink::Lines {
+                tenth,
+                last,
+                written,
+            } => {
+                let now = (self.done * 10).checked_div(self.total).unwrap_or(10);
+                if now > *tenth || last.elapsed() >= PLAIN_EVERY {
+                    *tenth = now.max(*tenth);
+                    *last = Instant::now();
+                    *written += 1;
+                } else {
+                    return;
+                }
+                let line = self.line();
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
         }
     }
 
-    /// The bar's text, e.g. `hellaswag [#####-----] 50/100 2.31 it/s ETA 0:21`.
+    /// The progress as text, e.g. `hellaswag [############------------] 50/100 2.31 it/s ETA
+    /// 0:21 elapsed 0:21` (the form of the plain log lines).
     pub fn line(&self) -> String {
         let width = 24;
         let filled = (self.done * width).checked_div(self.total).unwrap_or(width);
@@ -76,19 +141,44 @@ impl Progress {
         )
     }
 
-    fn draw(&self) {
-        let mut e = std::io::stderr().lock();
-        let _ = write!(e, "\r{}\x1b[K", self.line());
-        let _ = e.flush();
-    }
-
-    /// Ends the bar with a newline.
+    /// Ends the report: the bar stays on screen at its final state; in a log, a last line is
+    /// written unless the last one already showed the end.
     pub fn finish(&mut self) {
-        if self.enabled {
-            self.draw();
-            let _ = writeln!(std::io::stderr());
+        let line = self.line();
+        match &mut self.sink {
+            Sink::Off => {}
+            Sink::Bar(b) => {
+                // indicatif leaves the cursor after the finished bar: end its line so that
+                // what is printed next starts on its own.
+                b.finish();
+                let _ = writeln!(std::io::stderr().lock());
+            }
+            Sink::Lines { tenth, written, .. } => {
+                if *tenth < 10 || self.done < self.total {
+                    *written += 1;
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
+                }
+                *tenth = 10;
+            }
         }
     }
+}
+
+/// The terminal bar's look: the label, a 24-cell bar, done/total, rate, ETA and elapsed time,
+/// the fields of [`Progress::line`].
+fn terminal_bar(total: usize, target: ProgressDrawTarget) -> ProgressBar {
+    let style = ProgressStyle::with_template(
+        "{prefix} [{bar:24}] {pos}/{len} {rate} ETA {eta} elapsed {elapsed}",
+    )
+    .expect("the template is a constant checked by a test")
+    .with_key(
+        "rate",
+        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.2} it/s", state.per_sec());
+        },
+    )
+    .progress_chars("#>-");
+    ProgressBar::with_draw_target(Some(total as u64), target).with_style(style)
 }
 
 /// `h:mm:ss` or `m:ss`.
@@ -112,5 +202,51 @@ mod tests {
         assert!(p.line().starts_with("t [############------------] 2/4"));
         assert_eq!(format_secs(3725.0), "1:02:05");
         assert_eq!(format_secs(65.0), "1:05");
+    }
+
+    #[test]
+    fn terminal_bar_template_renders() {
+        // A hidden target still runs the template, so a bad template would fail here.
+        let b = terminal_bar(10, ProgressDrawTarget::hidden());
+        b.set_prefix("x");
+        b.inc(3);
+        assert_eq!(b.position(), 3);
+        assert_eq!(b.length(), Some(10));
+        b.finish();
+    }
+
+    #[test]
+    fn plain_lines_every_tenth() {
+        // In tests stderr is captured (not a terminal): the plain-line sink.
+        let mut p = Progress::new("t", 100, true);
+        if std::io::stderr().is_terminal() {
+            return; // run by hand in a terminal: the bar is drawn instead
+        }
+        for _ in 0..100 {
+            p.advance(1);
+        }
+        // One line per tenth, none extra at the end.
+        assert!(matches!(
+            p.sink,
+            Sink::Lines {
+                tenth: 10,
+                written: 10,
+                ..
+            }
+        ));
+        p.finish();
+        assert!(matches!(p.sink, Sink::Lines { written: 10, .. }));
+        // Stopped early: finish writes the last state.
+        let mut q = Progress::new("q", 100, true);
+        q.advance(15);
+        q.finish();
+        assert!(matches!(
+            q.sink,
+            Sink::Lines {
+                tenth: 10,
+                written: 2,
+                ..
+            }
+        ));
     }
 }

@@ -132,6 +132,18 @@ enum Item {
         text: Vec<String>,
         color: String,
     },
+    Bars {
+        x: Vec<f64>,
+        lo: Vec<f64>,
+        hi: Vec<f64>,
+        width: f64,
+        color: String,
+    },
+    Cells {
+        values: Vec<Vec<Option<f64>>>,
+        text: Vec<Vec<String>>,
+        range: (f64, f64),
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +159,7 @@ enum LegendKind {
     Marker(Marker),
     LineMarker(bool, Marker),
     Band,
+    Bar,
 }
 
 /// One plot panel.
@@ -172,6 +185,11 @@ pub struct Plot {
     pub y_range: Option<(f64, f64)>,
     /// Legend corner.
     pub legend_pos: LegendPos,
+    /// Category names along x, drawn at x = 0, 1, … in place of numeric ticks (empty: a
+    /// numeric axis). Long names are drawn slanted.
+    pub x_categories: Vec<String>,
+    /// Category names along y, drawn at y = 0, 1, … from the bottom (empty: a numeric axis).
+    pub y_categories: Vec<String>,
     items: Vec<Item>,
     legend: Vec<LegendEntry>,
     notes: Vec<String>,
@@ -202,6 +220,8 @@ impl Plot {
             x_range: None,
             y_range: None,
             legend_pos: LegendPos::TopRight,
+            x_categories: Vec::new(),
+            y_categories: Vec::new(),
             items: Vec::new(),
             legend: Vec::new(),
             notes: Vec::new(),
@@ -343,7 +363,59 @@ impl Plot {
         self
     }
 
+    /// Bars (or bar segments, for stacked bars): bar `i` spans `lo[i]..hi[i]` on y, centred on
+    /// `x[i]`, `width` data units wide; drawn under lines and markers.
+    pub fn bars(
+        &mut self,
+        x: &[f64],
+        lo: &[f64],
+        hi: &[f64],
+        width: f64,
+        color: &str,
+        label: &str,
+    ) -> &mut Self {
+        self.items.push(Item::Bars {
+            x: x.to_vec(),
+            lo: lo.to_vec(),
+            hi: hi.to_vec(),
+            width,
+            color: color.into(),
+        });
+        self.push_legend(label, color, LegendKind::Bar);
+        self
+    }
+
+    /// A heat map over category axes: `values[r][c]` colours the cell of row `rows[r]` (row 0
+    /// at the bottom) and column `cols[c]` from white (`range.0`) to dark blue (`range.1`);
+    /// `text[r][c]`, when given, is written in the cell. `None` leaves a cell blank. Sets
+    /// [`Plot::x_categories`] and [`Plot::y_categories`].
+    pub fn heat_map(
+        &mut self,
+        cols: &[String],
+        rows: &[String],
+        values: &[Vec<Option<f64>>],
+        text: &[Vec<String>],
+        range: (f64, f64),
+    ) -> &mut Self {
+        self.x_categories = cols.to_vec();
+        self.y_categories = rows.to_vec();
+        self.items.push(Item::Cells {
+            values: values.to_vec(),
+            text: text.to_vec(),
+            range,
+        });
+        self
+    }
+
     fn data_range(&self, axis_x: bool) -> (f64, f64) {
+        let cats = if axis_x {
+            &self.x_categories
+        } else {
+            &self.y_categories
+        };
+        if !cats.is_empty() {
+            return (-0.5, cats.len() as f64 - 0.5);
+        }
         let scale = if axis_x { self.x_scale } else { self.y_scale };
         let mut lo = f64::INFINITY;
         let mut hi = f64::NEG_INFINITY;
@@ -365,6 +437,22 @@ impl Plot {
                 } => {
                     if axis_x {
                         x.iter().for_each(|&v| take(v));
+                    } else {
+                        l.iter().chain(h).for_each(|&v| take(v));
+                    }
+                }
+                Item::Bars {
+                    x,
+                    lo: l,
+                    hi: h,
+                    width,
+                    ..
+                } => {
+                    if axis_x {
+                        x.iter().for_each(|&v| {
+                            take(v - width / 2.0);
+                            take(v + width / 2.0)
+                        });
                     } else {
                         l.iter().chain(h).for_each(|&v| take(v));
                     }
@@ -437,9 +525,18 @@ impl Plot {
 
     /// The panel's elements (no `<svg>` wrapper), its clip path named `id`.
     fn body(&self, s: &mut String, id: &str) {
-        let (ml, mt, mb) = (78.0, 48.0 + 14.0 * self.notes.len() as f64, 56.0);
+        let longest = |c: &[String]| c.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+        let (xcat, ycat) = (longest(&self.x_categories), longest(&self.y_categories));
+        let ml = 78.0 + (6.5 * ycat as f64 - 60.0).max(0.0);
         let mr = 20.0;
         let (w, h) = (self.width, self.height);
+        // Category names that do not fit their slot are slanted 40°, below the axis.
+        let slant = !self.x_categories.is_empty()
+            && 6.5 * xcat as f64 > (w - ml - mr) / self.x_categories.len() as f64;
+        let (mt, mb) = (
+            48.0 + 14.0 * self.notes.len() as f64,
+            56.0 + if slant { 4.2 * xcat as f64 } else { 0.0 },
+        );
         let (pw, ph) = (w - ml - mr, h - mt - mb);
         let xr = self.x_range.unwrap_or_else(|| self.data_range(true));
         let yr = self.y_range.unwrap_or_else(|| self.data_range(false));
@@ -474,8 +571,49 @@ impl Plot {
             s,
             r#"<defs><clipPath id="{id}"><rect x="{ml}" y="{mt}" width="{pw}" height="{ph}"/></clipPath></defs>"#
         );
-        // Grid and ticks.
-        for (v, label, major) in xa.ticks() {
+        // Grid and ticks (category axes: names, no grid lines).
+        for (i, l) in self.x_categories.iter().enumerate() {
+            let x = px(i as f64);
+            let y = mt + ph + 14.0;
+            if slant {
+                // Slanted up to the tick, so names run left under the plot, never past its
+                // right edge.
+                let _ = writeln!(
+                    s,
+                    r#"<text transform="translate({:.2} {:.2}) rotate(-40)" font-size="11" text-anchor="end">{}</text>"#,
+                    x + 4.0,
+                    y - 4.0,
+                    esc(l)
+                );
+            } else {
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{x:.2}" y="{:.2}" text-anchor="middle">{}</text>"#,
+                    y + 2.0,
+                    esc(l)
+                );
+            }
+        }
+        for (i, l) in self.y_categories.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.2}" y="{:.2}" text-anchor="end">{}</text>"#,
+                ml - 6.0,
+                py(i as f64) + 4.0,
+                esc(l)
+            );
+        }
+        let x_ticks = if self.x_categories.is_empty() {
+            xa.ticks()
+        } else {
+            Vec::new()
+        };
+        let y_ticks = if self.y_categories.is_empty() {
+            ya.ticks()
+        } else {
+            Vec::new()
+        };
+        for (v, label, major) in x_ticks {
             let x = px(v);
             let (stroke, op) = if major { ("#ccc", 1.0) } else { ("#eee", 1.0) };
             let _ = writeln!(
@@ -491,7 +629,7 @@ impl Plot {
                 );
             }
         }
-        for (v, label, major) in ya.ticks() {
+        for (v, label, major) in y_ticks {
             let y = py(v);
             let stroke = if major { "#ccc" } else { "#eee" };
             let _ = writeln!(
@@ -529,6 +667,66 @@ impl Plot {
         let _ = writeln!(s, r#"<g clip-path="url(#{id})">"#);
         for it in &self.items {
             match it {
+                Item::Bars {
+                    x,
+                    lo,
+                    hi,
+                    width,
+                    color,
+                } => {
+                    for ((&c, &a), &b) in x.iter().zip(lo).zip(hi) {
+                        if !(ok_x(c) && ok_y(a) && ok_y(b)) {
+                            continue;
+                        }
+                        let (x0, x1) = (px(c - width / 2.0), px(c + width / 2.0));
+                        let (y0, y1) = (py(a.max(b)), py(a.min(b)));
+                        let _ = writeln!(
+                            s,
+                            r#"<rect x="{:.2}" y="{y0:.2}" width="{:.2}" height="{:.2}" fill="{color}"/>"#,
+                            x0.min(x1),
+                            (x1 - x0).abs(),
+                            (y1 - y0).max(0.0)
+                        );
+                    }
+                }
+                Item::Cells {
+                    values,
+                    text,
+                    range,
+                } => {
+                    let (cw, ch) = (
+                        pw / self.x_categories.len().max(1) as f64,
+                        ph / self.y_categories.len().max(1) as f64,
+                    );
+                    for (r, row) in values.iter().enumerate() {
+                        for (c, v) in row.iter().enumerate() {
+                            let Some(v) = v.filter(|v| v.is_finite()) else {
+                                continue;
+                            };
+                            let t = if range.1 > range.0 {
+                                ((v - range.0) / (range.1 - range.0)).clamp(0.0, 1.0)
+                            } else {
+                                0.5
+                            };
+                            let (x, y) = (px(c as f64) - cw / 2.0, py(r as f64) - ch / 2.0);
+                            let _ = writeln!(
+                                s,
+                                r#"<rect x="{x:.2}" y="{y:.2}" width="{cw:.2}" height="{ch:.2}" fill="{}" stroke="white"/>"#,
+                                heat_color(t)
+                            );
+                            if let Some(label) = text.get(r).and_then(|row| row.get(c)) {
+                                let _ = writeln!(
+                                    s,
+                                    r#"<text x="{:.2}" y="{:.2}" text-anchor="middle" fill="{}">{}</text>"#,
+                                    x + cw / 2.0,
+                                    y + ch / 2.0 + 4.0,
+                                    if t > 0.55 { "white" } else { "black" },
+                                    esc(label)
+                                );
+                            }
+                        }
+                    }
+                }
                 Item::Band { x, lo, hi, color } => {
                     let mut pts = Vec::new();
                     for i in 0..x.len() {
@@ -617,10 +815,17 @@ impl Plot {
                 Item::Labels { x, y, text, color } => {
                     for ((a, b), t) in x.iter().zip(y).zip(text) {
                         if inside(*a, *b) {
+                            // A label that would run past the panel's right edge (into the
+                            // next panel of a grid) goes to the left of its point instead.
+                            let width = 5.6 * t.chars().count() as f64;
+                            let (x, anchor) = if px(*a) + 5.0 + width > w {
+                                (px(*a) - 5.0, "end")
+                            } else {
+                                (px(*a) + 5.0, "start")
+                            };
                             let _ = writeln!(
                                 s,
-                                r#"<text x="{:.2}" y="{:.2}" font-size="10" fill="{color}">{}</text>"#,
-                                px(*a) + 5.0,
+                                r#"<text x="{x:.2}" y="{:.2}" font-size="10" fill="{color}" text-anchor="{anchor}">{}</text>"#,
                                 py(*b) - 5.0,
                                 esc(t)
                             );
@@ -648,46 +853,7 @@ impl Plot {
             for (i, e) in self.legend.iter().enumerate() {
                 let cy = ly + 12.0 + 16.0 * i as f64;
                 let x0 = lx + 8.0;
-                match e.kind {
-                    LegendKind::Line(dash) => {
-                        let d = if dash {
-                            r#" stroke-dasharray="4 3""#
-                        } else {
-                            ""
-                        };
-                        let _ = writeln!(
-                            s,
-                            r#"<line x1="{x0:.2}" y1="{cy:.2}" x2="{:.2}" y2="{cy:.2}" stroke="{}" stroke-width="2"{d}/>"#,
-                            x0 + 22.0,
-                            e.color
-                        );
-                    }
-                    LegendKind::Marker(m) => {
-                        s.push_str(&marker_svg(m, x0 + 11.0, cy, 4.0, &e.color))
-                    }
-                    LegendKind::LineMarker(dash, m) => {
-                        let d = if dash {
-                            r#" stroke-dasharray="4 3""#
-                        } else {
-                            ""
-                        };
-                        let _ = writeln!(
-                            s,
-                            r#"<line x1="{x0:.2}" y1="{cy:.2}" x2="{:.2}" y2="{cy:.2}" stroke="{}" stroke-width="2"{d}/>"#,
-                            x0 + 22.0,
-                            e.color
-                        );
-                        s.push_str(&marker_svg(m, x0 + 11.0, cy, 3.5, &e.color));
-                    }
-                    LegendKind::Band => {
-                        let _ = writeln!(
-                            s,
-                            r#"<rect x="{x0:.2}" y="{:.2}" width="22" height="10" fill="{}" fill-opacity="0.25"/>"#,
-                            cy - 5.0,
-                            e.color
-                        );
-                    }
-                }
+                swatch(s, e, x0, cy);
                 let _ = writeln!(
                     s,
                     r#"<text x="{:.2}" y="{:.2}">{}</text>"#,
@@ -717,6 +883,7 @@ pub struct Grid {
     pub cols: usize,
     /// The panels, row by row.
     pub panels: Vec<Plot>,
+    legend: Vec<LegendEntry>,
 }
 
 impl Grid {
@@ -726,6 +893,7 @@ impl Grid {
             title: title.into(),
             cols: cols.max(1),
             panels: Vec::new(),
+            legend: Vec::new(),
         }
     }
 
@@ -733,6 +901,46 @@ impl Grid {
     pub fn with(mut self, panel: Plot) -> Self {
         self.panels.push(panel);
         self
+    }
+
+    fn with_entry(mut self, label: &str, color: &str, kind: LegendKind) -> Self {
+        self.legend.push(LegendEntry {
+            label: label.into(),
+            color: color.into(),
+            kind,
+        });
+        self
+    }
+
+    /// Adds a marker entry to the legend row under the panels (one legend for all panels).
+    pub fn legend_marker(self, label: &str, color: &str, marker: Marker) -> Self {
+        self.with_entry(label, color, LegendKind::Marker(marker))
+    }
+
+    /// Adds a line entry (dashed or solid) to the legend row under the panels.
+    pub fn legend_line(self, label: &str, color: &str, dash: bool) -> Self {
+        self.with_entry(label, color, LegendKind::Line(dash))
+    }
+
+    /// Adds a bar (filled square) entry to the legend row under the panels.
+    pub fn legend_bar(self, label: &str, color: &str) -> Self {
+        self.with_entry(label, color, LegendKind::Bar)
+    }
+
+    /// The legend row's entries placed left to right, wrapping at `width`: (entry, x, line).
+    fn legend_layout(&self, width: f64) -> Vec<(&LegendEntry, f64, usize)> {
+        let (mut x, mut line) = (24.0, 0);
+        let mut out = Vec::new();
+        for e in &self.legend {
+            let w = 22.0 + 8.0 + 6.6 * e.label.chars().count() as f64 + 24.0;
+            if x + w > width && x > 24.0 {
+                x = 24.0;
+                line += 1;
+            }
+            out.push((e, x, line));
+            x += w;
+        }
+        out
     }
 
     /// Renders the grid: each column as wide as its widest panel, each row as tall as its
@@ -749,7 +957,12 @@ impl Grid {
         }
         let top = if self.title.is_empty() { 0.0 } else { 34.0 };
         let w: f64 = cw.iter().sum();
-        let h = top + rh.iter().sum::<f64>();
+        let legend = self.legend_layout(w);
+        let legend_h = legend
+            .last()
+            .map_or(0.0, |&(_, _, l)| 10.0 + 20.0 * (l + 1) as f64);
+        let panels_h = top + rh.iter().sum::<f64>();
+        let h = panels_h + legend_h;
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -771,6 +984,17 @@ impl Grid {
             p.body(&mut s, &format!("panel{i}"));
             s.push_str("</g>\n");
         }
+        for (e, x, line) in legend {
+            let cy = panels_h + 14.0 + 20.0 * line as f64;
+            swatch(&mut s, e, x, cy);
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.2}" y="{:.2}">{}</text>"#,
+                x + 28.0,
+                cy + 4.0,
+                esc(&e.label)
+            );
+        }
         s.push_str("</svg>\n");
         s
     }
@@ -782,6 +1006,58 @@ impl Grid {
     pub fn save(&self, path: &Path) -> Result<()> {
         write_file(path, &self.render())
     }
+}
+
+/// A legend line segment, 22 px from `x0` at height `cy`, dashed or solid.
+fn line_swatch(s: &mut String, dash: bool, color: &str, x0: f64, cy: f64) {
+    let d = if dash {
+        r#" stroke-dasharray="4 3""#
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        s,
+        r#"<line x1="{x0:.2}" y1="{cy:.2}" x2="{:.2}" y2="{cy:.2}" stroke="{color}" stroke-width="2"{d}/>"#,
+        x0 + 22.0
+    );
+}
+
+/// A legend entry's swatch, 22 px wide from `x0`, centred on `cy`.
+fn swatch(s: &mut String, e: &LegendEntry, x0: f64, cy: f64) {
+    match e.kind {
+        LegendKind::Line(dash) => line_swatch(s, dash, &e.color, x0, cy),
+        LegendKind::Marker(m) => s.push_str(&marker_svg(m, x0 + 11.0, cy, 4.0, &e.color)),
+        LegendKind::LineMarker(dash, m) => {
+            line_swatch(s, dash, &e.color, x0, cy);
+            s.push_str(&marker_svg(m, x0 + 11.0, cy, 3.5, &e.color));
+        }
+        LegendKind::Bar => {
+            let _ = writeln!(
+                s,
+                r#"<rect x="{:.2}" y="{:.2}" width="12" height="12" fill="{}"/>"#,
+                x0 + 5.0,
+                cy - 6.0,
+                e.color
+            );
+        }
+        LegendKind::Band => {
+            let _ = writeln!(
+                s,
+                r#"<rect x="{x0:.2}" y="{:.2}" width="22" height="10" fill="{}" fill-opacity="0.25"/>"#,
+                cy - 5.0,
+                e.color
+            );
+        }
+    }
+}
+
+/// The heat-map colour at `t` in `[0, 1]`: white to dark blue (ColorBrewer "Blues" ends).
+fn heat_color(t: f64) -> String {
+    let (a, b) = ([247.0, 251.0, 255.0], [8.0, 48.0, 107.0]);
+    let c: Vec<u8> = (0..3)
+        .map(|i| (a[i] + (b[i] - a[i]) * t).round() as u8)
+        .collect();
+    format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
 }
 
 fn marker_svg(m: Marker, x: f64, y: f64, r: f64, color: &str) -> String {
@@ -904,6 +1180,20 @@ impl Axis {
                         }
                     }
                 }
+                if out.iter().filter(|t| t.1.is_some()).count() < 2 {
+                    // Under a decade with no 1/2/5 mark inside: evenly spaced values, labelled,
+                    // at their log positions.
+                    let (lo, hi) = (10f64.powf(self.lo), 10f64.powf(self.hi));
+                    let ticks = nice_ticks(lo, hi, 4);
+                    let step = ticks.get(1).map_or(hi - lo, |b| b - ticks[0]);
+                    out.retain(|t| t.1.is_none());
+                    out.extend(
+                        ticks
+                            .into_iter()
+                            .filter(|&v| v > 0.0)
+                            .map(|v| (v, Some(fmt_linear(v, step)), true)),
+                    );
+                }
                 out
             }
         }
@@ -946,9 +1236,17 @@ fn nice_step(raw: f64) -> f64 {
     n * p
 }
 
+/// A tick label with as many digits as the tick step needs; values of a million or more, or
+/// under a thousandth, in scientific form (`3.3e13`).
 fn fmt_linear(v: f64, step: f64) -> String {
-    let decimals = (-step.log10().floor()).max(0.0) as usize;
     let v = if v.abs() < 1e-12 * step { 0.0 } else { v };
+    let a = v.abs();
+    if a != 0.0 && (a >= 1e6 || a < 1e-3) {
+        let digits = (a.log10().floor() - step.log10().floor()).clamp(0.0, 6.0) as usize;
+        let t = format!("{v:.digits$e}");
+        return t;
+    }
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
     format!("{v:.decimals$}")
 }
 
@@ -1001,10 +1299,65 @@ mod tests {
         assert!(p.size().0 > inside, "the legend column widens the figure");
         let s = p.render();
         assert!(s.contains("a &lt; b") && s.contains("gpt &amp; co"));
+        assert!(s.contains(r#"text-anchor="start">gpt &amp; co"#));
+        let mut edge = Plot::new("edge", "x", "y");
+        edge.points(&[0.0, 1.0], &[0.0, 1.0], color(0), "").labels(
+            &[1.0],
+            &[1.0],
+            &["a long label at the right edge".into()],
+            color(0),
+        );
+        assert!(edge.render().contains(r#"text-anchor="end">a long label"#));
         assert!(s.contains("<rect x=") && s.matches("<path d=").count() >= 2);
         let g = Grid::new("both", 2).with(p.clone()).with(p).render();
         assert!(g.contains(r#"clipPath id="panel0""#) && g.contains(r#"clipPath id="panel1""#));
         assert!(g.contains("translate(") && !g.contains(r#"url(#plot)"#));
+    }
+
+    #[test]
+    fn bars_heat_map_categories_and_grid_legend() {
+        let mut b = Plot::new("bars", "", "k");
+        b.x_categories = vec!["top-k 8 experts".into(), "BH α=0.30 max 64".into()];
+        b.bars(&[0.0, 1.0], &[0.0, 0.0], &[8.0, 3.5], 0.7, color(0), "k̄");
+        assert!(
+            !b.render().contains("rotate(-40)"),
+            "names that fit stay level"
+        );
+        b.width = 260.0;
+        let s = b.render();
+        assert_eq!(
+            s.matches(r#"width="12" height="12""#).count(),
+            1,
+            "one bar swatch"
+        );
+        assert!(s.contains("rotate(-40)"), "long category names are slanted");
+        assert!(s.contains("BH α=0.30 max 64") && !s.contains(">0.5<"));
+        let mut h = Plot::new("heat", "α", "max_k");
+        h.heat_map(
+            &["0.3".into(), "0.4".into()],
+            &["8".into(), "64".into()],
+            &[vec![Some(0.0), None], vec![Some(0.5), Some(1.0)]],
+            &[
+                vec!["lo".into(), "x".into()],
+                vec!["mid".into(), "hi".into()],
+            ],
+            (0.0, 1.0),
+        );
+        let s = h.render();
+        assert!(s.contains("#f7fbff") && s.contains("#08306b"), "range ends");
+        assert!(s.contains(">lo<") && s.contains(">hi<") && !s.contains(">x<"));
+        assert!(
+            s.contains(r#"fill="white">hi<"#),
+            "light text on dark cells"
+        );
+        let g = Grid::new("g", 2)
+            .with(b)
+            .with(h)
+            .legend_marker("BH", color(1), Marker::Circle)
+            .legend_line("top-k", "#333", true)
+            .legend_bar("share", color(2))
+            .render();
+        assert!(g.contains(">BH<") && g.contains(">top-k<") && g.contains(">share<"));
     }
 
     #[test]
@@ -1025,6 +1378,30 @@ mod tests {
             "{t:?}"
         );
         assert!(nice_ticks(1.0, 1.0, 5).is_empty());
+    }
+
+    #[test]
+    fn narrow_log_axis_gets_labels() {
+        let a = Axis::new(Scale::Log, (251.0, 268.0));
+        let labels: Vec<String> = a.ticks().into_iter().filter_map(|t| t.1).collect();
+        assert!(labels.len() >= 2, "{labels:?}");
+        assert!(
+            labels
+                .iter()
+                .all(|l| l.parse::<f64>().is_ok_and(|v| (251.0..=268.0).contains(&v)))
+        );
+        // A wide axis keeps its decade labels.
+        let wide = Axis::new(Scale::Log, (1.0, 1e4));
+        assert!(wide.ticks().iter().any(|t| t.1.as_deref() == Some("1e3")));
+    }
+
+    #[test]
+    fn tick_labels_stay_short() {
+        assert_eq!(fmt_linear(3.3e13, 1e12), "3.3e13");
+        assert_eq!(fmt_linear(2.5e-5, 5e-6), "2.5e-5");
+        assert_eq!(fmt_linear(0.25, 0.05), "0.25");
+        assert_eq!(fmt_linear(1500.0, 500.0), "1500");
+        assert_eq!(fmt_linear(0.0, 1e12), "0");
     }
 
     #[test]

@@ -1,42 +1,24 @@
-//! The seed's nine panels in one SVG (3 × 3), drawn without dependencies:
+//! The seed's nine panels in one SVG (3 × 3), drawn with the workspace's figure crate:
 //!
 //! | | | |
 //! |---|---|---|
 //! | 1 perplexity vs k̄ (top-k line, BH and top-p points) | 2 task accuracy vs k̄ | 3 mean experts per configuration |
 //! | 4 α-sensitivity heat map (`max_k` × α: average accuracy, k̄ in the cell) | 5 Pareto frontier: accuracy vs k̄ | 6 floor / middle / ceiling shares |
 //! | 7 expert utilisation and Gini | 8 mean k per layer | 9 speed vs quality |
+//!
+//! Colour says the rule (grey top-k, blue shades BH by α, red top-p), marker shape says it
+//! again (square, circle, triangle); one legend under the grid serves every panel.
 
-use std::fmt::Write as _;
+use ::figure::{Grid, Marker, Plot, Scale};
 
 use super::report::{ConfigRow, config_rows};
 use super::{RoutingConfig, StudyReport};
 
-const W: f64 = 1560.0;
-const H: f64 = 1300.0;
-const PW: f64 = 520.0;
-const PH: f64 = 420.0;
 const TOPK: &str = "#333333";
 const TOPP: &str = "#d62728";
 const ALPHA: [&str; 4] = ["#9ecae1", "#4292c6", "#2171b5", "#08306b"];
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn fmt(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let a = v.abs();
-    if a >= 1e6 || a < 1e-3 {
-        format!("{v:.1e}")
-    } else {
-        let s = format!("{v:.3}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
+const FRONTIER: &str = "#2ca02c";
+const GINI: &str = "#e6550d";
 
 /// Colour of a configuration: grey top-k, red top-p, blue shades by α for BH.
 fn color(r: &RoutingConfig) -> &'static str {
@@ -50,363 +32,113 @@ fn color(r: &RoutingConfig) -> &'static str {
     }
 }
 
-/// One panel's plot area and data ranges.
-struct Panel {
-    x0: f64,
-    y0: f64,
-    w: f64,
-    h: f64,
-    xr: (f64, f64),
-    yr: (f64, f64),
-    log_y: bool,
-}
-
-impl Panel {
-    fn new(col: usize, row: usize, xr: (f64, f64), yr: (f64, f64), log_y: bool) -> Self {
-        let pad = |(a, b): (f64, f64)| {
-            if !(a.is_finite() && b.is_finite()) {
-                (0.0, 1.0)
-            } else if b > a {
-                let m = 0.06 * (b - a);
-                (a - m, b + m)
-            } else {
-                (a - 0.5 - a.abs() * 0.1, b + 0.5 + b.abs() * 0.1)
-            }
-        };
-        let yr = if log_y && yr.0 > 0.0 {
-            let (a, b) = pad((yr.0.ln(), yr.1.ln()));
-            (a.exp(), b.exp())
-        } else {
-            pad(yr)
-        };
-        Self {
-            x0: col as f64 * PW + 70.0,
-            y0: row as f64 * PH + 40.0,
-            w: PW - 100.0,
-            h: PH - 110.0,
-            xr: pad(xr),
-            yr,
-            log_y: log_y && yr.0 > 0.0,
-        }
-    }
-
-    fn px(&self, x: f64) -> f64 {
-        self.x0 + (x - self.xr.0) / (self.xr.1 - self.xr.0) * self.w
-    }
-
-    fn py(&self, y: f64) -> f64 {
-        let t = if self.log_y {
-            (y.ln() - self.yr.0.ln()) / (self.yr.1.ln() - self.yr.0.ln())
-        } else {
-            (y - self.yr.0) / (self.yr.1 - self.yr.0)
-        };
-        self.y0 + self.h - t * self.h
-    }
-
-    /// Frame, title, axis labels and ticks (`xticks`: `None` for numeric ticks, `Some` for
-    /// category labels at x = 0, 1, …).
-    fn frame(
-        &self,
-        s: &mut String,
-        title: &str,
-        xlabel: &str,
-        ylabel: &str,
-        cats: Option<&[String]>,
-    ) {
-        let _ = write!(
-            s,
-            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#999"/>"##,
-            self.x0, self.y0, self.w, self.h
-        );
-        let _ = write!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" font-size="15" font-weight="bold" text-anchor="middle">{}</text>"#,
-            self.x0 + self.w / 2.0,
-            self.y0 - 12.0,
-            esc(title)
-        );
-        let _ = write!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
-            self.x0 + self.w / 2.0,
-            self.y0 + self.h + if cats.is_some() { 62.0 } else { 34.0 },
-            esc(xlabel)
-        );
-        let _ = write!(
-            s,
-            r#"<text transform="translate({:.1},{:.1}) rotate(-90)" font-size="12" text-anchor="middle">{}</text>"#,
-            self.x0 - 50.0,
-            self.y0 + self.h / 2.0,
-            esc(ylabel)
-        );
-        let yt = if self.log_y {
-            let (a, b) = (
-                self.yr.0.log10().floor() as i32,
-                self.yr.1.log10().ceil() as i32,
-            );
-            let mut t: Vec<f64> = Vec::new();
-            for e in a..=b {
-                for m in [1.0, 2.0, 5.0] {
-                    let v = m * 10f64.powi(e);
-                    if v >= self.yr.0 && v <= self.yr.1 {
-                        t.push(v);
-                    }
-                }
-            }
-            if t.len() < 3 {
-                // A narrow range: evenly spaced values, drawn at their log positions.
-                t = ::figure::nice_ticks(self.yr.0, self.yr.1, 4);
-            }
-            t
-        } else {
-            ::figure::nice_ticks(self.yr.0, self.yr.1, 5)
-        };
-        for v in yt {
-            let y = self.py(v);
-            let _ = write!(
-                s,
-                r##"<line x1="{:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##,
-                self.x0,
-                self.x0 + self.w,
-                self.x0 - 4.0,
-                y + 4.0,
-                fmt(v)
-            );
-        }
-        match cats {
-            None => {
-                for v in ::figure::nice_ticks(self.xr.0, self.xr.1, 6) {
-                    let x = self.px(v);
-                    let _ = write!(
-                        s,
-                        r#"<text x="{x:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#,
-                        self.y0 + self.h + 16.0,
-                        fmt(v)
-                    );
-                }
-            }
-            Some(labels) => {
-                for (i, l) in labels.iter().enumerate() {
-                    let x = self.px(i as f64);
-                    let y = self.y0 + self.h + 8.0;
-                    let _ = write!(
-                        s,
-                        r#"<text transform="translate({x:.1},{y:.1}) rotate(50)" font-size="9">{}</text>"#,
-                        esc(l)
-                    );
-                }
-            }
-        }
-    }
-
-    fn polyline(&self, s: &mut String, pts: &[(f64, f64)], color: &str, dashed: bool) {
-        if pts.len() < 2 {
-            return;
-        }
-        let d: Vec<String> = pts
-            .iter()
-            .map(|&(x, y)| format!("{:.1},{:.1}", self.px(x), self.py(y)))
-            .collect();
-        let _ = write!(
-            s,
-            r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"{}/>"#,
-            d.join(" "),
-            if dashed {
-                r#" stroke-dasharray="5,4""#
-            } else {
-                ""
-            }
-        );
-    }
-
-    fn marker(&self, s: &mut String, x: f64, y: f64, color: &str, shape: &str) {
-        let (cx, cy) = (self.px(x), self.py(y));
-        match shape {
-            "square" => {
-                let _ = write!(
-                    s,
-                    r#"<rect x="{:.1}" y="{:.1}" width="9" height="9" fill="{color}"/>"#,
-                    cx - 4.5,
-                    cy - 4.5
-                );
-            }
-            "triangle" => {
-                let _ = write!(
-                    s,
-                    r#"<polygon points="{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}" fill="{color}"/>"#,
-                    cx,
-                    cy - 6.0,
-                    cx - 5.5,
-                    cy + 4.5,
-                    cx + 5.5,
-                    cy + 4.5
-                );
-            }
-            _ => {
-                let _ = write!(
-                    s,
-                    r#"<circle cx="{cx:.1}" cy="{cy:.1}" r="4.5" fill="{color}"/>"#
-                );
-            }
-        }
-    }
-
-    fn bar(&self, s: &mut String, x: f64, width: f64, y_lo: f64, y_hi: f64, color: &str) {
-        let (a, b) = (self.py(y_lo), self.py(y_hi));
-        let _ = write!(
-            s,
-            r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{color}"/>"#,
-            self.px(x) - width / 2.0,
-            b.min(a),
-            width,
-            (a - b).abs()
-        );
-    }
-}
-
-fn shape(r: &RoutingConfig) -> &'static str {
+fn shape(r: &RoutingConfig) -> Marker {
     match r {
-        RoutingConfig::TopK { .. } => "square",
-        RoutingConfig::TopP { .. } => "triangle",
-        RoutingConfig::Bh { .. } => "circle",
+        RoutingConfig::TopK { .. } => Marker::Square,
+        RoutingConfig::TopP { .. } => Marker::Triangle,
+        RoutingConfig::Bh { .. } => Marker::Circle,
     }
 }
 
-fn range(v: impl Iterator<Item = f64>) -> (f64, f64) {
-    v.filter(|x| x.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
-            (a.min(x), b.max(x))
-        })
+fn is_top_k(r: &ConfigRow) -> bool {
+    matches!(r.routing, RoutingConfig::TopK { .. })
 }
 
-/// Quality against k̄: the top-k line plus every configuration as a marker.
+fn panel(title: &str, x_label: &str, y_label: &str) -> Plot {
+    let mut p = Plot::new(title, x_label, y_label);
+    p.width = 540.0;
+    p.height = 440.0;
+    p
+}
+
+/// Quality against k̄: the top-k line (dashed) plus every configuration as a marker.
 fn quality_panel(
-    s: &mut String,
-    p: &Panel,
+    title: &str,
+    y_label: &str,
     rows: &[ConfigRow],
+    experts: f64,
     value: &dyn Fn(&ConfigRow) -> Option<f64>,
-) {
+) -> Plot {
+    let mut p = panel(title, "mean experts per token k̄", y_label);
+    p.x_range = Some((0.0, experts * 1.04));
     let mut line: Vec<(f64, f64)> = rows
         .iter()
-        .filter(|r| matches!(r.routing, RoutingConfig::TopK { .. }))
+        .filter(|r| is_top_k(r))
         .filter_map(|r| value(r).map(|v| (r.mean_k, v)))
         .collect();
     line.sort_by(|a, b| a.0.total_cmp(&b.0));
-    p.polyline(s, &line, TOPK, true);
+    let (x, y): (Vec<f64>, Vec<f64>) = line.into_iter().unzip();
+    p.styled_line(&x, &y, TOPK, "", 1.5, true);
+    markers(&mut p, rows, &|r| value(r).map(|v| (r.mean_k, v)));
+    p
+}
+
+/// One marker per configuration at `at(row)`, in its colour and shape.
+fn markers(p: &mut Plot, rows: &[ConfigRow], at: &dyn Fn(&ConfigRow) -> Option<(f64, f64)>) {
     for r in rows {
-        if let Some(v) = value(r) {
-            p.marker(s, r.mean_k, v, color(&r.routing), shape(&r.routing));
+        if let Some((x, y)) = at(r) {
+            p.markers(&[x], &[y], color(&r.routing), "", shape(&r.routing), 5.0);
         }
     }
 }
 
-fn legend(s: &mut String) {
-    let mut x = 70.0;
-    let y = H - 12.0;
-    let mut item = |s: &mut String, label: &str, c: &str, shape: &str| {
-        match shape {
-            "square" => {
-                let _ = write!(
-                    s,
-                    r#"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{c}"/>"#,
-                    y - 9.0
-                );
-            }
-            "triangle" => {
-                let _ = write!(
-                    s,
-                    r#"<polygon points="{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}" fill="{c}"/>"#,
-                    x + 5.0,
-                    y - 10.0,
-                    x,
-                    y,
-                    x + 10.0,
-                    y
-                );
-            }
-            _ => {
-                let _ = write!(
-                    s,
-                    r#"<circle cx="{:.1}" cy="{:.1}" r="5" fill="{c}"/>"#,
-                    x + 5.0,
-                    y - 4.0
-                );
-            }
-        }
-        let _ = write!(
-            s,
-            r#"<text x="{:.1}" y="{y:.1}" font-size="12">{}</text>"#,
-            x + 15.0,
-            esc(label)
-        );
-        x += 30.0 + 7.0 * label.len() as f64;
-    };
-    item(s, "top-k baseline (dashed: top-k line)", TOPK, "square");
-    for (i, a) in ["0.30", "0.40", "0.50", "0.60"].iter().enumerate() {
-        item(s, &format!("BH α = {a}"), ALPHA[i], "circle");
-    }
-    item(s, "top-p (matched k̄)", TOPP, "triangle");
+/// A bar panel over the configurations (category axis).
+fn bar_panel(title: &str, y_label: &str, names: &[String], y_max: f64) -> Plot {
+    let mut p = panel(title, "", y_label);
+    p.x_categories = names.to_vec();
+    p.y_range = Some((0.0, y_max));
+    p
+}
+
+/// Mean over the configuration's experiments (datasets) of `f`.
+fn mean_over(
+    report: &StudyReport,
+    config: &str,
+    f: &dyn Fn(&super::ExperimentSummary) -> f64,
+) -> f64 {
+    let v: Vec<f64> = report
+        .experiments
+        .iter()
+        .filter(|e| e.config == config)
+        .map(f)
+        .collect();
+    v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
 /// The 3 × 3 figure as a standalone SVG.
 pub fn nine_panels(report: &StudyReport) -> String {
     let rows = config_rows(report);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="Helvetica, Arial, sans-serif"><rect width="100%" height="100%" fill="white"/>"#
-    );
     let e = report.num_experts as f64;
-    let kr = (0.0, e);
-
-    // 1. Perplexity.
-    let pr = range(rows.iter().filter_map(|r| r.perplexity));
-    let p1 = Panel::new(0, 0, kr, pr, true);
-    p1.frame(
-        &mut s,
-        "1 · WikiText-2 perplexity",
-        "mean experts per token k̄",
-        "word perplexity (log)",
-        None,
-    );
-    quality_panel(&mut s, &p1, &rows, &|r| r.perplexity);
-
-    // 2. Task accuracy.
-    let ar = range(
-        rows.iter()
-            .filter_map(|r| r.avg_task_accuracy.map(|a| 100.0 * a)),
-    );
-    let p2 = Panel::new(1, 0, kr, ar, false);
-    p2.frame(
-        &mut s,
-        "2 · Task accuracy (LAMBADA, HellaSwag)",
-        "mean experts per token k̄",
-        "average accuracy %",
-        None,
-    );
-    quality_panel(&mut s, &p2, &rows, &|r| {
-        r.avg_task_accuracy.map(|a| 100.0 * a)
-    });
-
-    // 3. Mean experts per configuration.
     let names: Vec<String> = rows
         .iter()
         .map(|r| r.config.replace("experts", ""))
         .collect();
-    let p3 = Panel::new(
-        2,
-        0,
-        (0.0, rows.len().saturating_sub(1) as f64),
-        (0.0, e),
-        false,
+    let acc = |r: &ConfigRow| r.avg_task_accuracy.map(|a| 100.0 * a);
+
+    // 1–2. Quality against k̄.
+    let mut p1 = quality_panel(
+        "1 · WikiText-2 perplexity",
+        "word perplexity (log)",
+        &rows,
+        e,
+        &|r| r.perplexity,
     );
-    p3.frame(&mut s, "3 · Mean experts per token", "", "k̄", Some(&names));
-    let bw = (p3.w / rows.len().max(1) as f64 * 0.7).max(2.0);
+    p1.y_scale = Scale::Log;
+    let p2 = quality_panel(
+        "2 · Task accuracy (LAMBADA, HellaSwag)",
+        "average accuracy %",
+        &rows,
+        e,
+        &acc,
+    );
+
+    // 3. Mean experts per configuration.
+    let mut p3 = bar_panel("3 · Mean experts per token", "k̄", &names, e * 1.04);
     for (i, r) in rows.iter().enumerate() {
-        p3.bar(&mut s, i as f64, bw, 0.0, r.mean_k, color(&r.routing));
+        p3.bars(&[i as f64], &[0.0], &[r.mean_k], 0.7, color(&r.routing), "");
     }
 
-    // 4. α-sensitivity heat map.
+    // 4. α-sensitivity heat map over the BH grid.
     let mut max_ks: Vec<usize> = Vec::new();
     let mut alphas: Vec<f64> = Vec::new();
     for r in &rows {
@@ -421,70 +153,61 @@ pub fn nine_panels(report: &StudyReport) -> String {
     }
     max_ks.sort_unstable();
     alphas.sort_by(f64::total_cmp);
-    let p4 = Panel::new(0, 1, (0.0, 1.0), (0.0, 1.0), false);
-    let cell_w = p4.w / alphas.len().max(1) as f64;
-    let cell_h = p4.h / max_ks.len().max(1) as f64;
-    let accs = range(
-        rows.iter()
-            .filter(|r| matches!(r.routing, RoutingConfig::Bh { .. }))
-            .filter_map(|r| r.avg_task_accuracy),
-    );
-    let _ = write!(
-        s,
-        r#"<text x="{:.1}" y="{:.1}" font-size="15" font-weight="bold" text-anchor="middle">4 · α sensitivity (BH): avg accuracy, k̄</text>"#,
-        p4.x0 + p4.w / 2.0,
-        p4.y0 - 12.0
-    );
-    for (i, mk) in max_ks.iter().enumerate() {
-        for (j, a) in alphas.iter().enumerate() {
-            let Some(r) = rows.iter().find(|r| matches!(r.routing, RoutingConfig::Bh { alpha, max_k, .. } if max_k == *mk && (alpha - a).abs() < 1e-9)) else { continue };
-            let t = match (r.avg_task_accuracy, accs.1 > accs.0) {
-                (Some(v), true) => (v - accs.0) / (accs.1 - accs.0),
-                (Some(_), false) => 0.5,
-                _ => 0.0,
-            };
-            let (cr, cg, cb) = (255.0 - 200.0 * t, 255.0 - 120.0 * t, 255.0 - 40.0 * t);
-            let x = p4.x0 + j as f64 * cell_w;
-            let y = p4.y0 + (max_ks.len() - 1 - i) as f64 * cell_h;
-            let _ = write!(
-                s,
-                r##"<rect x="{x:.1}" y="{y:.1}" width="{cell_w:.1}" height="{cell_h:.1}" fill="rgb({cr:.0},{cg:.0},{cb:.0})" stroke="white"/><text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle" fill="{}">{} · k̄ {:.1}</text>"##,
-                x + cell_w / 2.0,
-                y + cell_h / 2.0 + 4.0,
-                if t > 0.6 { "white" } else { "black" },
-                r.avg_task_accuracy
-                    .map_or("–".into(), |v| format!("{:.1}%", 100.0 * v)),
-                r.mean_k
-            );
+    let bh_acc: Vec<f64> = rows
+        .iter()
+        .filter(|r| matches!(r.routing, RoutingConfig::Bh { .. }))
+        .filter_map(|r| r.avg_task_accuracy)
+        .collect();
+    let range = bh_acc
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let (mut values, mut text) = (Vec::new(), Vec::new());
+    for mk in &max_ks {
+        let (mut vr, mut tr) = (Vec::new(), Vec::new());
+        for a in &alphas {
+            let row = rows.iter().find(|r| {
+                matches!(r.routing, RoutingConfig::Bh { alpha, max_k, .. }
+                    if max_k == *mk && (alpha - a).abs() < 1e-9)
+            });
+            vr.push(row.and_then(|r| r.avg_task_accuracy));
+            tr.push(row.map_or(String::new(), |r| {
+                let a = r
+                    .avg_task_accuracy
+                    .map_or("–".into(), |v| format!("{:.1}%", 100.0 * v));
+                format!("{a} · k̄ {:.1}", r.mean_k)
+            }));
         }
-        let _ = write!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">max_k {mk}</text>"#,
-            p4.x0 - 4.0,
-            p4.y0 + (max_ks.len() - 1 - i) as f64 * cell_h + cell_h / 2.0 + 4.0
-        );
+        values.push(vr);
+        text.push(tr);
     }
-    for (j, a) in alphas.iter().enumerate() {
-        let _ = write!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">α = {a:.2}</text>"#,
-            p4.x0 + (j as f64 + 0.5) * cell_w,
-            p4.y0 + p4.h + 16.0
-        );
+    let mut p4 = panel("4 · α sensitivity (BH): avg accuracy, k̄", "α", "max_k");
+    p4.heat_map(
+        &alphas.iter().map(|a| format!("{a:.2}")).collect::<Vec<_>>(),
+        &max_ks.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
+        &values,
+        &text,
+        range,
+    );
+    if range.0.is_finite() {
+        p4.note(&format!(
+            "white {:.1}% → dark blue {:.1}% (average task accuracy)",
+            100.0 * range.0,
+            100.0 * range.1
+        ));
     }
 
     // 5. Pareto frontier: fewer experts and higher accuracy.
-    let p5 = Panel::new(1, 1, kr, ar, false);
-    p5.frame(
-        &mut s,
+    let mut p5 = panel(
         "5 · Pareto frontier: quality vs experts",
         "mean experts per token k̄",
         "average accuracy %",
-        None,
     );
+    p5.x_range = Some((0.0, e * 1.04));
     let mut pts: Vec<(f64, f64)> = rows
         .iter()
-        .filter_map(|r| r.avg_task_accuracy.map(|a| (r.mean_k, 100.0 * a)))
+        .filter_map(|r| acc(r).map(|a| (r.mean_k, a)))
         .collect();
     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut frontier: Vec<(f64, f64)> = Vec::new();
@@ -493,102 +216,61 @@ pub fn nine_panels(report: &StudyReport) -> String {
             frontier.push((k, a));
         }
     }
-    p5.polyline(&mut s, &frontier, "#2ca02c", false);
-    for r in &rows {
-        if let Some(a) = r.avg_task_accuracy {
-            p5.marker(
-                &mut s,
-                r.mean_k,
-                100.0 * a,
-                color(&r.routing),
-                shape(&r.routing),
-            );
-        }
-    }
+    let (fx, fy): (Vec<f64>, Vec<f64>) = frontier.into_iter().unzip();
+    p5.line(&fx, &fy, FRONTIER, "Pareto frontier");
+    p5.legend_pos = ::figure::LegendPos::BottomRight;
+    markers(&mut p5, &rows, &|r| acc(r).map(|a| (r.mean_k, a)));
 
-    // 6. Floor / middle / ceiling.
-    let p6 = Panel::new(
-        2,
-        1,
-        (0.0, rows.len().saturating_sub(1) as f64),
-        (0.0, 1.0),
-        false,
-    );
-    p6.frame(
-        &mut s,
+    // 6. Floor / middle / ceiling, stacked.
+    let mut p6 = bar_panel(
         "6 · Floor / middle / ceiling share",
-        "",
         "share of (token, layer)",
-        Some(&names),
+        &names,
+        1.0,
     );
-    for (i, r) in rows.iter().enumerate() {
-        let (f, c) = if matches!(r.routing, RoutingConfig::TopK { .. }) {
-            (0.0, 1.0)
-        } else {
-            (r.floor_hit_rate, r.ceiling_hit_rate)
-        };
-        p6.bar(&mut s, i as f64, bw, 0.0, f, "#fdae6b");
-        p6.bar(&mut s, i as f64, bw, f, 1.0 - c, "#c6dbef");
-        p6.bar(&mut s, i as f64, bw, 1.0 - c, 1.0, "#3182bd");
-    }
-    let _ = write!(
-        s,
-        r##"<text x="{:.1}" y="{:.1}" font-size="11">orange: at min_k · light: between · dark: at max_k</text>"##,
-        p6.x0,
-        p6.y0 + p6.h + 75.0
-    );
+    let xs: Vec<f64> = (0..rows.len()).map(|i| i as f64).collect();
+    let (floor, ceil): (Vec<f64>, Vec<f64>) = rows
+        .iter()
+        .map(|r| {
+            if is_top_k(r) {
+                (0.0, 1.0)
+            } else {
+                (r.floor_hit_rate, r.ceiling_hit_rate)
+            }
+        })
+        .unzip();
+    let zeros = vec![0.0; rows.len()];
+    let ones = vec![1.0; rows.len()];
+    let top: Vec<f64> = ceil.iter().map(|c| 1.0 - c).collect();
+    p6.bars(&xs, &zeros, &floor, 0.7, "#fdae6b", "")
+        .bars(&xs, &floor, &top, 0.7, "#c6dbef", "")
+        .bars(&xs, &top, &ones, 0.7, "#3182bd", "")
+        .note("orange: at min_k · light: between · dark: at max_k");
 
-    // 7. Utilisation and Gini (first dataset's usage, all layers).
-    let p7 = Panel::new(
-        0,
-        2,
-        (0.0, rows.len().saturating_sub(1) as f64),
-        (0.0, 1.0),
-        false,
-    );
-    p7.frame(
-        &mut s,
+    // 7. Utilisation (bars) and Gini (dots), averaged over the datasets.
+    let mut p7 = bar_panel(
         "7 · Expert utilisation (bars) and Gini (dots)",
-        "",
         "share / Gini",
-        Some(&names),
+        &names,
+        1.04,
     );
     for (i, r) in rows.iter().enumerate() {
-        let exps: Vec<_> = report
-            .experiments
-            .iter()
-            .filter(|e| e.config == r.config)
-            .collect();
-        let util = exps
-            .iter()
-            .map(|e| e.metrics.expert_utilization)
-            .sum::<f64>()
-            / exps.len().max(1) as f64;
-        let gini =
-            exps.iter().map(|e| e.metrics.gini_coefficient).sum::<f64>() / exps.len().max(1) as f64;
-        p7.bar(&mut s, i as f64, bw, 0.0, util, color(&r.routing));
-        p7.marker(&mut s, i as f64, gini, "#e6550d", "circle");
+        let util = mean_over(report, &r.config, &|x| x.metrics.expert_utilization);
+        p7.bars(&[i as f64], &[0.0], &[util], 0.7, color(&r.routing), "");
     }
+    let gini: Vec<f64> = rows
+        .iter()
+        .map(|r| mean_over(report, &r.config, &|x| x.metrics.gini_coefficient))
+        .collect();
+    p7.markers(&xs, &gini, GINI, "", Marker::Circle, 4.0);
 
-    // 8. Mean k per layer for the top-k baselines and the max_k = E BH configurations.
+    // 8. Mean k per layer: the top-k and top-p rules and the BH settings with max_k = E.
     let layers = report
         .experiments
         .first()
-        .map_or(0, |e| e.per_layer_mean_k.len());
-    let p8 = Panel::new(
-        1,
-        2,
-        (0.0, layers.saturating_sub(1) as f64),
-        (0.0, e),
-        false,
-    );
-    p8.frame(
-        &mut s,
-        "8 · Mean experts per layer",
-        "layer",
-        "k̄ at the layer",
-        None,
-    );
+        .map_or(0, |x| x.per_layer_mean_k.len());
+    let mut p8 = panel("8 · Mean experts per layer", "layer", "k̄ at the layer");
+    p8.y_range = Some((0.0, e * 1.04));
     for r in &rows {
         let keep = match r.routing {
             RoutingConfig::TopK { .. } | RoutingConfig::TopP { .. } => true,
@@ -597,52 +279,41 @@ pub fn nine_panels(report: &StudyReport) -> String {
         if !keep {
             continue;
         }
-        let exps: Vec<_> = report
-            .experiments
-            .iter()
-            .filter(|x| x.config == r.config)
-            .collect();
-        let pts: Vec<(f64, f64)> = (0..layers)
+        let x: Vec<f64> = (0..layers).map(|l| l as f64).collect();
+        let y: Vec<f64> = (0..layers)
             .map(|l| {
-                (
-                    l as f64,
-                    exps.iter()
-                        .map(|x| x.per_layer_mean_k.get(l).copied().unwrap_or(0.0))
-                        .sum::<f64>()
-                        / exps.len().max(1) as f64,
-                )
+                mean_over(report, &r.config, &|x| {
+                    x.per_layer_mean_k.get(l).copied().unwrap_or(0.0)
+                })
             })
             .collect();
-        p8.polyline(
-            &mut s,
-            &pts,
-            color(&r.routing),
-            matches!(r.routing, RoutingConfig::TopK { .. }),
-        );
+        p8.styled_line(&x, &y, color(&r.routing), "", 2.0, is_top_k(r));
     }
 
     // 9. Speed vs quality.
-    let sr = range(rows.iter().map(|r| r.tokens_per_second));
-    let p9 = Panel::new(2, 2, sr, ar, false);
-    p9.frame(
-        &mut s,
+    let mut p9 = panel(
         "9 · Speed vs quality",
         "tokens / s (CPU)",
         "average accuracy %",
-        None,
     );
-    for r in &rows {
-        if let Some(a) = r.avg_task_accuracy {
-            p9.marker(
-                &mut s,
-                r.tokens_per_second,
-                100.0 * a,
-                color(&r.routing),
-                shape(&r.routing),
-            );
-        }
+    markers(&mut p9, &rows, &|r| {
+        acc(r).map(|a| (r.tokens_per_second, a))
+    });
+
+    let mut grid = Grid::new("", 3)
+        .with(p1)
+        .with(p2)
+        .with(p3)
+        .with(p4)
+        .with(p5)
+        .with(p6)
+        .with(p7)
+        .with(p8)
+        .with(p9)
+        .legend_marker("top-k baseline (dashed: top-k line)", TOPK, Marker::Square);
+    for (i, a) in ["0.30", "0.40", "0.50", "0.60"].iter().enumerate() {
+        grid = grid.legend_marker(&format!("BH α = {a}"), ALPHA[i], Marker::Circle);
     }
-    legend(&mut s);
-    s.push_str("</svg>");
-    s
+    grid.legend_marker("top-p (matched k̄)", TOPP, Marker::Triangle)
+        .render()
 }

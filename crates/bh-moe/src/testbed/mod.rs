@@ -196,14 +196,7 @@ impl DenseBase {
         let origin = path.display().to_string();
         let (cfg, weights) = lm::models::llama::load_gguf(&file, &origin)?;
         let tokenizer = lm::tokenizer::tokenizer_from_gguf(header)?;
-        let name = header
-            .get_str("general.name")
-            .map(str::to_string)
-            .unwrap_or_else(|_| {
-                path.file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            });
+        let name = header.model_name(path);
         Ok(Self {
             name,
             path: path.to_path_buf(),

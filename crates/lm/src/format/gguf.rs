@@ -854,6 +854,18 @@ impl GgufHeader {
         v.as_str().ok_or_else(|| Self::wrong_type(key, "string", v))
     }
 
+    /// The model's display name: `general.name`, else the stem of `path` (the file it came
+    /// from).
+    pub fn model_name(&self, path: &std::path::Path) -> String {
+        self.get_str("general.name")
+            .map(str::to_string)
+            .unwrap_or_else(|_| {
+                path.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+    }
+
     /// The integer under `key` as u32. Any integer type is accepted when its value fits
     /// (writers differ on u32 vs i32 for counts).
     ///
@@ -1137,6 +1149,16 @@ mod tests {
         ));
         assert!(matches!(h.get_str("nope"), Err(LmError::MissingKey { .. })));
         assert_eq!(h.get_str_array("arr.str").unwrap(), ["a", ""]);
+        let path = std::path::Path::new("/m/SmolLM2.Q4_1.gguf");
+        assert_eq!(
+            h.model_name(path),
+            "SmolLM2.Q4_1",
+            "no general.name: the file stem"
+        );
+        let mut named = GgufWriter::new();
+        named.add_metadata("general.name", MetadataValue::String("Tiny".into()));
+        let named = GgufHeader::parse(&named.to_bytes().unwrap()).unwrap();
+        assert_eq!(named.model_name(path), "Tiny");
         assert_eq!(h.alignment(), DEFAULT_ALIGNMENT);
         assert_eq!(h.data_offset() % 32, 0);
     }

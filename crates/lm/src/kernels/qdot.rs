@@ -12,13 +12,18 @@
 //! d_x · (a · Σ u·q + b · Σ q) = (a · d_x) · Σ u·q + b · s_x
 //! ```
 //!
-//! with the sum `Σ u·q` exact in integers (AVX2 `vpmaddubsw` + `vpmaddwd`). The kernels compute
+//! with the sum `Σ u·q` exact in integers (AVX2 `vpmaddubsw` + `vpmaddwd`, or one AVX-512 VNNI
+//! `vpdpbusd` per 4-byte group where the CPU has it). The kernels compute
 //! one weight row against up to [`MAX_TILE`] activation rows at a time, so that a weight block is
 //! unpacked once per tile during prefill.
 //!
-//! Two versions of each kernel: AVX2 (+FMA, F16C; chosen at run time) and portable Rust. They
-//! compute the same integer sums per group and differ only in the order of the f32
-//! accumulation (agreement within 1e-5 relative, tested).
+//! Three versions of each tile kernel, chosen at run time: AVX-512 VNNI (+VL, on top of AVX2),
+//! AVX2 (+FMA, F16C) and portable Rust. They compute the same integer sums per group; the two
+//! SIMD versions are one source instantiated twice (`tiles!`) and agree bit for bit, the
+//! portable one differs only in the order of the f32 accumulation (within 1e-5 relative; all
+//! tested). [`VNNI_TILES`] turns the VNNI version off.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::format::dequant::f16_to_f32;
 use crate::format::ggml_type::GgmlType;
@@ -511,6 +516,10 @@ fn detected_avx2() -> bool {
     })
 }
 
+/// Whether [`dot_tile`] may use the AVX-512 VNNI tiles where the CPU has them (default on;
+/// off: the AVX2 tiles, e.g. to compare the two — they give identical integer sums).
+pub static VNNI_TILES: AtomicBool = AtomicBool::new(true);
+
 /// `out[j] = row · acts[t0 + j]` for `j < n` (`n ≤ MAX_TILE`), `row` one weight row of `ty` with
 /// `acts.cols` values.
 ///
@@ -531,23 +540,35 @@ pub fn dot_tile(ty: QType, row: &[u8], acts: &QActs, t0: usize, n: usize, out: &
     );
     assert!(out.len() >= n, "output too short");
     assert!(acts.qs.len() >= acts.rows * acts.cols && acts.d.len() >= acts.rows * acts.blocks());
+    // One weight row against `n` activation rows with the tiles of instruction set `$m`.
     #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU has AVX2, FMA and F16C; the asserts above bound every read the
-        // kernel makes (`row` holds the row's blocks, `acts` rows `t0..t0 + n`).
-        unsafe {
+    macro_rules! tile {
+        ($m:ident) => {
             match n {
                 8 if acts.dt.len() == acts.rows * acts.blocks() => {
-                    avx2::dot8(ty, row, acts, t0, out);
+                    avx2::$m::dot8(ty, row, acts, t0, out)
                 }
-                1 => avx2::dot::<1>(ty, row, acts, t0, out),
-                2 => avx2::dot::<2>(ty, row, acts, t0, out),
-                3 => avx2::dot::<3>(ty, row, acts, t0, out),
-                4 => avx2::dot::<4>(ty, row, acts, t0, out),
-                5 => avx2::dot::<5>(ty, row, acts, t0, out),
-                6 => avx2::dot::<6>(ty, row, acts, t0, out),
-                7 => avx2::dot::<7>(ty, row, acts, t0, out),
-                _ => avx2::dot::<8>(ty, row, acts, t0, out),
+                1 => avx2::$m::dot::<1>(ty, row, acts, t0, out),
+                2 => avx2::$m::dot::<2>(ty, row, acts, t0, out),
+                3 => avx2::$m::dot::<3>(ty, row, acts, t0, out),
+                4 => avx2::$m::dot::<4>(ty, row, acts, t0, out),
+                5 => avx2::$m::dot::<5>(ty, row, acts, t0, out),
+                6 => avx2::$m::dot::<6>(ty, row, acts, t0, out),
+                7 => avx2::$m::dot::<7>(ty, row, acts, t0, out),
+                _ => avx2::$m::dot::<8>(ty, row, acts, t0, out),
+            }
+        };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2, FMA and F16C (and, for the VNNI tiles, AVX-512
+        // F/BW/VL/VNNI); the asserts above bound every read the kernel makes (`row` holds the
+        // row's blocks, `acts` rows `t0..t0 + n`).
+        unsafe {
+            if crate::kernels::has_avx512_vnni() && VNNI_TILES.load(Ordering::Relaxed) {
+                tile!(vnni_tiles);
+            } else {
+                tile!(avx2_tiles);
             }
         }
         return;
@@ -758,17 +779,6 @@ mod avx2 {
 
     use std::arch::x86_64::*;
 
-    use super::{QActs, QK, QType};
-
-    /// Per-tile accumulation state: one 8-lane f32 accumulator and one offset sum per row.
-    struct Acc<const N: usize> {
-        v: [__m256; N],
-        off: [f32; N],
-        qs: [*const i8; N],
-        d: [*const f32; N],
-        s: [*const f32; N],
-    }
-
     #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
     unsafe fn f16_at(p: *const u8) -> f32 {
@@ -816,84 +826,6 @@ mod avx2 {
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
         _mm_cvtss_f32(s)
-    }
-
-    impl<const N: usize> Acc<N> {
-        #[target_feature(enable = "avx2,fma,f16c")]
-        #[inline]
-        unsafe fn new(acts: &QActs, t0: usize) -> Self {
-            let nb = acts.blocks();
-            Self {
-                v: [_mm256_setzero_ps(); N],
-                off: [0.0; N],
-                qs: std::array::from_fn(|j| acts.qs[(t0 + j) * acts.cols..].as_ptr()),
-                d: std::array::from_fn(|j| acts.d[(t0 + j) * nb..].as_ptr()),
-                s: std::array::from_fn(|j| acts.s[(t0 + j) * nb..].as_ptr()),
-            }
-        }
-
-        /// Group `g` with unsigned values `u`: `w = a · u + b`.
-        #[target_feature(enable = "avx2,fma,f16c")]
-        #[inline]
-        unsafe fn unsigned(&mut self, g: usize, u: __m256i, a: f32, b: f32) {
-            let ones = _mm256_set1_epi16(1);
-            for j in 0..N {
-                // SAFETY: group `g` lies inside row `t0 + j` (checked by `dot_tile`).
-                unsafe {
-                    let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
-                    let isum = _mm256_madd_epi16(_mm256_maddubs_epi16(u, q), ones);
-                    let scale = _mm256_set1_ps(a * *self.d[j].add(g));
-                    self.v[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, self.v[j]);
-                    self.off[j] += b * *self.s[j].add(g);
-                }
-            }
-        }
-
-        /// Group `g` with signed values `v`: `w = a · v`.
-        #[target_feature(enable = "avx2,fma,f16c")]
-        #[inline]
-        unsafe fn signed(&mut self, g: usize, v: __m256i, a: f32) {
-            let ones = _mm256_set1_epi16(1);
-            let av = _mm256_sign_epi8(v, v);
-            for j in 0..N {
-                // SAFETY: as in `unsigned`.
-                unsafe {
-                    let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
-                    let sq = _mm256_sign_epi8(q, v);
-                    let isum = _mm256_madd_epi16(_mm256_maddubs_epi16(av, sq), ones);
-                    let scale = _mm256_set1_ps(a * *self.d[j].add(g));
-                    self.v[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, self.v[j]);
-                }
-            }
-        }
-
-        /// Q6_K group `g`: `w = a · sc · (u − 32)`, `scales` holding `sc` per 16 lanes as i16.
-        #[target_feature(enable = "avx2,fma,f16c")]
-        #[inline]
-        unsafe fn q6(&mut self, g: usize, u: __m256i, scales: __m256i, a: f32) {
-            let c32 = _mm256_set1_epi8(32);
-            for j in 0..N {
-                // SAFETY: as in `unsigned`.
-                unsafe {
-                    let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
-                    let p =
-                        _mm256_sub_epi16(_mm256_maddubs_epi16(u, q), _mm256_maddubs_epi16(c32, q));
-                    let isum = _mm256_madd_epi16(p, scales);
-                    let scale = _mm256_set1_ps(a * *self.d[j].add(g));
-                    self.v[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, self.v[j]);
-                }
-            }
-        }
-
-        #[target_feature(enable = "avx2,fma,f16c")]
-        #[inline]
-        #[allow(clippy::needless_range_loop)]
-        unsafe fn finish(&self, out: &mut [f32]) {
-            for j in 0..N {
-                // SAFETY: same features as the caller.
-                out[j] = unsafe { hsum(self.v[j]) } + self.off[j];
-            }
-        }
     }
 
     /// The per-type block decoding shared by the accumulators: calls `$acc.unsigned`,
@@ -965,7 +897,7 @@ mod avx2 {
                                         _mm256_and_si256(set, _mm256_set1_epi8(0x10)),
                                     );
                                 }
-                                let (sc, m) = super::scale_min(j, scales);
+                                let (sc, m) = crate::kernels::qdot::scale_min(j, scales);
                                 acc.unsigned(
                                     sb * 8 + j,
                                     u,
@@ -1291,151 +1223,286 @@ mod avx2 {
         }
     }
 
-    /// Accumulation over exactly 8 activation rows with one f32 lane per row: the 8 rows'
-    /// integer group sums are reduced into one vector (`vphaddd` tree), scaled by the 8 rows'
-    /// block scales in one multiply and added with one FMA — instead of a broadcast, a scalar
-    /// multiply and an FMA per row and group.
-    struct Acc8 {
-        v: __m256,
-        off: __m256,
-        qs: [*const i8; 8],
-        dt: *const f32,
-        st: *const f32,
-        rows: usize,
-    }
+    /// The tile kernels ([`Acc`], [`Acc8`], `dot`, `dot8`), instantiated once per instruction
+    /// set: `$feat` are the target features, `$vnni` whether the 4-byte integer products use
+    /// AVX-512 VNNI's `vpdpbusd` (one instruction) instead of AVX2's `vpmaddubsw` + `vpmaddwd`.
+    /// Both give the same exact integer sums (no pair sum here reaches `vpmaddubsw`'s i16
+    /// saturation: unsigned values are below 64 and signed ones are used through `vpsignb`).
+    macro_rules! tiles {
+        ($m:ident, $feat:literal, $vnni:literal) => {
+            pub(super) mod $m {
+                #![allow(clippy::needless_range_loop)]
+                use std::arch::x86_64::*;
 
-    impl Acc8 {
-        #[target_feature(enable = "avx2,fma,f16c")]
-        #[inline]
-        unsafe fn new(acts: &QActs, t0: usize) -> Self {
-            Self {
-                v: _mm256_setzero_ps(),
-                off: _mm256_setzero_ps(),
-                qs: std::array::from_fn(|j| acts.qs[(t0 + j) * acts.cols..].as_ptr()),
-                dt: acts.dt[t0..].as_ptr(),
-                st: acts.st[t0..].as_ptr(),
-                rows: acts.rows,
+                use super::{f16_at, high_bits, hsum, nibbles};
+                use crate::kernels::qdot::{QActs, QK, QType};
+
+                /// `Σ` over each 4-byte group of `u · q` (unsigned × signed bytes), as i32 lanes.
+                #[target_feature(enable = $feat)]
+                #[inline]
+                #[allow(unused_unsafe)]
+                unsafe fn pairs(u: __m256i, q: __m256i) -> __m256i {
+                    if $vnni {
+                        // SAFETY: `$vnni` instantiations carry the AVX-512 VNNI/VL features.
+                        unsafe { _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, q) }
+                    } else {
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(u, q), _mm256_set1_epi16(1))
+                    }
+                }
+                /// Per-tile accumulation state: one 8-lane f32 accumulator and one offset sum per row.
+                struct Acc<const N: usize> {
+                    v: [__m256; N],
+                    off: [f32; N],
+                    qs: [*const i8; N],
+                    d: [*const f32; N],
+                    s: [*const f32; N],
+                }
+
+                impl<const N: usize> Acc<N> {
+                    #[target_feature(enable = $feat)]
+                    #[inline]
+                    unsafe fn new(acts: &QActs, t0: usize) -> Self {
+                        let nb = acts.blocks();
+                        Self {
+                            v: [_mm256_setzero_ps(); N],
+                            off: [0.0; N],
+                            qs: std::array::from_fn(|j| acts.qs[(t0 + j) * acts.cols..].as_ptr()),
+                            d: std::array::from_fn(|j| acts.d[(t0 + j) * nb..].as_ptr()),
+                            s: std::array::from_fn(|j| acts.s[(t0 + j) * nb..].as_ptr()),
+                        }
+                    }
+
+                    /// Group `g` with unsigned values `u`: `w = a · u + b`.
+                    #[target_feature(enable = $feat)]
+                    #[inline]
+                    unsafe fn unsigned(&mut self, g: usize, u: __m256i, a: f32, b: f32) {
+                        for j in 0..N {
+                            // SAFETY: group `g` lies inside row `t0 + j` (checked by `dot_tile`).
+                            unsafe {
+                                let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
+                                let isum = pairs(u, q);
+                                let scale = _mm256_set1_ps(a * *self.d[j].add(g));
+                                self.v[j] =
+                                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, self.v[j]);
+                                self.off[j] += b * *self.s[j].add(g);
+                            }
+                        }
+                    }
+
+                    /// Group `g` with signed values `v`: `w = a · v`.
+                    #[target_feature(enable = $feat)]
+                    #[inline]
+                    unsafe fn signed(&mut self, g: usize, v: __m256i, a: f32) {
+                        let av = _mm256_sign_epi8(v, v);
+                        for j in 0..N {
+                            // SAFETY: as in `unsigned`.
+                            unsafe {
+                                let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
+                                let sq = _mm256_sign_epi8(q, v);
+                                let isum = pairs(av, sq);
+                                let scale = _mm256_set1_ps(a * *self.d[j].add(g));
+                                self.v[j] =
+                                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, self.v[j]);
+                            }
+                        }
+                    }
+
+                    /// Q6_K group `g`: `w = a · sc · (u − 32)`, `scales` holding `sc` per 16 lanes as i16.
+                    #[target_feature(enable = $feat)]
+                    #[inline]
+                    unsafe fn q6(&mut self, g: usize, u: __m256i, scales: __m256i, a: f32) {
+                        let c32 = _mm256_set1_epi8(32);
+                        for j in 0..N {
+                            // SAFETY: as in `unsigned`.
+                            unsafe {
+                                let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
+                                let p = _mm256_sub_epi16(
+                                    _mm256_maddubs_epi16(u, q),
+                                    _mm256_maddubs_epi16(c32, q),
+                                );
+                                let isum = _mm256_madd_epi16(p, scales);
+                                let scale = _mm256_set1_ps(a * *self.d[j].add(g));
+                                self.v[j] =
+                                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, self.v[j]);
+                            }
+                        }
+                    }
+
+                    #[target_feature(enable = $feat)]
+                    #[inline]
+                    #[allow(clippy::needless_range_loop)]
+                    unsafe fn finish(&self, out: &mut [f32]) {
+                        for j in 0..N {
+                            // SAFETY: same features as the caller.
+                            out[j] = unsafe { hsum(self.v[j]) } + self.off[j];
+                        }
+                    }
+                }
+
+                /// Accumulation over exactly 8 activation rows with one f32 lane per row: the 8 rows'
+                /// integer group sums are reduced into one vector (`vphaddd` tree), scaled by the 8 rows'
+                /// block scales in one multiply and added with one FMA — instead of a broadcast, a scalar
+                /// multiply and an FMA per row and group.
+                struct Acc8 {
+                    v: __m256,
+                    off: __m256,
+                    qs: [*const i8; 8],
+                    dt: *const f32,
+                    st: *const f32,
+                    rows: usize,
+                }
+
+                impl Acc8 {
+                    #[target_feature(enable = $feat)]
+                    #[inline]
+                    unsafe fn new(acts: &QActs, t0: usize) -> Self {
+                        Self {
+                            v: _mm256_setzero_ps(),
+                            off: _mm256_setzero_ps(),
+                            qs: std::array::from_fn(|j| acts.qs[(t0 + j) * acts.cols..].as_ptr()),
+                            dt: acts.dt[t0..].as_ptr(),
+                            st: acts.st[t0..].as_ptr(),
+                            rows: acts.rows,
+                        }
+                    }
+
+                    /// Lane `j` of the result = the sum of the 8 lanes of `p[j]`.
+                    #[target_feature(enable = $feat)]
+                    #[inline]
+                    unsafe fn reduce(p: [__m256i; 8]) -> __m256i {
+                        let h01 = _mm256_hadd_epi32(p[0], p[1]);
+                        let h23 = _mm256_hadd_epi32(p[2], p[3]);
+                        let h45 = _mm256_hadd_epi32(p[4], p[5]);
+                        let h67 = _mm256_hadd_epi32(p[6], p[7]);
+                        let h0123 = _mm256_hadd_epi32(h01, h23);
+                        let h4567 = _mm256_hadd_epi32(h45, h67);
+                        let lo = _mm256_permute2x128_si256(h0123, h4567, 0x20);
+                        let hi = _mm256_permute2x128_si256(h0123, h4567, 0x31);
+                        _mm256_add_epi32(lo, hi)
+                    }
+
+                    #[target_feature(enable = $feat)]
+                    #[inline]
+                    unsafe fn scaled(&mut self, g: usize, isum: __m256i, a: f32) {
+                        // SAFETY: block `g`'s scales of rows t0..t0 + 8 are contiguous in `dt`.
+                        let d = unsafe { _mm256_loadu_ps(self.dt.add(g * self.rows)) };
+                        let scale = _mm256_mul_ps(_mm256_set1_ps(a), d);
+                        self.v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, self.v);
+                    }
+
+                    #[target_feature(enable = $feat)]
+                    #[inline]
+                    unsafe fn unsigned(&mut self, g: usize, u: __m256i, a: f32, b: f32) {
+                        // SAFETY: group `g` lies inside rows t0..t0 + 8 (checked by `dot_tile`).
+                        let p: [__m256i; 8] = std::array::from_fn(|j| unsafe {
+                            let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
+                            pairs(u, q)
+                        });
+                        // SAFETY: as above.
+                        unsafe {
+                            self.scaled(g, Self::reduce(p), a);
+                            let s = _mm256_loadu_ps(self.st.add(g * self.rows));
+                            self.off = _mm256_fmadd_ps(_mm256_set1_ps(b), s, self.off);
+                        }
+                    }
+
+                    #[target_feature(enable = $feat)]
+                    #[inline]
+                    unsafe fn signed(&mut self, g: usize, v: __m256i, a: f32) {
+                        let av = _mm256_sign_epi8(v, v);
+                        // SAFETY: as in `unsigned`.
+                        let p: [__m256i; 8] = std::array::from_fn(|j| unsafe {
+                            let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
+                            pairs(av, _mm256_sign_epi8(q, v))
+                        });
+                        // SAFETY: as above.
+                        unsafe { self.scaled(g, Self::reduce(p), a) };
+                    }
+
+                    #[target_feature(enable = $feat)]
+                    #[inline]
+                    unsafe fn q6(&mut self, g: usize, u: __m256i, scales: __m256i, a: f32) {
+                        let c32 = _mm256_set1_epi8(32);
+                        // SAFETY: as in `unsigned`.
+                        let p: [__m256i; 8] = std::array::from_fn(|j| unsafe {
+                            let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
+                            let d = _mm256_sub_epi16(
+                                _mm256_maddubs_epi16(u, q),
+                                _mm256_maddubs_epi16(c32, q),
+                            );
+                            _mm256_madd_epi16(d, scales)
+                        });
+                        // SAFETY: as above.
+                        unsafe { self.scaled(g, Self::reduce(p), a) };
+                    }
+
+                    #[target_feature(enable = $feat)]
+                    #[inline]
+                    unsafe fn finish(&self, out: &mut [f32]) {
+                        // SAFETY: `out` holds at least 8 values (checked by `dot_tile`).
+                        unsafe {
+                            _mm256_storeu_ps(out.as_mut_ptr(), _mm256_add_ps(self.v, self.off))
+                        };
+                    }
+                }
+
+                /// The 8-row AVX2 tile ([`Acc8`]).
+                ///
+                /// # Safety
+                /// As [`dot`] with `N = 8`, and `acts.dt`/`acts.st` filled.
+                #[target_feature(enable = $feat)]
+                pub(in crate::kernels::qdot) unsafe fn dot8(
+                    ty: QType,
+                    row: &[u8],
+                    acts: &QActs,
+                    t0: usize,
+                    out: &mut [f32],
+                ) {
+                    let nb = acts.blocks();
+                    let bb = ty.block_bytes();
+                    let p = row.as_ptr();
+                    // SAFETY: as in `dot`.
+                    unsafe {
+                        let mut acc = Acc8::new(acts, t0);
+                        decode_row!(acc, ty, p, nb, bb);
+                        acc.finish(out);
+                    }
+                }
+
+                /// The AVX2 tile: one weight row against activation rows `t0..t0 + N`.
+                ///
+                /// # Safety
+                /// AVX2, FMA and F16C present; `row` holds `ty.row_bytes(acts.cols)` bytes; rows
+                /// `t0..t0 + N` exist in `acts`; `out.len() ≥ N`.
+                #[target_feature(enable = $feat)]
+                pub(in crate::kernels::qdot) unsafe fn dot<const N: usize>(
+                    ty: QType,
+                    row: &[u8],
+                    acts: &QActs,
+                    t0: usize,
+                    out: &mut [f32],
+                ) {
+                    let nb = acts.blocks();
+                    let bb = ty.block_bytes();
+                    let p = row.as_ptr();
+                    // SAFETY (whole body): every pointer below stays inside `row` (block `g` of `nb`, or
+                    // super-block `sb` of `nb / 8`) and `acts` rows `t0..t0 + N`, as the caller checked.
+                    unsafe {
+                        let mut acc = Acc::<N>::new(acts, t0);
+                        decode_row!(acc, ty, p, nb, bb);
+                        acc.finish(out);
+                    }
+                }
             }
-        }
-
-        /// Lane `j` of the result = the sum of the 8 lanes of `p[j]`.
-        #[target_feature(enable = "avx2,fma,f16c")]
-        #[inline]
-        unsafe fn reduce(p: [__m256i; 8]) -> __m256i {
-            let h01 = _mm256_hadd_epi32(p[0], p[1]);
-            let h23 = _mm256_hadd_epi32(p[2], p[3]);
-            let h45 = _mm256_hadd_epi32(p[4], p[5]);
-            let h67 = _mm256_hadd_epi32(p[6], p[7]);
-            let h0123 = _mm256_hadd_epi32(h01, h23);
-            let h4567 = _mm256_hadd_epi32(h45, h67);
-            let lo = _mm256_permute2x128_si256(h0123, h4567, 0x20);
-            let hi = _mm256_permute2x128_si256(h0123, h4567, 0x31);
-            _mm256_add_epi32(lo, hi)
-        }
-
-        #[target_feature(enable = "avx2,fma,f16c")]
-        #[inline]
-        unsafe fn scaled(&mut self, g: usize, isum: __m256i, a: f32) {
-            // SAFETY: block `g`'s scales of rows t0..t0 + 8 are contiguous in `dt`.
-            let d = unsafe { _mm256_loadu_ps(self.dt.add(g * self.rows)) };
-            let scale = _mm256_mul_ps(_mm256_set1_ps(a), d);
-            self.v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, self.v);
-        }
-
-        #[target_feature(enable = "avx2,fma,f16c")]
-        #[inline]
-        unsafe fn unsigned(&mut self, g: usize, u: __m256i, a: f32, b: f32) {
-            let ones = _mm256_set1_epi16(1);
-            // SAFETY: group `g` lies inside rows t0..t0 + 8 (checked by `dot_tile`).
-            let p: [__m256i; 8] = std::array::from_fn(|j| unsafe {
-                let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
-                _mm256_madd_epi16(_mm256_maddubs_epi16(u, q), ones)
-            });
-            // SAFETY: as above.
-            unsafe {
-                self.scaled(g, Self::reduce(p), a);
-                let s = _mm256_loadu_ps(self.st.add(g * self.rows));
-                self.off = _mm256_fmadd_ps(_mm256_set1_ps(b), s, self.off);
-            }
-        }
-
-        #[target_feature(enable = "avx2,fma,f16c")]
-        #[inline]
-        unsafe fn signed(&mut self, g: usize, v: __m256i, a: f32) {
-            let ones = _mm256_set1_epi16(1);
-            let av = _mm256_sign_epi8(v, v);
-            // SAFETY: as in `unsigned`.
-            let p: [__m256i; 8] = std::array::from_fn(|j| unsafe {
-                let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
-                _mm256_madd_epi16(_mm256_maddubs_epi16(av, _mm256_sign_epi8(q, v)), ones)
-            });
-            // SAFETY: as above.
-            unsafe { self.scaled(g, Self::reduce(p), a) };
-        }
-
-        #[target_feature(enable = "avx2,fma,f16c")]
-        #[inline]
-        unsafe fn q6(&mut self, g: usize, u: __m256i, scales: __m256i, a: f32) {
-            let c32 = _mm256_set1_epi8(32);
-            // SAFETY: as in `unsigned`.
-            let p: [__m256i; 8] = std::array::from_fn(|j| unsafe {
-                let q = _mm256_loadu_si256(self.qs[j].add(g * QK).cast());
-                let d = _mm256_sub_epi16(_mm256_maddubs_epi16(u, q), _mm256_maddubs_epi16(c32, q));
-                _mm256_madd_epi16(d, scales)
-            });
-            // SAFETY: as above.
-            unsafe { self.scaled(g, Self::reduce(p), a) };
-        }
-
-        #[target_feature(enable = "avx2,fma,f16c")]
-        #[inline]
-        unsafe fn finish(&self, out: &mut [f32]) {
-            // SAFETY: `out` holds at least 8 values (checked by `dot_tile`).
-            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), _mm256_add_ps(self.v, self.off)) };
-        }
+        };
     }
 
-    /// The 8-row AVX2 tile ([`Acc8`]).
-    ///
-    /// # Safety
-    /// As [`dot`] with `N = 8`, and `acts.dt`/`acts.st` filled.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn dot8(ty: QType, row: &[u8], acts: &QActs, t0: usize, out: &mut [f32]) {
-        let nb = acts.blocks();
-        let bb = ty.block_bytes();
-        let p = row.as_ptr();
-        // SAFETY: as in `dot`.
-        unsafe {
-            let mut acc = Acc8::new(acts, t0);
-            decode_row!(acc, ty, p, nb, bb);
-            acc.finish(out);
-        }
-    }
-
-    /// The AVX2 tile: one weight row against activation rows `t0..t0 + N`.
-    ///
-    /// # Safety
-    /// AVX2, FMA and F16C present; `row` holds `ty.row_bytes(acts.cols)` bytes; rows
-    /// `t0..t0 + N` exist in `acts`; `out.len() ≥ N`.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn dot<const N: usize>(
-        ty: QType,
-        row: &[u8],
-        acts: &QActs,
-        t0: usize,
-        out: &mut [f32],
-    ) {
-        let nb = acts.blocks();
-        let bb = ty.block_bytes();
-        let p = row.as_ptr();
-        // SAFETY (whole body): every pointer below stays inside `row` (block `g` of `nb`, or
-        // super-block `sb` of `nb / 8`) and `acts` rows `t0..t0 + N`, as the caller checked.
-        unsafe {
-            let mut acc = Acc::<N>::new(acts, t0);
-            decode_row!(acc, ty, p, nb, bb);
-            acc.finish(out);
-        }
-    }
+    tiles!(avx2_tiles, "avx2,fma,f16c", false);
+    tiles!(
+        vnni_tiles,
+        "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+        true
+    );
 }
 
 #[cfg(test)]
@@ -1704,6 +1771,52 @@ mod tests {
                                 p[j]
                             );
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vnni_tiles_equal_avx2_tiles_bit_for_bit() {
+        if !(has_avx2() && crate::kernels::has_avx512_vnni()) {
+            eprintln!("no AVX-512 VNNI on this CPU: nothing to compare");
+            return;
+        }
+        // The same integer group sums (one `vpdpbusd` against `vpmaddubsw` + `vpmaddwd`),
+        // accumulated in the same order: identical f32 results, every type, every tile width,
+        // the 8-row panel included, odd row lengths (1280 = 5 super-blocks).
+        for ty in TYPES {
+            for cols in [256usize, 1280] {
+                let row = random_row(ty, cols, 23 + cols as u64);
+                let (_, q) = acts(9, cols, 7);
+                for n in 1..=MAX_TILE {
+                    for t0 in [0, 9 - n] {
+                        let (mut v, mut a) = ([0f32; MAX_TILE], [0f32; MAX_TILE]);
+                        // SAFETY: checked above; `dot_tile`'s asserts hold for these shapes.
+                        unsafe {
+                            macro_rules! run {
+                                ($m:ident, $o:expr) => {
+                                    match n {
+                                        8 if q.dt.len() == q.rows * q.blocks() => {
+                                            avx2::$m::dot8(ty, &row, &q, t0, $o)
+                                        }
+                                        1 => avx2::$m::dot::<1>(ty, &row, &q, t0, $o),
+                                        2 => avx2::$m::dot::<2>(ty, &row, &q, t0, $o),
+                                        3 => avx2::$m::dot::<3>(ty, &row, &q, t0, $o),
+                                        4 => avx2::$m::dot::<4>(ty, &row, &q, t0, $o),
+                                        5 => avx2::$m::dot::<5>(ty, &row, &q, t0, $o),
+                                        6 => avx2::$m::dot::<6>(ty, &row, &q, t0, $o),
+                                        7 => avx2::$m::dot::<7>(ty, &row, &q, t0, $o),
+                                        _ => avx2::$m::dot::<8>(ty, &row, &q, t0, $o),
+                                    }
+                                };
+                            }
+                            run!(vnni_tiles, &mut v);
+                            run!(avx2_tiles, &mut a);
+                        }
+                        assert_eq!(v[..n], a[..n], "{ty:?} cols {cols} n {n} t0 {t0}");
                     }
                 }
             }

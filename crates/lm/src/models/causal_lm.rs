@@ -148,10 +148,7 @@ impl CausalLm {
                 stop.push(id);
             }
         }
-        let prefix = tokenizer
-            .encode("", true)
-            .map(|e| e.get_ids().to_vec())
-            .unwrap_or_default();
+        let prefix = crate::tokenizer::special_prefix(&tokenizer);
         Self {
             name,
             model,
@@ -186,7 +183,7 @@ impl CausalLm {
                 let file = GgufFile::open(path)?;
                 let header = file.header();
                 let tokenizer = tokenizer_from_gguf(header)?;
-                let name = gguf_name(header, path);
+                let name = header.model_name(path);
                 let (model, bos, eos) = QuantizedTransformer::from_gguf_owned(file, &origin)?;
                 // Two-term activations keep the f32 cache (log-probs at f32 level); the fast
                 // engine stores keys and values as half floats, as llama.cpp does.
@@ -281,7 +278,7 @@ impl CausalLm {
             }
         };
         let tokenizer = tokenizer_from_gguf(header)?;
-        let name = gguf_name(header, path);
+        let name = header.model_name(path);
         Self::new(name, spec, &weights, tokenizer, bos, &eos, device)
     }
 
@@ -425,16 +422,4 @@ impl LanguageModel for CausalLm {
             }),
         }
     }
-}
-
-/// `general.name`, else the file stem.
-fn gguf_name(header: &crate::format::gguf::GgufHeader, path: &Path) -> String {
-    header
-        .get_str("general.name")
-        .map(str::to_string)
-        .unwrap_or_else(|_| {
-            path.file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        })
 }

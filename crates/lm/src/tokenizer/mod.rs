@@ -129,6 +129,16 @@ const LLAMA3_PRES: &[&str] = &[
 /// SentencePiece's word-boundary marker (U+2581), which stands for a space.
 const SPM_SPACE: &str = "\u{2581}";
 
+/// The tokens a tokenizer's post-processor puts before every text (e.g. Llama 3's
+/// `<|begin_of_text|>`; empty for SmolLM2): the encoding of `""` with special tokens. Scorers
+/// prepend it to a context, the way the harness's tokenisation does.
+pub fn special_prefix(tokenizer: &Tokenizer) -> Vec<u32> {
+    tokenizer
+        .encode("", true)
+        .map(|e| e.get_ids().to_vec())
+        .unwrap_or_default()
+}
+
 /// Loads a Hugging Face `tokenizer.json`.
 ///
 /// # Errors

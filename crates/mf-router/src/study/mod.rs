@@ -79,6 +79,36 @@ pub enum Source {
 }
 
 impl Source {
+    /// The source command lines pick: synthetic (`n_items` items, seed 0) when `synthetic`,
+    /// else the data folder given, else the shared data folder.
+    pub fn pick(synthetic: bool, data: Option<PathBuf>, n_items: usize) -> Self {
+        match (synthetic, data) {
+            (true, _) => Self::Synthetic { seed: 0, n_items },
+            (false, Some(dir)) => Self::Data(dir),
+            (false, None) => Self::SharedData,
+        }
+    }
+
+    /// MiniLM on the CPU for a real source (from the fetched model, `lm::locate`), `None` for
+    /// the synthetic one. A missing data folder fails first, before the encoder is loaded.
+    ///
+    /// # Errors
+    /// [`MfError::DataDir`] / [`MfError::NoSharedData`], or [`MfError::Encoder`] when MiniLM
+    /// is not fetched or does not load.
+    pub fn minilm(&self, progress: bool) -> Result<Option<lm::models::bert::SentenceEncoder>> {
+        self.data_dir()?;
+        if self.is_synthetic() {
+            return Ok(None);
+        }
+        if progress {
+            eprintln!("loading MiniLM …");
+        }
+        Ok(Some(lm::models::bert::SentenceEncoder::from_dir(
+            lm::locate::minilm_dir()?,
+            &burn::tensor::Device::flex(),
+        )?))
+    }
+
     /// Whether the source is synthetic.
     pub fn is_synthetic(&self) -> bool {
         matches!(self, Self::Synthetic { .. })
