@@ -88,6 +88,9 @@ struct Args {
     /// Write the --agree result as JSON to this file.
     #[arg(long, value_name = "FILE")]
     agree_json: Option<PathBuf>,
+    /// Integer tiles of the quantized engine: best (what the CPU has), avx2 or vnni256.
+    #[arg(long, default_value = "best")]
+    tiles: lm::kernels::qdot::Tiles,
 }
 
 fn main() -> ExitCode {
@@ -108,7 +111,9 @@ fn bench(args: Args) -> Result<(), BoxError> {
         json,
         agree,
         agree_json,
+        tiles,
     } = args;
+    lm::kernels::qdot::use_tiles(tiles);
     let dev = backend::device(&device)?;
     let path = match model_path {
         Some(p) => p,

@@ -520,6 +520,46 @@ fn detected_avx2() -> bool {
 /// off: the AVX2 tiles, e.g. to compare the two — they give identical integer sums).
 pub static VNNI_TILES: AtomicBool = AtomicBool::new(true);
 
+/// Whether [`dot_tile`]'s 8-row panels (prefill, batches of 8) may use the 512-bit VNNI tile
+/// where the VNNI tiles are on (default on: two groups per instruction; off: the 256-bit
+/// VNNI tile, to compare).
+pub static VNNI512_TILE: AtomicBool = AtomicBool::new(true);
+
+/// The integer tiles [`dot_tile`] may use (each only where the CPU has it), to compare them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tiles {
+    /// The fastest the CPU has (the default).
+    #[default]
+    Best,
+    /// AVX2 `vpmaddubsw` + `vpmaddwd` tiles only.
+    Avx2,
+    /// AVX-512 VNNI on 256-bit registers only (no 512-bit 8-row tile).
+    Vnni256,
+}
+
+impl std::str::FromStr for Tiles {
+    type Err = String;
+
+    /// Parses `"best"`, `"avx2"` or `"vnni256"`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "best" => Ok(Self::Best),
+            "avx2" => Ok(Self::Avx2),
+            "vnni256" => Ok(Self::Vnni256),
+            _ => Err(format!(
+                "unknown tiles {s:?}: expected best, avx2 or vnni256"
+            )),
+        }
+    }
+}
+
+/// Sets the tiles [`dot_tile`] uses from now on, process-wide ([`VNNI_TILES`],
+/// [`VNNI512_TILE`]).
+pub fn use_tiles(tiles: Tiles) {
+    VNNI_TILES.store(tiles != Tiles::Avx2, Ordering::Relaxed);
+    VNNI512_TILE.store(tiles == Tiles::Best, Ordering::Relaxed);
+}
+
 /// `out[j] = row · acts[t0 + j]` for `j < n` (`n ≤ MAX_TILE`), `row` one weight row of `ty` with
 /// `acts.cols` values.
 ///
@@ -566,6 +606,13 @@ pub fn dot_tile(ty: QType, row: &[u8], acts: &QActs, t0: usize, n: usize, out: &
         // row's blocks, `acts` rows `t0..t0 + n`).
         unsafe {
             if crate::kernels::has_avx512_vnni() && VNNI_TILES.load(Ordering::Relaxed) {
+                if n == 8
+                    && acts.dt.len() == acts.rows * acts.blocks()
+                    && VNNI512_TILE.load(Ordering::Relaxed)
+                {
+                    avx2::vnni512::dot8(ty, row, acts, t0, out);
+                    return;
+                }
                 tile!(vnni_tiles);
             } else {
                 tile!(avx2_tiles);
@@ -1503,6 +1550,272 @@ mod avx2 {
         "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
         true
     );
+
+    /// The 8-row tile on 512-bit registers (AVX-512 VNNI): two consecutive groups of one
+    /// weight row at a time, group `g` in the low and `g + 1` in the high 256 bits, so one
+    /// `vpdpbusd` per activation row covers 64 values and one reduction tree serves two
+    /// groups. The integer group sums are those of [`avx2_tiles`]; the f32 accumulation keeps
+    /// even and odd groups apart until the end (a different summation order: equal to the
+    /// 256-bit tiles within f32 rounding, not bit for bit).
+    pub(super) mod vnni512 {
+        use std::arch::x86_64::*;
+
+        use super::{f16_at, high_bits, nibbles};
+        use crate::kernels::qdot::{QActs, QK, QType};
+
+        /// 16 f32 lanes: activation row `j` of a pair's low group in lane `j`, of its high
+        /// group in lane `8 + j`. Groups arrive in order; an even group waits in `u0`/`a0`/
+        /// `b0`/`sc0` for its odd partner.
+        struct Acc16 {
+            v: __m512,
+            off: __m512,
+            qs: [*const i8; 8],
+            dt: *const f32,
+            st: *const f32,
+            rows: usize,
+            pending: bool,
+            g0: usize,
+            u0: __m256i,
+            a0: f32,
+            b0: f32,
+            sc0: __m256i,
+        }
+
+        impl Acc16 {
+            #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+            #[inline]
+            unsafe fn new(acts: &QActs, t0: usize) -> Self {
+                Self {
+                    v: _mm512_setzero_ps(),
+                    off: _mm512_setzero_ps(),
+                    qs: std::array::from_fn(|j| acts.qs[(t0 + j) * acts.cols..].as_ptr()),
+                    dt: acts.dt[t0..].as_ptr(),
+                    st: acts.st[t0..].as_ptr(),
+                    rows: acts.rows,
+                    pending: false,
+                    g0: 0,
+                    u0: _mm256_setzero_si256(),
+                    a0: 0.0,
+                    b0: 0.0,
+                    sc0: _mm256_setzero_si256(),
+                }
+            }
+
+            /// Keeps group `g` for its partner; true when it was the first of a pair.
+            #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+            #[inline]
+            fn wait(&mut self, g: usize, u: __m256i, a: f32, b: f32, sc: __m256i) -> bool {
+                if self.pending {
+                    self.pending = false;
+                    return false;
+                }
+                (self.pending, self.g0, self.u0, self.a0, self.b0, self.sc0) =
+                    (true, g, u, a, b, sc);
+                true
+            }
+
+            /// Lane `j` of the low half = the sum of the low 8 lanes of `p[j]`, lane `8 + j`
+            /// = the sum of its high 8 lanes.
+            #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+            #[inline]
+            fn reduce(p: [__m512i; 8]) -> __m512i {
+                let pair = |a: __m512i, b: __m512i| {
+                    _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b))
+                };
+                let quad = |a: __m512i, b: __m512i| {
+                    _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b))
+                };
+                // Per 128-bit lane k: rows 0–3 (x) and 4–7 (y), summed over lane k's values.
+                let x = quad(pair(p[0], p[1]), pair(p[2], p[3]));
+                let y = quad(pair(p[4], p[5]), pair(p[6], p[7]));
+                // [x0 + x1, x2 + x3, y0 + y1, y2 + y3], then [x01, y01, x23, y23].
+                let s = _mm512_add_epi32(
+                    _mm512_shuffle_i32x4::<0x88>(x, y),
+                    _mm512_shuffle_i32x4::<0xDD>(x, y),
+                );
+                _mm512_shuffle_i32x4::<0xD8>(s, s)
+            }
+
+            /// Two 256-bit halves as one register.
+            #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+            #[inline]
+            fn join(lo: __m256i, hi: __m256i) -> __m512i {
+                _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+            }
+
+            /// Two scalars broadcast over the low and the high 8 lanes.
+            #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+            #[inline]
+            fn halves(lo: f32, hi: f32) -> __m512 {
+                _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                    _mm512_castps_pd(_mm512_set1_ps(lo)),
+                    _mm256_castps_pd(_mm256_set1_ps(hi)),
+                ))
+            }
+
+            /// Groups `g0` and `g1` of the 8 rows of scales at `p` (`[group, rows]`).
+            #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+            #[inline]
+            unsafe fn scales_at(&self, p: *const f32, g0: usize, g1: usize) -> __m512 {
+                // SAFETY: groups g0 and g1 of rows t0..t0 + 8 lie inside the transposed scales.
+                unsafe {
+                    _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                        _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(
+                            p.add(g0 * self.rows),
+                        ))),
+                        _mm256_castps_pd(_mm256_loadu_ps(p.add(g1 * self.rows))),
+                    ))
+                }
+            }
+
+            /// Activation bytes of groups `g0` and `g1` of row `j`.
+            #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+            #[inline]
+            unsafe fn acts_at(&self, j: usize, g0: usize, g1: usize) -> __m512i {
+                // SAFETY: both groups lie inside row t0 + j (checked by `dot_tile`).
+                unsafe {
+                    let p = self.qs[j];
+                    if g1 == g0 + 1 {
+                        _mm512_loadu_si512(p.add(g0 * QK).cast())
+                    } else {
+                        Self::join(
+                            _mm256_loadu_si256(p.add(g0 * QK).cast()),
+                            _mm256_loadu_si256(p.add(g1 * QK).cast()),
+                        )
+                    }
+                }
+            }
+
+            /// Adds the pair's integer sums `isum`, scaled by `a` per group and the rows' scales.
+            #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+            #[inline]
+            unsafe fn scaled(&mut self, g0: usize, g1: usize, isum: __m512i, a0: f32, a1: f32) {
+                // SAFETY: as in `scales_at`.
+                let d = unsafe { self.scales_at(self.dt, g0, g1) };
+                let scale = _mm512_mul_ps(Self::halves(a0, a1), d);
+                self.v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, self.v);
+            }
+
+            #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+            #[inline]
+            unsafe fn unsigned(&mut self, g: usize, u: __m256i, a: f32, b: f32) {
+                if self.wait(g, u, a, b, u) {
+                    return;
+                }
+                let (g0, u) = (self.g0, Self::join(self.u0, u));
+                let zero = _mm512_setzero_si512();
+                let mut p = [zero; 8];
+                // SAFETY (both blocks): groups g0 and g lie inside rows t0..t0 + 8 (checked by
+                // `dot_tile`).
+                for j in 0..8 {
+                    p[j] = _mm512_dpbusd_epi32(zero, u, unsafe { self.acts_at(j, g0, g) });
+                }
+                unsafe {
+                    let s = self.scales_at(self.st, g0, g);
+                    self.off = _mm512_fmadd_ps(Self::halves(self.b0, b), s, self.off);
+                    self.scaled(g0, g, Self::reduce(p), self.a0, a);
+                }
+            }
+
+            #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+            #[inline]
+            unsafe fn signed(&mut self, g: usize, v: __m256i, a: f32) {
+                if self.wait(g, v, a, 0.0, v) {
+                    return;
+                }
+                let (g0, v) = (self.g0, Self::join(self.u0, v));
+                // |v| against q with v's sign (AVX-512 has no `vpsignb`: q is negated where v
+                // is negative; where v is 0 the product is 0 either way).
+                let av = _mm512_abs_epi8(v);
+                let neg = _mm512_movepi8_mask(v);
+                let zero = _mm512_setzero_si512();
+                let mut p = [zero; 8];
+                for j in 0..8 {
+                    // SAFETY: as in `unsigned`.
+                    let q = unsafe { self.acts_at(j, g0, g) };
+                    p[j] = _mm512_dpbusd_epi32(zero, av, _mm512_mask_sub_epi8(q, neg, zero, q));
+                }
+                // SAFETY: as in `unsigned`.
+                unsafe { self.scaled(g0, g, Self::reduce(p), self.a0, a) };
+            }
+
+            #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+            #[inline]
+            unsafe fn q6(&mut self, g: usize, u: __m256i, scales: __m256i, a: f32) {
+                if self.wait(g, u, a, 0.0, scales) {
+                    return;
+                }
+                let (g0, u) = (self.g0, Self::join(self.u0, u));
+                let scales = Self::join(self.sc0, scales);
+                let c32 = _mm512_set1_epi8(32);
+                let mut p = [_mm512_setzero_si512(); 8];
+                for j in 0..8 {
+                    // SAFETY: as in `unsigned`.
+                    let q = unsafe { self.acts_at(j, g0, g) };
+                    let d =
+                        _mm512_sub_epi16(_mm512_maddubs_epi16(u, q), _mm512_maddubs_epi16(c32, q));
+                    p[j] = _mm512_madd_epi16(d, scales);
+                }
+                // SAFETY: as in `unsigned`.
+                unsafe { self.scaled(g0, g, Self::reduce(p), self.a0, a) };
+            }
+
+            /// Runs a last, unpaired group (an odd group count) of type `ty` with a zero
+            /// partner reading the same activations (zero values, scale and offset add exactly
+            /// 0), then stores the 8 rows' dot products.
+            #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+            #[inline]
+            unsafe fn finish(&mut self, ty: QType, out: &mut [f32]) {
+                if self.pending {
+                    let (g, z) = (self.g0, _mm256_setzero_si256());
+                    // SAFETY: group g was checked by the caller.
+                    unsafe {
+                        match ty {
+                            QType::Q8_0 => self.signed(g, z, 0.0),
+                            QType::Q6K => self.q6(g, z, z, 0.0),
+                            _ => self.unsigned(g, z, 0.0, 0.0),
+                        }
+                    }
+                }
+                let fold = |x: __m512| {
+                    _mm256_add_ps(
+                        _mm512_castps512_ps256(x),
+                        _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x))),
+                    )
+                };
+                // SAFETY: `out` holds at least 8 values (checked by `dot_tile`).
+                unsafe {
+                    _mm256_storeu_ps(
+                        out.as_mut_ptr(),
+                        _mm256_add_ps(fold(self.v), fold(self.off)),
+                    )
+                };
+            }
+        }
+
+        /// The 8-row tile on 512-bit registers.
+        ///
+        /// # Safety
+        /// AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI present; otherwise as `avx2_tiles::dot8`.
+        #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+        pub(in crate::kernels::qdot) unsafe fn dot8(
+            ty: QType,
+            row: &[u8],
+            acts: &QActs,
+            t0: usize,
+            out: &mut [f32],
+        ) {
+            let nb = acts.blocks();
+            let bb = ty.block_bytes();
+            let p = row.as_ptr();
+            // SAFETY: as in `avx2_tiles::dot8`.
+            unsafe {
+                let mut acc = Acc16::new(acts, t0);
+                decode_row!(acc, ty, p, nb, bb);
+                acc.finish(ty, out);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1778,6 +2091,47 @@ mod tests {
     }
 
     #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vnni512_tile_equals_avx2_tile_within_rounding() {
+        if !(has_avx2() && crate::kernels::has_avx512_vnni()) {
+            eprintln!("no AVX-512 VNNI on this CPU: nothing to compare");
+            return;
+        }
+        // Two groups per 512-bit step: the same integer sums, even and odd groups accumulated
+        // apart. Odd group counts (96 = 3 blocks) pair the last group with a zero one.
+        for ty in TYPES {
+            for cols in [96usize, 160, 256, 1280] {
+                if !cols.is_multiple_of(ty.block_values()) {
+                    continue;
+                }
+                let row = random_row(ty, cols, 29 + cols as u64);
+                let (x, q) = acts(11, cols, 5);
+                for t0 in [0, 3] {
+                    let (mut z, mut a) = ([0f32; 8], [0f32; 8]);
+                    // SAFETY: checked above; `dot_tile`'s asserts hold for these shapes.
+                    unsafe {
+                        avx2::vnni512::dot8(ty, &row, &q, t0, &mut z);
+                        avx2::avx2_tiles::dot8(ty, &row, &q, t0, &mut a);
+                    }
+                    let w = dequantize(ty.ggml(), &row, cols).unwrap();
+                    for j in 0..8 {
+                        let bound: f32 = w
+                            .iter()
+                            .zip(&x[(t0 + j) * cols..(t0 + j + 1) * cols])
+                            .map(|(w, x)| (w * x).abs())
+                            .sum();
+                        assert!(
+                            (z[j] - a[j]).abs() <= 1e-5 * bound,
+                            "{ty:?} cols {cols} t0 {t0} row {j}: {} vs {}",
+                            z[j],
+                            a[j]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn vnni_tiles_equal_avx2_tiles_bit_for_bit() {
         if !(has_avx2() && crate::kernels::has_avx512_vnni()) {
