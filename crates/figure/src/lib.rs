@@ -1241,7 +1241,7 @@ fn nice_step(raw: f64) -> f64 {
 fn fmt_linear(v: f64, step: f64) -> String {
     let v = if v.abs() < 1e-12 * step { 0.0 } else { v };
     let a = v.abs();
-    if a != 0.0 && (a >= 1e6 || a < 1e-3) {
+    if a != 0.0 && !(1e-3..1e6).contains(&a) {
         let digits = (a.log10().floor() - step.log10().floor()).clamp(0.0, 6.0) as usize;
         let t = format!("{v:.digits$e}");
         return t;

@@ -826,12 +826,17 @@ mod avx2 {
 
     use std::arch::x86_64::*;
 
+    /// The two IEEE halves at `p..p + 4`, as f32.
     #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
-    unsafe fn f16_at(p: *const u8) -> f32 {
-        // SAFETY: the caller's block holds two bytes at `p`.
-        let bits = unsafe { p.cast::<u16>().read_unaligned() };
-        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+    unsafe fn f16_pair(p: *const u8) -> (f32, f32) {
+        // SAFETY: the caller's block holds four bytes at `p`.
+        let bits = unsafe { p.cast::<i32>().read_unaligned() };
+        // Both halves in one full 32-bit load: a 16-bit load into lane 0 became an insert
+        // merging with whatever register the compiler picked for the other lanes (the row's
+        // running sums, as it happened), chaining every block to the previous one.
+        let v = _mm_cvtph_ps(_mm_cvtsi32_si128(bits));
+        (_mm_cvtss_f32(v), _mm_cvtss_f32(_mm_movehdup_ps(v)))
     }
 
     /// 16 bytes of nibbles → 32 lanes (low nibbles first, then high nibbles).
@@ -885,20 +890,21 @@ mod avx2 {
                 QType::Q4_0 => {
                     for g in 0..nb {
                         let b = p.add(g * bb);
-                        let d = f16_at(b);
+                        let d = f16_pair(b).0;
                         acc.unsigned(g, nibbles(b.add(2)), d, -8.0 * d);
                     }
                 }
                 QType::Q4_1 => {
                     for g in 0..nb {
                         let b = p.add(g * bb);
-                        acc.unsigned(g, nibbles(b.add(4)), f16_at(b), f16_at(b.add(2)));
+                        let (d, m) = f16_pair(b);
+                        acc.unsigned(g, nibbles(b.add(4)), d, m);
                     }
                 }
                 QType::Q5_0 => {
                     for g in 0..nb {
                         let b = p.add(g * bb);
-                        let d = f16_at(b);
+                        let d = f16_pair(b).0;
                         let u = _mm256_or_si256(nibbles(b.add(6)), high_bits(b.add(2)));
                         acc.unsigned(g, u, d, -16.0 * d);
                     }
@@ -907,21 +913,22 @@ mod avx2 {
                     for g in 0..nb {
                         let b = p.add(g * bb);
                         let u = _mm256_or_si256(nibbles(b.add(8)), high_bits(b.add(4)));
-                        acc.unsigned(g, u, f16_at(b), f16_at(b.add(2)));
+                        let (d, m) = f16_pair(b);
+                        acc.unsigned(g, u, d, m);
                     }
                 }
                 QType::Q8_0 => {
                     for g in 0..nb {
                         let b = p.add(g * bb);
                         let v = _mm256_loadu_si256(b.add(2).cast());
-                        acc.signed(g, v, f16_at(b));
+                        acc.signed(g, v, f16_pair(b).0);
                     }
                 }
                 QType::Q4K | QType::Q5K => {
                     let m4 = _mm256_set1_epi8(0x0f);
                     for sb in 0..nb / 8 {
                         let b = p.add(sb * bb);
-                        let (d, dmin) = (f16_at(b), f16_at(b.add(2)));
+                        let (d, dmin) = f16_pair(b);
                         let scales = std::slice::from_raw_parts(b.add(4), 12);
                         let (qh, qs) = if ty == QType::Q5K {
                             (Some(_mm256_loadu_si256(b.add(16).cast())), b.add(48))
@@ -960,7 +967,8 @@ mod avx2 {
                     let m2 = _mm256_set1_epi8(0x03);
                     for sb in 0..nb / 8 {
                         let b = p.add(sb * bb);
-                        let d = f16_at(b.add(208));
+                        // The last two of the block's 210 bytes.
+                        let d = f16_pair(b.add(206)).1;
                         for h in 0..2 {
                             let ql = b.add(64 * h);
                             let a = _mm256_loadu_si256(ql.cast());
@@ -1281,7 +1289,7 @@ mod avx2 {
                 #![allow(clippy::needless_range_loop)]
                 use std::arch::x86_64::*;
 
-                use super::{f16_at, high_bits, hsum, nibbles};
+                use super::{f16_pair, high_bits, hsum, nibbles};
                 use crate::kernels::qdot::{QActs, QK, QType};
 
                 /// `Σ` over each 4-byte group of `u · q` (unsigned × signed bytes), as i32 lanes.
@@ -1558,9 +1566,11 @@ mod avx2 {
     /// even and odd groups apart until the end (a different summation order: equal to the
     /// 256-bit tiles within f32 rounding, not bit for bit).
     pub(super) mod vnni512 {
+        #![allow(clippy::needless_range_loop)]
+
         use std::arch::x86_64::*;
 
-        use super::{f16_at, high_bits, nibbles};
+        use super::{f16_pair, high_bits, nibbles};
         use crate::kernels::qdot::{QActs, QK, QType};
 
         /// 16 f32 lanes: activation row `j` of a pair's low group in lane `j`, of its high
