@@ -826,15 +826,23 @@ mod avx2 {
 
     use std::arch::x86_64::*;
 
+    /// The IEEE half at `p`, as f32, converted in integer registers: a vector conversion of
+    /// one half became an insert into lane 0 merging with whatever register the compiler
+    /// picked for the other lanes (the row's running sums, as it happened), chaining every
+    /// block to the previous one.
+    #[inline]
+    unsafe fn f16_at(p: *const u8) -> f32 {
+        // SAFETY: the caller's block holds two bytes at `p`.
+        crate::format::dequant::f16_to_f32(unsafe { p.cast::<u16>().read_unaligned() })
+    }
+
     /// The two IEEE halves at `p..p + 4`, as f32.
     #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
     unsafe fn f16_pair(p: *const u8) -> (f32, f32) {
         // SAFETY: the caller's block holds four bytes at `p`.
         let bits = unsafe { p.cast::<i32>().read_unaligned() };
-        // Both halves in one full 32-bit load: a 16-bit load into lane 0 became an insert
-        // merging with whatever register the compiler picked for the other lanes (the row's
-        // running sums, as it happened), chaining every block to the previous one.
+        // Both halves in one full 32-bit load (no lane-0 insert: see `f16_at`).
         let v = _mm_cvtph_ps(_mm_cvtsi32_si128(bits));
         (_mm_cvtss_f32(v), _mm_cvtss_f32(_mm_movehdup_ps(v)))
     }
@@ -890,7 +898,7 @@ mod avx2 {
                 QType::Q4_0 => {
                     for g in 0..nb {
                         let b = p.add(g * bb);
-                        let d = f16_pair(b).0;
+                        let d = f16_at(b);
                         acc.unsigned(g, nibbles(b.add(2)), d, -8.0 * d);
                     }
                 }
@@ -904,7 +912,7 @@ mod avx2 {
                 QType::Q5_0 => {
                     for g in 0..nb {
                         let b = p.add(g * bb);
-                        let d = f16_pair(b).0;
+                        let d = f16_at(b);
                         let u = _mm256_or_si256(nibbles(b.add(6)), high_bits(b.add(2)));
                         acc.unsigned(g, u, d, -16.0 * d);
                     }
@@ -921,6 +929,8 @@ mod avx2 {
                     for g in 0..nb {
                         let b = p.add(g * bb);
                         let v = _mm256_loadu_si256(b.add(2).cast());
+                        // Q8_0's blocks are 34 bytes: the vector pair load measured faster here
+                        // (25 against 17.5 GiB/s) than the integer conversion.
                         acc.signed(g, v, f16_pair(b).0);
                     }
                 }
@@ -967,8 +977,7 @@ mod avx2 {
                     let m2 = _mm256_set1_epi8(0x03);
                     for sb in 0..nb / 8 {
                         let b = p.add(sb * bb);
-                        // The last two of the block's 210 bytes.
-                        let d = f16_pair(b.add(206)).1;
+                        let d = f16_at(b.add(208));
                         for h in 0..2 {
                             let ql = b.add(64 * h);
                             let a = _mm256_loadu_si256(ql.cast());
@@ -1289,7 +1298,7 @@ mod avx2 {
                 #![allow(clippy::needless_range_loop)]
                 use std::arch::x86_64::*;
 
-                use super::{f16_pair, high_bits, hsum, nibbles};
+                use super::{f16_at, f16_pair, high_bits, hsum, nibbles};
                 use crate::kernels::qdot::{QActs, QK, QType};
 
                 /// `Σ` over each 4-byte group of `u · q` (unsigned × signed bytes), as i32 lanes.
@@ -1570,7 +1579,7 @@ mod avx2 {
 
         use std::arch::x86_64::*;
 
-        use super::{f16_pair, high_bits, nibbles};
+        use super::{f16_at, f16_pair, high_bits, nibbles};
         use crate::kernels::qdot::{QActs, QK, QType};
 
         /// 16 f32 lanes: activation row `j` of a pair's low group in lane `j`, of its high
