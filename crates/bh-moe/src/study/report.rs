@@ -27,6 +27,8 @@ pub struct ConfigRow {
     pub hellaswag_acc: Option<f64>,
     /// Mean of the task accuracies present.
     pub avg_task_accuracy: Option<f64>,
+    /// Its standard error ([`crate::metrics::average_accuracy_se`]: binomial, items per task).
+    pub avg_task_accuracy_se: Option<f64>,
     /// FLOPs reduction against the baseline `k`, percent (at `mean_k`).
     pub flops_reduction_pct: f64,
     /// Tokens per second over all datasets.
@@ -72,6 +74,12 @@ pub fn config_rows(report: &StudyReport) -> Vec<ConfigRow> {
             let lambada_acc = get(Dataset::Lambada).and_then(|e| e.metrics.task_accuracy);
             let hellaswag_acc = get(Dataset::Hellaswag).and_then(|e| e.metrics.task_accuracy);
             let accs: Vec<f64> = [lambada_acc, hellaswag_acc].into_iter().flatten().collect();
+            let acc_items: Vec<(f64, usize)> = [Dataset::Lambada, Dataset::Hellaswag]
+                .into_iter()
+                .filter_map(|d| {
+                    get(d).and_then(|e| e.metrics.task_accuracy.map(|a| (a, e.samples)))
+                })
+                .collect();
             let seconds: f64 = exps.iter().map(|e| e.seconds).sum();
             let moe: f64 = exps.iter().map(|e| e.moe_seconds).sum();
             let select: f64 = exps.iter().map(|e| e.select_seconds).sum();
@@ -83,6 +91,7 @@ pub fn config_rows(report: &StudyReport) -> Vec<ConfigRow> {
                 lambada_acc,
                 hellaswag_acc,
                 avg_task_accuracy: crate::metrics::average_accuracy(&accs),
+                avg_task_accuracy_se: crate::metrics::average_accuracy_se(&acc_items),
                 flops_reduction_pct: wmean(&|e| e.metrics.flops_reduction_pct),
                 tokens_per_second: if seconds > 0.0 { tokens / seconds } else { 0.0 },
                 ceiling_hit_rate: wmean(&|e| e.metrics.ceiling_hit_rate),
@@ -218,32 +227,42 @@ pub fn markdown(report: &StudyReport) -> String {
     );
     let _ = writeln!(
         s,
-        "Top-k's accuracy and perplexity are interpolated linearly between the baselines at the adaptive rule's k̄; a positive Δacc (or negative Δppl) means the adaptive rule buys more quality for the same expert compute.\n"
+        "Top-k's accuracy and perplexity are interpolated linearly between the baselines at the adaptive rule's k̄; a positive Δacc (or negative Δppl) means the adaptive rule buys more quality for the same expert compute. Δacc carries its 95% margin, `1.96 · √(SE_rule² + SE_top-k²)` with binomial standard errors over the items (unpaired, so conservative).\n"
     );
     let _ = writeln!(
         s,
-        "| configuration | k̄ | avg acc | top-k at k̄ | Δacc (points) | ppl | top-k ppl at k̄ | Δppl % |"
+        "| configuration | k̄ | avg acc | top-k at k̄ | Δacc ± 95% (points) | ppl | top-k ppl at k̄ | Δppl % |"
     );
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
-    let mut best: Option<(&ConfigRow, f64)> = None;
+    let mut compared: Vec<Comparison> = Vec::new();
     for r in rows
         .iter()
         .filter(|r| !matches!(r.routing, RoutingConfig::TopK { .. }))
     {
         let acc_ref = topk_at(&rows, r.mean_k, &|x| x.avg_task_accuracy);
+        let se_ref = topk_at(&rows, r.mean_k, &|x| x.avg_task_accuracy_se);
         let ppl_ref = topk_at(&rows, r.mean_k, &|x| x.perplexity);
         let dacc = r
             .avg_task_accuracy
             .zip(acc_ref)
             .map(|(a, b)| 100.0 * (a - b));
+        let margin = r
+            .avg_task_accuracy_se
+            .zip(se_ref)
+            .map(|(a, b)| 196.0 * a.hypot(b));
         let dppl = r
             .perplexity
             .zip(ppl_ref)
             .map(|(a, b)| 100.0 * (a / b - 1.0));
-        if let Some(d) = dacc
-            && best.is_none_or(|(_, b)| d > b)
-        {
-            best = Some((r, d));
+        if let Some(d) = dacc {
+            compared.push(Comparison {
+                config: r.config.clone(),
+                mean_k: r.mean_k,
+                flops_reduction_pct: r.flops_reduction_pct,
+                dacc: d,
+                margin,
+                dppl,
+            });
         }
         let _ = writeln!(
             s,
@@ -252,7 +271,10 @@ pub fn markdown(report: &StudyReport) -> String {
             r.mean_k,
             opt(r.avg_task_accuracy.map(|x| 100.0 * x), 1),
             opt(acc_ref.map(|x| 100.0 * x), 1),
-            opt(dacc, 1),
+            match (dacc, margin) {
+                (Some(d), Some(m)) => format!("{d:.1} ± {m:.1}"),
+                (d, _) => opt(d, 1),
+            },
             opt(r.perplexity, 2),
             opt(ppl_ref, 2),
             opt(dppl, 1),
@@ -323,29 +345,63 @@ pub fn markdown(report: &StudyReport) -> String {
         }
     }
     let _ = writeln!(s, "\n## Recommendation\n");
-    match best {
-        Some((r, d)) if d > 0.0 => {
-            let _ = writeln!(
-                s,
-                "**{}** (k̄ = {:.2}, {:.1}% fewer FLOPs than top-{}) has the largest accuracy gain over top-k at the same mean expert count: {:+.1} points. Prefer it where that budget is the target; confirm on more items before relying on gains below the tasks' standard errors (see the per-experiment JSON).",
-                r.config, r.mean_k, r.flops_reduction_pct, report.baseline_k, d
-            );
-        }
-        Some((r, d)) => {
-            let _ = writeln!(
-                s,
-                "No adaptive rule beats top-k at the same mean expert count on these items: the best, **{}** (k̄ = {:.2}), is {:+.1} points from the top-k line. Keep a fixed top-k at the budget you need; adaptive counts do not pay here.",
-                r.config, r.mean_k, d
-            );
-        }
-        None => {
-            let _ = writeln!(
-                s,
-                "Not enough configurations with task accuracy to compare against the top-k line."
-            );
-        }
-    }
+    let _ = writeln!(s, "{}", recommendation(&compared, report.baseline_k));
     s
+}
+
+/// One adaptive configuration against the top-k line at its mean expert count.
+#[derive(Debug, Clone, PartialEq)]
+struct Comparison {
+    config: String,
+    mean_k: f64,
+    flops_reduction_pct: f64,
+    /// Accuracy minus top-k's at the same `k̄`, points.
+    dacc: f64,
+    /// 95% margin of `dacc`, points.
+    margin: Option<f64>,
+    /// Perplexity change against top-k at the same `k̄`, percent.
+    dppl: Option<f64>,
+}
+
+/// The report's verdict: an adaptive rule is recommended only when its accuracy gain over the
+/// top-k line exceeds the 95% margin and its perplexity is no worse; otherwise the rule with the
+/// largest accuracy difference is named with its margin and perplexity change, and top-k stays.
+fn recommendation(compared: &[Comparison], baseline_k: usize) -> String {
+    let Some(best) = compared.iter().max_by(|a, b| a.dacc.total_cmp(&b.dacc)) else {
+        return "Not enough configurations with task accuracy to compare against the top-k line."
+            .into();
+    };
+    let margin = |c: &Comparison| c.margin.map_or(String::new(), |m| format!(" ± {m:.1}"));
+    let ppl = |c: &Comparison| {
+        c.dppl.map_or(String::new(), |p| {
+            format!(", WikiText-2 perplexity {p:+.1}% against top-k at the same k̄")
+        })
+    };
+    let significant = |c: &Comparison| c.margin.is_some_and(|m| c.dacc > m);
+    let ppl_ok = |c: &Comparison| c.dppl.is_none_or(|p| p <= 0.0);
+    let winner = compared
+        .iter()
+        .filter(|c| significant(c) && ppl_ok(c))
+        .max_by(|a, b| a.dacc.total_cmp(&b.dacc));
+    match winner {
+        Some(c) => format!(
+            "**{}** (k̄ = {:.2}, {:.1}% fewer FLOPs than top-{baseline_k}) beats top-k at the same mean expert count: {:+.1}{} points of accuracy (95%){}. Prefer it where that budget is the target.",
+            c.config,
+            c.mean_k,
+            c.flops_reduction_pct,
+            c.dacc,
+            margin(c),
+            ppl(c)
+        ),
+        None => format!(
+            "No adaptive rule beats top-k at the same mean expert count beyond noise: the largest accuracy difference, **{}** (k̄ = {:.2}), is {:+.1}{} points (95%){}. Keep a fixed top-k at the budget you need; adaptive counts do not pay here.",
+            best.config,
+            best.mean_k,
+            best.dacc,
+            margin(best),
+            ppl(best)
+        ),
+    }
 }
 
 /// Writes `bh_routing_results.csv`, `bh_routing_results.json`, `bh_routing_figure.svg` and
@@ -367,4 +423,37 @@ pub fn write_all(report: &StudyReport, dir: &Path) -> Result<()> {
     let md = dir.join("report.md");
     std::fs::write(&md, markdown(report)).map_err(io(&md))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmp(config: &str, dacc: f64, margin: f64, dppl: f64) -> Comparison {
+        Comparison {
+            config: config.into(),
+            mean_k: 10.0,
+            flops_reduction_pct: 40.0,
+            dacc,
+            margin: Some(margin),
+            dppl: Some(dppl),
+        }
+    }
+
+    #[test]
+    fn recommendation_needs_a_gain_beyond_noise_and_no_worse_perplexity() {
+        // The largest gain is inside its margin: top-k stays, and the rule is named.
+        let noisy = [cmp("a", 0.5, 4.0, -1.0), cmp("b", -2.0, 4.0, 10.0)];
+        let r = recommendation(&noisy, 64);
+        assert!(r.starts_with("No adaptive rule"), "{r}");
+        assert!(r.contains("**a**") && r.contains("+0.5 ± 4.0"), "{r}");
+        // A significant gain whose perplexity is worse is not recommended either.
+        let worse_ppl = [cmp("a", 6.0, 4.0, 25.0)];
+        assert!(recommendation(&worse_ppl, 64).starts_with("No adaptive rule"));
+        // A significant gain with perplexity no worse is; the other rule is not picked.
+        let real = [cmp("a", 6.0, 4.0, 25.0), cmp("b", 5.0, 4.0, -3.0)];
+        let r = recommendation(&real, 64);
+        assert!(r.starts_with("**b**") && r.contains("+5.0 ± 4.0"), "{r}");
+        assert!(recommendation(&[], 64).starts_with("Not enough"));
+    }
 }
