@@ -34,19 +34,12 @@ pub fn average_accuracy(accuracies: &[f64]) -> Option<f64> {
     (!accuracies.is_empty()).then(|| accuracies.iter().sum::<f64>() / accuracies.len() as f64)
 }
 
-/// Standard error of [`average_accuracy`] over independent item sets: each accuracy `pⱼ` a
-/// binomial proportion over `nⱼ` items, `SE = (1/m) √(Σⱼ pⱼ(1 − pⱼ)/nⱼ)` for `m` tasks (the
-/// normal approximation lm-evaluation-harness reports as `acc_stderr`, without its `n − 1`
-/// correction); `None` when there are none or a task has no items.
-pub fn average_accuracy_se(accuracies: &[(f64, usize)]) -> Option<f64> {
-    if accuracies.is_empty() || accuracies.iter().any(|&(_, n)| n == 0) {
-        return None;
-    }
-    let var: f64 = accuracies
-        .iter()
-        .map(|&(p, n)| p * (1.0 - p) / n as f64)
-        .sum();
-    Some(var.sqrt() / accuracies.len() as f64)
+/// Standard error of [`average_accuracy`] over independent item sets, from each task's own
+/// standard error (the harness's `acc_stderr` / `acc_norm_stderr`, the binomial
+/// `√(p(1 − p)/(n − 1))`): `SE = (1/m) √(Σⱼ SEⱼ²)` for `m` tasks; `None` when there are none.
+pub fn average_accuracy_se(stderrs: &[f64]) -> Option<f64> {
+    (!stderrs.is_empty())
+        .then(|| stderrs.iter().map(|s| s * s).sum::<f64>().sqrt() / stderrs.len() as f64)
 }
 
 /// Expert activation ratio `k̄ / E`: the share of the experts a token uses on average.
@@ -238,11 +231,10 @@ mod tests {
         assert!((perplexity(-2.0 * 10f64.ln(), 2.0).unwrap() - 10.0).abs() < 1e-12);
         assert_eq!(perplexity(0.0, 0.0), None);
         assert_eq!(average_accuracy(&[0.5, 0.7]), Some(0.6));
-        // 0.25/100 + 0.21/200 = 0.00355 → √ / 2 = 0.0297909…
-        let se = average_accuracy_se(&[(0.5, 100), (0.3, 200)]).unwrap();
-        assert!((se - 0.00355f64.sqrt() / 2.0).abs() < 1e-12);
+        // √(0.03² + 0.04²) / 2 = 0.05 / 2.
+        let se = average_accuracy_se(&[0.03, 0.04]).unwrap();
+        assert!((se - 0.025).abs() < 1e-12);
         assert_eq!(average_accuracy_se(&[]), None);
-        assert_eq!(average_accuracy_se(&[(0.5, 0)]), None);
         assert_eq!(activation_ratio(16.0, 64), 0.25);
         // shared 100, 10 per expert: k̄ 4 vs baseline 8 → 1 − 140/180.
         assert!((flops_reduction(100.0, 10.0, 4.0, 8.0) - (1.0 - 140.0 / 180.0)).abs() < 1e-12);

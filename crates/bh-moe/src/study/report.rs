@@ -27,7 +27,8 @@ pub struct ConfigRow {
     pub hellaswag_acc: Option<f64>,
     /// Mean of the task accuracies present.
     pub avg_task_accuracy: Option<f64>,
-    /// Its standard error ([`crate::metrics::average_accuracy_se`]: binomial, items per task).
+    /// Its standard error ([`crate::metrics::average_accuracy_se`] of the harness's per-task
+    /// standard errors).
     pub avg_task_accuracy_se: Option<f64>,
     /// FLOPs reduction against the baseline `k`, percent (at `mean_k`).
     pub flops_reduction_pct: f64,
@@ -74,10 +75,13 @@ pub fn config_rows(report: &StudyReport) -> Vec<ConfigRow> {
             let lambada_acc = get(Dataset::Lambada).and_then(|e| e.metrics.task_accuracy);
             let hellaswag_acc = get(Dataset::Hellaswag).and_then(|e| e.metrics.task_accuracy);
             let accs: Vec<f64> = [lambada_acc, hellaswag_acc].into_iter().flatten().collect();
-            let acc_items: Vec<(f64, usize)> = [Dataset::Lambada, Dataset::Hellaswag]
+            // The harness's standard error of each task's quality metric; all or nothing.
+            let stderrs: Option<Vec<f64>> = [Dataset::Lambada, Dataset::Hellaswag]
                 .into_iter()
-                .filter_map(|d| {
-                    get(d).and_then(|e| e.metrics.task_accuracy.map(|a| (a, e.samples)))
+                .filter_map(get)
+                .map(|e| {
+                    let key = format!("{}_stderr", e.dataset.quality_metric());
+                    e.task_metrics.get(&key).copied()
                 })
                 .collect();
             let seconds: f64 = exps.iter().map(|e| e.seconds).sum();
@@ -91,7 +95,7 @@ pub fn config_rows(report: &StudyReport) -> Vec<ConfigRow> {
                 lambada_acc,
                 hellaswag_acc,
                 avg_task_accuracy: crate::metrics::average_accuracy(&accs),
-                avg_task_accuracy_se: crate::metrics::average_accuracy_se(&acc_items),
+                avg_task_accuracy_se: stderrs.and_then(|v| crate::metrics::average_accuracy_se(&v)),
                 flops_reduction_pct: wmean(&|e| e.metrics.flops_reduction_pct),
                 tokens_per_second: if seconds > 0.0 { tokens / seconds } else { 0.0 },
                 ceiling_hit_rate: wmean(&|e| e.metrics.ceiling_hit_rate),
@@ -227,7 +231,7 @@ pub fn markdown(report: &StudyReport) -> String {
     );
     let _ = writeln!(
         s,
-        "Top-k's accuracy and perplexity are interpolated linearly between the baselines at the adaptive rule's k̄; a positive Δacc (or negative Δppl) means the adaptive rule buys more quality for the same expert compute. Δacc carries its 95% margin, `1.96 · √(SE_rule² + SE_top-k²)` with binomial standard errors over the items (unpaired, so conservative).\n"
+        "Top-k's accuracy and perplexity are interpolated linearly between the baselines at the adaptive rule's k̄; a positive Δacc (or negative Δppl) means the adaptive rule buys more quality for the same expert compute. Δacc carries its 95% margin, `1.96 · √(SE_rule² + SE_top-k²)` from the harness's per-task standard errors (unpaired, so conservative).\n"
     );
     let _ = writeln!(
         s,
