@@ -206,109 +206,64 @@ fn main() {
         }
     }
     let bytes = w.len() as f64;
-    for _ in 0..3 {
-        let reps = 20;
-        let t0 = Instant::now();
-        for _ in 0..reps {
-            for r in (0..rows).step_by(4) {
-                let mut o = [0f32; 4];
-                unsafe {
-                    rows4(
-                        [
-                            &w[r * rb..][..rb],
-                            &w[(r + 1) * rb..][..rb],
-                            &w[(r + 2) * rb..][..rb],
-                            &w[(r + 3) * rb..][..rb],
-                        ],
-                        x,
-                        &sx,
-                        &mut o,
-                    )
-                };
-                out[r..r + 4].copy_from_slice(&o);
-            }
-        }
-        let s = t0.elapsed().as_secs_f64() / reps as f64;
-        let t1 = Instant::now();
-        for _ in 0..reps {
-            for r in 0..rows {
-                let mut o8 = [0f32; 8];
-                unsafe { tile8(&w[r * rb..][..rb], &xs, k, &mut o8) };
-                out[r] = o8[0] + o8[7];
-            }
-        }
-        let s8 = t1.elapsed().as_secs_f64() / reps as f64;
-        println!(
-            "1-row f32-act Q4_1: {:.2} GiB/s ({:.2} GMAC/s); 8-row tile: {:.2} GiB/s, {:.1} GMAC/s  [{} MB]",
-            bytes / s / 1073741824.0,
-            (rows * k) as f64 / s / 1e9,
-            bytes / s8 / 1073741824.0,
-            (8 * rows * k) as f64 / s8 / 1e9,
-            bytes / 1e6
-        );
-    }
-    // Two threads, rows split in halves (decode: 1 activation row; prefill: the 8-row tile).
-    for _ in 0..3 {
-        let reps = 20;
-        let half = rows / 2 / 4 * 4;
-        let t0 = Instant::now();
-        for _ in 0..reps {
-            let (a, b) = out.split_at_mut(half);
-            std::thread::scope(|sc| {
-                for (lo, dst) in [(0usize, a), (half, b)] {
-                    let (w, x, sx) = (&w, x, &sx);
-                    sc.spawn(move || {
-                        for (j, r) in (lo..lo + dst.len()).step_by(4).enumerate() {
-                            if r + 4 > rows {
-                                break;
-                            }
-                            let mut o = [0f32; 4];
-                            unsafe {
-                                rows4(
-                                    [
-                                        &w[r * rb..][..rb],
-                                        &w[(r + 1) * rb..][..rb],
-                                        &w[(r + 2) * rb..][..rb],
-                                        &w[(r + 3) * rb..][..rb],
-                                    ],
-                                    x,
-                                    sx,
-                                    &mut o,
-                                )
-                            };
-                            let n = dst.len();
-                            let m = (n - j * 4).min(4);
-                            dst[j * 4..j * 4 + m].copy_from_slice(&o[..m]);
-                        }
-                    });
-                }
+    let gib = |secs: f64| bytes / secs / 1073741824.0;
+    for threads in [1, 2] {
+        for _ in 0..3 {
+            let s = timed(&mut out, threads, |lo, dst| matvec(&w, rb, x, &sx, lo, dst));
+            let s8 = timed(&mut out, threads, |lo, dst| {
+                tile_pass(&w, rb, &xs, k, lo, dst)
             });
+            println!(
+                "{threads} thread(s): 1-row f32-act Q4_1 {:.2} GiB/s ({:.2} GMAC/s); 8-row tile {:.2} GiB/s ({:.1} GMAC/s)  [{:.1} MB]",
+                gib(s),
+                (rows * k) as f64 / s / 1e9,
+                gib(s8),
+                (8 * rows * k) as f64 / s8 / 1e9,
+                bytes / 1e6
+            );
         }
-        let s = t0.elapsed().as_secs_f64() / reps as f64;
-        let t1 = Instant::now();
-        for _ in 0..reps {
-            let (a, b) = out.split_at_mut(half);
-            std::thread::scope(|sc| {
-                for (lo, dst) in [(0usize, a), (half, b)] {
-                    let (w, xs) = (&w, &xs);
-                    sc.spawn(move || {
-                        for (j, o) in dst.iter_mut().enumerate() {
-                            let r = lo + j;
-                            let mut o8 = [0f32; 8];
-                            unsafe { tile8(&w[r * rb..][..rb], xs, k, &mut o8) };
-                            *o = o8[0] + o8[7];
-                        }
-                    });
-                }
-            });
-        }
-        let s8 = t1.elapsed().as_secs_f64() / reps as f64;
-        println!(
-            "2 threads: 1-row {:.2} GiB/s; 8-row tile {:.2} GiB/s, {:.1} GMAC/s",
-            bytes / s / 1073741824.0,
-            bytes / s8 / 1073741824.0,
-            (8 * rows * k) as f64 / s8 / 1e9
-        );
     }
     std::hint::black_box(&out);
+}
+
+/// Seconds per pass of `pass` over all rows (mean of 20), the rows split into `threads`
+/// contiguous parts; `pass(first_row, dst)` fills `dst`.
+fn timed(out: &mut [f32], threads: usize, pass: impl Fn(usize, &mut [f32]) + Sync) -> f64 {
+    let reps = 20;
+    let part = out.len().div_ceil(threads).div_ceil(4) * 4;
+    let t0 = Instant::now();
+    for _ in 0..reps {
+        std::thread::scope(|sc| {
+            for (i, dst) in out.chunks_mut(part).enumerate() {
+                let pass = &pass;
+                sc.spawn(move || pass(i * part, dst));
+            }
+        });
+    }
+    t0.elapsed().as_secs_f64() / reps as f64
+}
+
+/// One activation row against weight rows `lo..lo + dst.len()` (4 at a time, the tail scalar).
+fn matvec(w: &[u8], rb: usize, x: &[f32], sx: &[f32], lo: usize, dst: &mut [f32]) {
+    let row = |r: usize| &w[r * rb..][..rb];
+    let mut quads = dst.chunks_exact_mut(4);
+    for (j, o) in quads.by_ref().enumerate() {
+        let r = lo + 4 * j;
+        let mut q = [0f32; 4];
+        unsafe { rows4([row(r), row(r + 1), row(r + 2), row(r + 3)], x, sx, &mut q) };
+        o.copy_from_slice(&q);
+    }
+    let done = dst.len() / 4 * 4;
+    for (j, o) in dst[done..].iter_mut().enumerate() {
+        *o = portable_row(row(lo + done + j), x, sx);
+    }
+}
+
+/// The 8-row tile over weight rows `lo..lo + dst.len()` (two of the eight sums kept).
+fn tile_pass(w: &[u8], rb: usize, xs: &[f32], k: usize, lo: usize, dst: &mut [f32]) {
+    for (j, o) in dst.iter_mut().enumerate() {
+        let mut o8 = [0f32; 8];
+        unsafe { tile8(&w[(lo + j) * rb..][..rb], xs, k, &mut o8) };
+        *o = o8[0] + o8[7];
+    }
 }
