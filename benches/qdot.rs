@@ -5,7 +5,9 @@
 //!
 //! One `[4096, 2048]` matrix per type (8–17 MB: past the caches), random valid blocks; one
 //! activation row (decode) and 8 rows (the 8-row tile of prefill and batches), quantisation
-//! excluded. Threads: the executor's pool (`LM_THREADS`).
+//! excluded; each with 8-bit activations (`qdot …`, the integer tiles) and with f32 activations
+//! (`qdot-f32 …`, `Precision::F32`: weights widened to f32 in registers). Threads: the
+//! executor's pool (`LM_THREADS`).
 // criterion_main! generates an undocumented `main`.
 #![allow(missing_docs)]
 
@@ -49,8 +51,9 @@ fn matvec(c: &mut Criterion) {
         "memory read bandwidth ({} threads, 512 MiB): {gbs:.1} GB/s",
         lm::kernels::pool::global().threads()
     );
-    for rows in [1usize, 8] {
-        let mut group = c.benchmark_group(format!("qdot {ROWS}x{COLS}, {rows} row(s)"));
+    for (rows, exact) in [(1usize, false), (8, false), (1, true), (8, true)] {
+        let kind = if exact { "qdot-f32" } else { "qdot" };
+        let mut group = c.benchmark_group(format!("{kind} {ROWS}x{COLS}, {rows} row(s)"));
         for ty in [
             QType::Q4_0,
             QType::Q4_1,
@@ -63,7 +66,11 @@ fn matvec(c: &mut Criterion) {
             let m = matrix(ty);
             let x: Vec<f32> = (0..rows * COLS).map(|i| (i as f32 * 0.37).sin()).collect();
             let mut acts = QActs::default();
-            acts.quantize(&x, rows, COLS);
+            if exact {
+                acts.keep_f32(&x, rows, COLS);
+            } else {
+                acts.quantize(&x, rows, COLS);
+            }
             let mut out = Vec::new();
             group.throughput(Throughput::Bytes(m.size_bytes() as u64));
             group.bench_function(format!("{ty:?}"), |b| {

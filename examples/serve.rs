@@ -48,7 +48,8 @@ struct Args {
     /// [default: smollm2 and gemma3 from scripts/fetch_models.sh's cache, those present]
     #[arg(long = "model", value_name = "NAME=PATH")]
     models: Vec<String>,
-    /// Executor of local models: quantized (integer CPU kernels), quantized-x2, f32.
+    /// Executor of local models: quantized (integer CPU kernels), quantized-x2, quantized-f32
+    /// (GGUF blocks, f32 activations), f32.
     #[arg(long, default_value = "quantized")]
     engine: String,
     /// Device of the f32 engine (cpu, or a GPU backend compiled in with its cargo feature).

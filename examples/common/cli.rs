@@ -72,7 +72,8 @@ pub fn negative_numbers(arg: clap::Arg) -> clap::Arg {
     }
 }
 
-/// The value parser of `--engine`: `f32`, `quantized` (or `q`) or `quantized-x2`, read by
+/// The value parser of `--engine`: `f32`, `quantized` (or `q`), `quantized-x2` or
+/// `quantized-f32`, read by
 /// [`lm::Engine::parse`]; `--help` lists them and clap names the flag on a bad one.
 #[allow(dead_code, reason = "not every example has --engine")]
 pub fn engine() -> impl TypedValueParser<Value = lm::Engine> {
@@ -80,6 +81,7 @@ pub fn engine() -> impl TypedValueParser<Value = lm::Engine> {
         PossibleValue::new("f32"),
         PossibleValue::new("quantized").alias("q"),
         PossibleValue::new("quantized-x2"),
+        PossibleValue::new("quantized-f32"),
     ])
     .try_map(|s| lm::Engine::parse(&s))
 }

@@ -134,6 +134,14 @@ pub struct QActs {
     /// Terms per input row: 1, or 2 when [`QActs::quantize_two_terms`] stored each row's
     /// rounding residual as a second 8-bit row (rows `n..2n` are the residuals of `0..n`).
     pub terms: usize,
+    /// True after [`QActs::keep_f32`]: nothing is quantised, and the products read the f32
+    /// activations with [`dot_tile_f32`].
+    pub exact: bool,
+    /// After [`QActs::keep_f32`]: a copy of the f32 activations starting at `xf_at`, a
+    /// 64-byte boundary (rows are whole blocks of 32, so every row starts on one): a 512-bit
+    /// load that straddles two cache lines costs two, and the f32 tiles load 16 per group.
+    xf: Vec<f32>,
+    xf_at: usize,
 }
 
 impl QActs {
@@ -143,15 +151,9 @@ impl QActs {
     /// If `cols` is not a positive multiple of [`QK`] or `x.len() != rows · cols` (internal
     /// invariants: the executor checks shapes at load).
     pub fn quantize(&mut self, x: &[f32], rows: usize, cols: usize) {
-        assert!(
-            cols > 0 && cols.is_multiple_of(QK),
-            "cols {cols} not a multiple of {QK}"
-        );
-        assert_eq!(x.len(), rows * cols, "activation shape");
+        self.set_shape(x, rows, cols);
+        self.exact = false;
         let nb = rows * cols / QK;
-        self.cols = cols;
-        self.rows = rows;
-        self.terms = 1;
         self.qs.resize(rows * cols, 0);
         self.d.resize(nb, 0.0);
         self.s.resize(nb, 0.0);
@@ -183,6 +185,38 @@ impl QActs {
             }
         });
         self.transpose_scales();
+    }
+
+    /// Records the shape of `x` (`rows × cols`) and quantises nothing: the products read `x`
+    /// itself ([`dot_tile_f32`]; `Precision::F32` of the quantized executor).
+    ///
+    /// # Panics
+    /// As [`QActs::quantize`].
+    pub fn keep_f32(&mut self, x: &[f32], rows: usize, cols: usize) {
+        self.set_shape(x, rows, cols);
+        self.exact = true;
+        let n = x.len();
+        self.xf.clear();
+        self.xf.resize(n + 16, 0.0);
+        self.xf_at = self.xf.as_ptr().align_offset(64).min(16);
+        self.xf[self.xf_at..self.xf_at + n].copy_from_slice(x);
+    }
+
+    /// The activations [`QActs::keep_f32`] kept (`rows × cols`, each row 64-byte aligned).
+    pub fn f32_rows(&self) -> &[f32] {
+        &self.xf[self.xf_at..self.xf_at + self.rows * self.cols]
+    }
+
+    /// Checks `x` against `rows × cols` and records the shape (one term).
+    fn set_shape(&mut self, x: &[f32], rows: usize, cols: usize) {
+        assert!(
+            cols > 0 && cols.is_multiple_of(QK),
+            "cols {cols} not a multiple of {QK}"
+        );
+        assert_eq!(x.len(), rows * cols, "activation shape");
+        self.cols = cols;
+        self.rows = rows;
+        self.terms = 1;
     }
 
     /// Quantises `x` as two 8-bit terms per block, `x ≈ d·q + d₂·q₂` with `q₂` the rounding
@@ -670,6 +704,162 @@ pub fn portable_tile(ty: QType, row: &[u8], acts: &QActs, t0: usize, n: usize, o
     for j in 0..n {
         out[j] = acc[j] + off[j];
     }
+}
+
+/// `out[j] = row · x[t0 + j]` for `j < n` (`n ≤ MAX_TILE`) with the activations **kept in
+/// f32**: `x` holds rows of `cols` values, and each group of 32 weights is widened to f32 in
+/// registers (the values [`crate::format::dequant`] produces), so the result is the
+/// de-quantised f32 product up to the order of the additions — no activation rounding.
+/// AVX-512 F, then AVX2 + FMA, then the portable [`portable_tile_f32`], chosen at run time.
+///
+/// # Panics
+/// If `cols` is not a multiple of `ty.block_values()`, `row` is shorter than
+/// `ty.row_bytes(cols)`, `n` is 0 or above [`MAX_TILE`], `x` holds fewer than `t0 + n` rows or
+/// `out` fewer than `n` values.
+pub fn dot_tile_f32(
+    ty: QType,
+    row: &[u8],
+    x: &[f32],
+    cols: usize,
+    t0: usize,
+    n: usize,
+    out: &mut [f32],
+) {
+    assert!(
+        cols.is_multiple_of(ty.block_values()),
+        "{cols} values per row are not whole {ty:?} blocks"
+    );
+    assert!(row.len() >= ty.row_bytes(cols), "weight row too short");
+    assert!(
+        (1..=MAX_TILE).contains(&n) && (t0 + n) * cols <= x.len(),
+        "tile out of range"
+    );
+    assert!(out.len() >= n, "output too short");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        let wide = crate::kernels::has_avx512() && F32_WIDE_TILES.load(Ordering::Relaxed);
+        // SAFETY: the CPU has AVX2, FMA and F16C (and AVX-512 F/BW/VL when `wide`); the
+        // asserts above bound every read (`row` holds the row's blocks, `x` rows t0..t0 + n).
+        unsafe { simd_tile_f32(wide, ty, row, x, cols, t0, n, out) };
+        return;
+    }
+    portable_tile_f32(ty, row, x, cols, t0, n, out);
+}
+
+/// The SIMD versions of [`dot_tile_f32`]: `wide` (AVX-512) or AVX2 + FMA, with fewer rows
+/// given more accumulators per row (independent FMA chains keep the units busy when few rows
+/// share a widened group).
+///
+/// # Safety
+/// AVX2, FMA and F16C present, and AVX-512 F/BW/VL when `wide`; the shapes as
+/// [`dot_tile_f32`] asserts them.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn simd_tile_f32(
+    wide: bool,
+    ty: QType,
+    row: &[u8],
+    x: &[f32],
+    cols: usize,
+    t0: usize,
+    n: usize,
+    out: &mut [f32],
+) {
+    macro_rules! tile {
+        ($m:ident) => {
+            match n {
+                1 => avx2::f32acts::$m::dot::<1, 4>(ty, row, x, cols, t0, out),
+                2 => avx2::f32acts::$m::dot::<2, 4>(ty, row, x, cols, t0, out),
+                3 => avx2::f32acts::$m::dot::<3, 2>(ty, row, x, cols, t0, out),
+                4 => avx2::f32acts::$m::dot::<4, 2>(ty, row, x, cols, t0, out),
+                5 => avx2::f32acts::$m::dot::<5, 2>(ty, row, x, cols, t0, out),
+                6 => avx2::f32acts::$m::dot::<6, 2>(ty, row, x, cols, t0, out),
+                7 => avx2::f32acts::$m::dot::<7, 2>(ty, row, x, cols, t0, out),
+                _ => avx2::f32acts::$m::dot::<8, 2>(ty, row, x, cols, t0, out),
+            }
+        };
+    }
+    // SAFETY: the caller's contract.
+    unsafe {
+        if wide {
+            tile!(wide);
+        } else {
+            tile!(narrow);
+        }
+    }
+}
+
+/// `out[r] = row r · x` for the `out.len()` consecutive weight rows of `ty` in `rows` and one
+/// f32 activation row `x` ([`dot_tile_f32`] with one row, dispatched once for all rows: the
+/// batch-1 decoding case).
+///
+/// # Panics
+/// If `x.len()` is not a multiple of `ty.block_values()` or `rows` is shorter than
+/// `out.len()` rows.
+pub fn dot_rows_f32(ty: QType, rows: &[u8], x: &[f32], out: &mut [f32]) {
+    let cols = x.len();
+    assert!(
+        cols.is_multiple_of(ty.block_values()),
+        "{cols} values per row are not whole {ty:?} blocks"
+    );
+    let rb = ty.row_bytes(cols);
+    assert!(rows.len() >= rb * out.len(), "weight rows too short");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: features checked; `rows` holds `out.len()` rows of `rb` bytes (asserted).
+        unsafe {
+            if crate::kernels::has_avx512() && F32_WIDE_TILES.load(Ordering::Relaxed) {
+                avx2::f32acts::wide::rows1(ty, rows, rb, x, out);
+            } else {
+                avx2::f32acts::narrow::rows1(ty, rows, rb, x, out);
+            }
+        }
+        return;
+    }
+    for (r, o) in out.iter_mut().enumerate() {
+        portable_tile_f32(
+            ty,
+            &rows[r * rb..(r + 1) * rb],
+            x,
+            cols,
+            0,
+            1,
+            std::slice::from_mut(o),
+        );
+    }
+}
+
+/// Whether [`dot_tile_f32`] uses its AVX-512 version where the CPU has one (the tests and
+/// benchmarks switch it off to compare the AVX2 one).
+pub static F32_WIDE_TILES: AtomicBool = AtomicBool::new(true);
+
+/// The portable version of [`dot_tile_f32`] (the tests check the SIMD ones against it).
+pub fn portable_tile_f32(
+    ty: QType,
+    row: &[u8],
+    x: &[f32],
+    cols: usize,
+    t0: usize,
+    n: usize,
+    out: &mut [f32],
+) {
+    let nb = cols / QK;
+    let mut acc = [0f32; MAX_TILE];
+    let mut visit = |g: usize, grp: Group| {
+        let w: [f32; QK] = match grp {
+            Group::Unsigned { u, a, b } => u.map(|u| f32::from(u).mul_add(a, b)),
+            Group::Signed { v, a } => v.map(|v| f32::from(v) * a),
+            Group::Q6 { u, sc, a } => {
+                std::array::from_fn(|i| (f32::from(u[i]) - 32.0) * (a * f32::from(sc[i / 16])))
+            }
+        };
+        for (j, acc) in acc.iter_mut().enumerate().take(n) {
+            let xr = &x[(t0 + j) * cols + g * QK..][..QK];
+            *acc += w.iter().zip(xr).map(|(w, x)| w * x).sum::<f32>();
+        }
+    };
+    for_each_group(ty, row, nb, &mut visit);
+    out[..n].copy_from_slice(&acc[..n]);
 }
 
 /// One group of 32 weights, decoded (portable path).
@@ -1568,6 +1758,8 @@ mod avx2 {
         true
     );
 
+    pub(super) mod f32acts;
+
     /// The 8-row tile on 512-bit registers (AVX-512 VNNI): two consecutive groups of one
     /// weight row at a time, group `g` in the low and `g + 1` in the high 256 bits, so one
     /// `vpdpbusd` per activation row covers 64 values and one reduction tree serves two
@@ -2149,6 +2341,110 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `Σ w·x` in f64 and `Σ |w·x|` (the scale of f32 rounding) for de-quantised `w`.
+    fn exact_dot(w: &[f32], x: &[f32]) -> (f64, f64) {
+        w.iter().zip(x).fold((0.0, 0.0), |(s, m), (&w, &x)| {
+            let p = f64::from(w) * f64::from(x);
+            (s + p, m + p.abs())
+        })
+    }
+
+    #[test]
+    fn f32_activation_tiles_equal_the_dequantised_product() {
+        // Every type, odd row counts, rows not a multiple of 8, 32-block rows of odd group
+        // counts and K-quant rows of 1 and 5 super-blocks; the portable tile and each SIMD
+        // version against the de-quantised f64 dot within f32 rounding (1e-5 of Σ|w·x|).
+        let wide = crate::kernels::has_avx512();
+        for ty in TYPES {
+            for cols in [96usize, 256, 1280] {
+                if !cols.is_multiple_of(ty.block_values()) {
+                    continue;
+                }
+                let row = random_row(ty, cols, 41 + cols as u64);
+                let w = dequantize(ty.ggml(), &row, cols).unwrap();
+                let (x, _) = acts(11, cols, 13);
+                for n in 1..=MAX_TILE {
+                    for t0 in [0, 11 - n] {
+                        let mut got = vec![[0f32; MAX_TILE]];
+                        portable_tile_f32(ty, &row, &x, cols, t0, n, &mut got[0]);
+                        #[cfg(target_arch = "x86_64")]
+                        if has_avx2() {
+                            for use_wide in [false, true] {
+                                if use_wide && !wide {
+                                    continue;
+                                }
+                                let mut o = [0f32; MAX_TILE];
+                                // SAFETY: AVX2 (and AVX-512 for `wide`) checked; the shapes
+                                // satisfy `dot_tile_f32`'s asserts.
+                                unsafe {
+                                    simd_tile_f32(use_wide, ty, &row, &x, cols, t0, n, &mut o)
+                                };
+                                got.push(o);
+                            }
+                        }
+                        let mut d = [0f32; MAX_TILE];
+                        dot_tile_f32(ty, &row, &x, cols, t0, n, &mut d);
+                        got.push(d);
+                        for (v, o) in got.iter().enumerate() {
+                            for j in 0..n {
+                                let t = t0 + j;
+                                let (e, mag) = exact_dot(&w, &x[t * cols..(t + 1) * cols]);
+                                assert!(
+                                    (f64::from(o[j]) - e).abs() <= 1e-5 * mag + 1e-7,
+                                    "{ty:?} cols {cols} n {n} t0 {t0} row {j} version {v}: {} vs {e}",
+                                    o[j]
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f32_rows_kernel_equals_the_dequantised_product() {
+        // Batch-1 decoding's entry point (on AVX-512 its own accumulation, `a·Σu·x + b·Σx`);
+        // 13 rows (not a multiple of anything), every type, both SIMD widths where the CPU has
+        // them, against the de-quantised f64 dot and the one-row tile.
+        for ty in TYPES {
+            let cols = 512;
+            let rb = ty.row_bytes(cols);
+            let rows: Vec<u8> = (0..13)
+                .flat_map(|r| random_row(ty, cols, 100 + r))
+                .collect();
+            let (x, _) = acts(1, cols, 3);
+            for wide in [true, false] {
+                F32_WIDE_TILES.store(wide, Ordering::Relaxed);
+                let mut all = [0f32; 13];
+                dot_rows_f32(ty, &rows, &x, &mut all);
+                for (r, &v) in all.iter().enumerate() {
+                    let row = &rows[r * rb..(r + 1) * rb];
+                    let w = dequantize(ty.ggml(), row, cols).unwrap();
+                    let (e, mag) = exact_dot(&w, &x);
+                    let mut one = [0f32; MAX_TILE];
+                    dot_tile_f32(ty, row, &x, cols, 0, 1, &mut one);
+                    for got in [v, one[0]] {
+                        assert!(
+                            (f64::from(got) - e).abs() <= 1e-5 * mag + 1e-7,
+                            "{ty:?} row {r} wide {wide}: {got} vs {e}"
+                        );
+                    }
+                }
+            }
+            F32_WIDE_TILES.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "tile out of range")]
+    fn f32_activation_tile_refuses_rows_past_the_input() {
+        let row = random_row(QType::Q4_1, 64, 1);
+        let x = vec![0.5f32; 2 * 64];
+        let mut out = [0f32; MAX_TILE];
+        dot_tile_f32(QType::Q4_1, &row, &x, 64, 1, 2, &mut out);
     }
 
     #[test]

@@ -50,10 +50,15 @@ pub enum Engine {
     /// ([`crate::quantized::Precision::Q8x2`]) and an f32 cache: closer to f32, more integer
     /// work.
     QuantizedX2,
+    /// The quantized executor with f32 activations
+    /// ([`crate::quantized::Precision::F32`]): weight groups widened to f32 in registers, so
+    /// log-probabilities equal the f32 engine's up to summation order; keys and values cached
+    /// as half floats, as [`Engine::Quantized`] does.
+    QuantizedF32,
 }
 
 impl Engine {
-    /// Parses `"f32"`, `"quantized"` or `"quantized-x2"`.
+    /// Parses `"f32"`, `"quantized"`, `"quantized-x2"` or `"quantized-f32"`.
     ///
     /// # Errors
     /// [`LmError::InvalidModelConfig`] naming the value.
@@ -62,21 +67,23 @@ impl Engine {
             "f32" => Ok(Self::F32),
             "quantized" | "q" => Ok(Self::Quantized),
             "quantized-x2" => Ok(Self::QuantizedX2),
+            "quantized-f32" => Ok(Self::QuantizedF32),
             other => Err(LmError::InvalidModelConfig {
                 path: "--engine".into(),
                 detail: format!(
-                    "unknown engine `{other}` (expected f32, quantized or quantized-x2)"
+                    "unknown engine `{other}` (expected f32, quantized, quantized-x2 or quantized-f32)"
                 ),
             }),
         }
     }
 
-    /// `"f32"`, `"quantized"` or `"quantized-x2"`.
+    /// `"f32"`, `"quantized"`, `"quantized-x2"` or `"quantized-f32"`.
     pub fn name(self) -> &'static str {
         match self {
             Self::F32 => "f32",
             Self::Quantized => "quantized",
             Self::QuantizedX2 => "quantized-x2",
+            Self::QuantizedF32 => "quantized-f32",
         }
     }
 }
@@ -172,7 +179,7 @@ impl CausalLm {
         let path = path.as_ref();
         match engine {
             Engine::F32 => Self::open(path, device),
-            Engine::Quantized | Engine::QuantizedX2 => {
+            Engine::Quantized | Engine::QuantizedX2 | Engine::QuantizedF32 => {
                 if path.is_dir() {
                     return Err(LmError::InvalidModelConfig {
                         path: path.into(),
@@ -187,14 +194,17 @@ impl CausalLm {
                 let (model, bos, eos) = QuantizedTransformer::from_gguf_owned(file, &origin)?;
                 // Two-term activations keep the f32 cache (log-probs at f32 level); the fast
                 // engine stores keys and values as half floats, as llama.cpp does.
-                let model = if engine == Engine::QuantizedX2 {
-                    model
-                        .with_precision(crate::quantized::Precision::Q8x2)
-                        .with_kv_precision(crate::quantized::KvPrecision::F32)
-                } else {
-                    model
-                        .with_precision(crate::quantized::Precision::Q8)
-                        .with_kv_precision(crate::quantized::KvPrecision::F16)
+                use crate::quantized::{KvPrecision, Precision};
+                let model = match engine {
+                    Engine::QuantizedX2 => model
+                        .with_precision(Precision::Q8x2)
+                        .with_kv_precision(KvPrecision::F32),
+                    Engine::QuantizedF32 => model
+                        .with_precision(Precision::F32)
+                        .with_kv_precision(KvPrecision::F16),
+                    _ => model
+                        .with_precision(Precision::Q8)
+                        .with_kv_precision(KvPrecision::F16),
                 };
                 let exec = Exec::Quantized(Box::new(model), device.clone());
                 Ok(Self::assemble(name, exec, tokenizer, bos, &eos))
@@ -209,6 +219,7 @@ impl CausalLm {
             Exec::Quantized(m, _) => match m.precision() {
                 crate::quantized::Precision::Q8 => Engine::Quantized,
                 crate::quantized::Precision::Q8x2 => Engine::QuantizedX2,
+                crate::quantized::Precision::F32 => Engine::QuantizedF32,
             },
         }
     }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::{LmError, Result};
 use crate::format::dequant;
 use crate::format::ggml_type::GgmlType;
-use crate::kernels::qdot::{MAX_TILE, QActs, QType, dot_tile};
+use crate::kernels::qdot::{MAX_TILE, QActs, QType, dot_rows_f32, dot_tile, dot_tile_f32};
 
 /// How a matrix is stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,6 +202,20 @@ impl QMatrix {
             Storage::Blocks { ty, .. } => {
                 let bytes = self.blocks();
                 let rb = ty.row_bytes(self.cols);
+                // f32 activations are read from their aligned copy.
+                let xf: &[f32] = if acts.exact { acts.f32_rows() } else { &[] };
+                if acts.exact && t1 - t0 == 1 {
+                    // One f32 activation row (batch-1 decoding): every row in one call.
+                    let c = self.cols;
+                    let dst = &mut out[col0..col0 + (r1 - r0)];
+                    dot_rows_f32(
+                        *ty,
+                        &bytes[r0 * rb..r1 * rb],
+                        &xf[t0 * c..(t0 + 1) * c],
+                        dst,
+                    );
+                    return;
+                }
                 let mut tile = [0f32; MAX_TILE];
                 // Tokens in blocks of 64 keep the activations in the L1/L2 cache while the
                 // rows stream past.
@@ -212,7 +226,11 @@ impl QMatrix {
                         let mut t = tb;
                         while t < te {
                             let m = (te - t).min(MAX_TILE);
-                            dot_tile(*ty, row, acts, t, m, &mut tile);
+                            if acts.exact {
+                                dot_tile_f32(*ty, row, xf, self.cols, t, m, &mut tile);
+                            } else {
+                                dot_tile(*ty, row, acts, t, m, &mut tile);
+                            }
                             for (j, &v) in tile[..m].iter().enumerate() {
                                 out[(t + j - t0) * stride + col0 + (r - r0)] = v;
                             }

@@ -8,8 +8,10 @@
 //! RoPE tables, attention masks (left padding, sliding windows) and LM head, so that
 //! [`crate::CausalLm::open_with`] can hand either to the harness, generation and guided
 //! decoding. What differs is arithmetic: weights are the file's (not de-quantised to f32),
-//! activations are rounded to 8 bits per block of 32 before each matrix product, as
-//! llama.cpp does on CPUs.
+//! and activations are, by [`Precision`], rounded to 8 bits per block of 32 before each
+//! integer product as llama.cpp does on CPUs ([`Precision::Q8`]), rounded as two 8-bit terms
+//! ([`Precision::Q8x2`]), or kept in f32 with each weight group widened to f32 in registers
+//! ([`Precision::F32`]: the f32 engine's product on the same weights up to summation order).
 //!
 //! * memory: the file's matrices (plus f32 norms and the KV cache): ~1× the file size;
 //! * threads: rayon's pool (set `RAYON_NUM_THREADS`), rows of each product split across it,
@@ -40,6 +42,10 @@ pub enum Precision {
     /// Two 8-bit terms per block (the value and its rounding residual, ~15 bits): twice the
     /// integer work per activation row, log-probabilities much closer to the f32 engine.
     Q8x2,
+    /// No rounding: the activations stay f32 and each weight group is widened to f32 in
+    /// registers ([`crate::kernels::qdot::dot_tile_f32`]) — the f32 engine's product on the
+    /// same de-quantised weights, up to the order of the additions.
+    F32,
 }
 
 /// How the quantized executor stores cached keys and values.
@@ -519,6 +525,7 @@ impl QuantizedTransformer {
         match self.precision {
             Precision::Q8 => acts.quantize(x, rows, cols),
             Precision::Q8x2 => acts.quantize_two_terms(x, rows, cols),
+            Precision::F32 => acts.keep_f32(x, rows, cols),
         }
     }
 
