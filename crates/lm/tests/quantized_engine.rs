@@ -286,5 +286,17 @@ fn a_hugging_face_directory_is_a_typed_error_for_the_quantized_engine() {
         err.to_string().contains("quantized engine reads GGUF"),
         "{err}"
     );
-    assert!(Engine::parse("int4").is_err());
+    let bad = Engine::parse("int4").unwrap_err().to_string();
+    assert!(
+        bad.contains("int4") && bad.contains("quantized-f32"),
+        "{bad}"
+    );
+    for e in [
+        Engine::F32,
+        Engine::Quantized,
+        Engine::QuantizedX2,
+        Engine::QuantizedF32,
+    ] {
+        assert_eq!(Engine::parse(e.name()).unwrap(), e);
+    }
 }
