@@ -381,6 +381,28 @@ pub fn attend<T: KvElem>(
     scores.clear();
     scores.resize(g * len, 0.0);
     #[cfg(target_arch = "x86_64")]
+    if has_avx2() && d.is_multiple_of(8) && (2..=3).contains(&g) && crate::kernels::has_avx512() {
+        let (k, v) = (keys.as_ptr().cast(), vals.as_ptr().cast());
+        // SAFETY: the CPU has AVX2, FMA, F16C and AVX-512 F/BW/VL; as below.
+        unsafe {
+            match (g, T::HALF) {
+                (2, true) => {
+                    avx2::attend_group::attend::<2, true>(q, k, v, len, d, scale, scores, out)
+                }
+                (2, false) => {
+                    avx2::attend_group::attend::<2, false>(q, k, v, len, d, scale, scores, out)
+                }
+                (_, true) => {
+                    avx2::attend_group::attend::<3, true>(q, k, v, len, d, scale, scores, out)
+                }
+                (_, false) => {
+                    avx2::attend_group::attend::<3, false>(q, k, v, len, d, scale, scores, out)
+                }
+            }
+        };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2() && d.is_multiple_of(8) {
         // SAFETY: the CPU has AVX2, FMA and F16C; the assert above bounds every access, and
         // `T::HALF` says how wide the elements behind the pointers are.
@@ -1758,6 +1780,7 @@ mod avx2 {
         true
     );
 
+    pub(super) mod attend_group;
     pub(super) mod f32acts;
 
     /// The 8-row tile on 512-bit registers (AVX-512 VNNI): two consecutive groups of one
@@ -2201,6 +2224,91 @@ mod tests {
                 back.abs() * 2f32.powi(-10)
             };
             assert!((back - x).abs() <= 0.5 * ulp * 1.001, "{x} -> {back}");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn grouped_attention_equals_the_per_head_kernel_bit_for_bit() {
+        if !(has_avx2() && crate::kernels::has_avx512()) {
+            eprintln!("no AVX-512 on this CPU: nothing to compare");
+            return;
+        }
+        // Same products, same order per head: identical results, f32 and half caches, key
+        // counts on and off the blocks of 8, head sizes with and without a 64-wide tail.
+        for (g, d, len) in [
+            (3usize, 64usize, 37usize),
+            (2, 40, 19),
+            (3, 256, 8),
+            (2, 128, 301),
+        ] {
+            let f = |i: usize, k: f32| ((i as f32) * k).sin();
+            let q: Vec<f32> = (0..g * d).map(|i| f(i, 0.37)).collect();
+            let k32: Vec<f32> = (0..len * d).map(|i| f(i, 0.11)).collect();
+            let v32: Vec<f32> = (0..len * d).map(|i| f(i, 0.23)).collect();
+            let (mut k16, mut v16) = (Vec::new(), Vec::new());
+            extend_f16(&mut k16, &k32);
+            extend_f16(&mut v16, &v32);
+            for half in [false, true] {
+                let (k, v): (*const u8, *const u8) = if half {
+                    (k16.as_ptr().cast(), v16.as_ptr().cast())
+                } else {
+                    (k32.as_ptr().cast(), v32.as_ptr().cast())
+                };
+                let (mut a, mut b) = (vec![0f32; g * d], vec![0f32; g * d]);
+                let mut scores = vec![0f32; g * len];
+                // SAFETY: AVX2 and AVX-512 checked; the slices hold the shapes passed.
+                unsafe {
+                    match (g, half) {
+                        (2, false) => avx2::attend_group::attend::<2, false>(
+                            &q,
+                            k,
+                            v,
+                            len,
+                            d,
+                            0.125,
+                            &mut scores,
+                            &mut a,
+                        ),
+                        (2, true) => avx2::attend_group::attend::<2, true>(
+                            &q,
+                            k,
+                            v,
+                            len,
+                            d,
+                            0.125,
+                            &mut scores,
+                            &mut a,
+                        ),
+                        (_, false) => avx2::attend_group::attend::<3, false>(
+                            &q,
+                            k,
+                            v,
+                            len,
+                            d,
+                            0.125,
+                            &mut scores,
+                            &mut a,
+                        ),
+                        (_, true) => avx2::attend_group::attend::<3, true>(
+                            &q,
+                            k,
+                            v,
+                            len,
+                            d,
+                            0.125,
+                            &mut scores,
+                            &mut a,
+                        ),
+                    }
+                    if half {
+                        avx2::attend::<true>(&q, k, v, len, g, d, 0.125, &mut scores, &mut b);
+                    } else {
+                        avx2::attend::<false>(&q, k, v, len, g, d, 0.125, &mut scores, &mut b);
+                    }
+                }
+                assert_eq!(a, b, "g {g} d {d} len {len} half {half}");
+            }
         }
     }
 
