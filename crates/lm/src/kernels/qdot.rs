@@ -1360,27 +1360,7 @@ mod avx2 {
                 }
                 j += 8;
             }
-            while j < len {
-                let k = j * d;
-                for h in 0..g {
-                    let qh = q.as_ptr().add(h * d);
-                    let mut acc = _mm256_setzero_ps();
-                    let mut i = 0;
-                    while i < d {
-                        acc = _mm256_fmadd_ps(
-                            _mm256_loadu_ps(qh.add(i)),
-                            load8::<H>(keys, k + i),
-                            acc,
-                        );
-                        i += 8;
-                    }
-                    *scores.as_mut_ptr().add(h * len + j) = hsum(acc) * scale;
-                }
-                j += 1;
-            }
-            for row in scores[..g * len].chunks_exact_mut(len) {
-                softmax_row(row);
-            }
+            score_tail::<H>(q, keys, full, len, g, d, scale, scores);
             // Values in blocks of 64 rows, all g heads per block (the block stays in L1/L2);
             // each head's 64-wide output chunks accumulate in registers within a block.
             let mut j0 = 0;
@@ -1403,6 +1383,49 @@ mod avx2 {
                 }
                 j0 += jl;
             }
+        }
+    }
+
+    /// The scores of keys `j0..len` (those after the blocks of 8) for `g` heads, then the
+    /// softmax of every head's row.
+    ///
+    /// # Safety
+    /// As [`attend`].
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn score_tail<const H: bool>(
+        q: &[f32],
+        keys: *const u8,
+        j0: usize,
+        len: usize,
+        g: usize,
+        d: usize,
+        scale: f32,
+        scores: &mut [f32],
+    ) {
+        // SAFETY: as the caller guarantees.
+        unsafe {
+            for j in j0..len {
+                let k = j * d;
+                for h in 0..g {
+                    let qh = q.as_ptr().add(h * d);
+                    let mut acc = _mm256_setzero_ps();
+                    let mut i = 0;
+                    while i < d {
+                        acc = _mm256_fmadd_ps(
+                            _mm256_loadu_ps(qh.add(i)),
+                            load8::<H>(keys, k + i),
+                            acc,
+                        );
+                        i += 8;
+                    }
+                    *scores.as_mut_ptr().add(h * len + j) = hsum(acc) * scale;
+                }
+            }
+        }
+        for row in scores[..g * len].chunks_exact_mut(len) {
+            // SAFETY: same features.
+            unsafe { softmax_row(row) };
         }
     }
 

@@ -7,7 +7,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{hsum, load8, reduce8_ps, softmax_row};
+use super::{load8, reduce8_ps, score_tail};
 
 /// [`super::attend`] for exactly `G` heads.
 ///
@@ -52,23 +52,7 @@ pub(in crate::kernels::qdot) unsafe fn attend<const G: usize, const H: bool>(
             }
             j += 8;
         }
-        while j < len {
-            let k = j * d;
-            for h in 0..G {
-                let qh = q.as_ptr().add(h * d);
-                let mut acc = _mm256_setzero_ps();
-                let mut i = 0;
-                while i < d {
-                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(qh.add(i)), load8::<H>(keys, k + i), acc);
-                    i += 8;
-                }
-                *scores.as_mut_ptr().add(h * len + j) = hsum(acc) * scale;
-            }
-            j += 1;
-        }
-        for row in scores[..G * len].chunks_exact_mut(len) {
-            softmax_row(row);
-        }
+        score_tail::<H>(q, keys, full, len, G, d, scale, scores);
         // Values: 64-wide output chunks, all G heads' accumulators in registers over all rows.
         let mut c0 = 0;
         while c0 < d {
