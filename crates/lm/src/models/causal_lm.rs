@@ -192,8 +192,9 @@ impl CausalLm {
                 let tokenizer = tokenizer_from_gguf(header)?;
                 let name = header.model_name(path);
                 let (model, bos, eos) = QuantizedTransformer::from_gguf_owned(file, &origin)?;
-                // Two-term activations keep the f32 cache (log-probs at f32 level); the fast
-                // engine stores keys and values as half floats, as llama.cpp does.
+                // Two-term activations keep the f32 cache (log-probs at f32 level); the 8-bit
+                // and the f32-activation engines store keys and values as half floats, as
+                // llama.cpp does.
                 use crate::quantized::{KvPrecision, Precision};
                 let model = match engine {
                     Engine::QuantizedX2 => model
