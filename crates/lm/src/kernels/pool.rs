@@ -92,6 +92,25 @@ impl SpinPool {
         }
     }
 
+    /// Runs `f(j)` once for every `j in 0..count` on the pool's threads, handing out the
+    /// indices one at a time through a shared counter: a thread that finishes early (or a
+    /// core the host lends more time) takes the next item instead of waiting for a fixed
+    /// share — on a 2-vCPU virtual machine the static halves left each thread idle ~5% of a
+    /// batched decoding step. Items should be a few microseconds or more (each costs one
+    /// atomic increment).
+    pub fn for_each(&self, count: usize, f: &(dyn Fn(usize) + Sync)) {
+        let next = AtomicUsize::new(0);
+        self.run(&|_, _| {
+            loop {
+                let j = next.fetch_add(1, Ordering::Relaxed);
+                if j >= count {
+                    break;
+                }
+                f(j);
+            }
+        });
+    }
+
     /// Threads, the caller included.
     pub fn threads(&self) -> usize {
         self.shared.threads
@@ -254,6 +273,29 @@ mod tests {
             });
         });
         assert_eq!(inner.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn for_each_runs_every_item_exactly_once() {
+        let pool = SpinPool::new(2);
+        for count in [0usize, 1, 2, 3, 17, 1000] {
+            let hits: Vec<AtomicUsize> = (0..count).map(|_| AtomicUsize::new(0)).collect();
+            pool.for_each(count, &|j| {
+                hits[j].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(
+                hits.iter().all(|h| h.load(Ordering::Relaxed) == 1),
+                "{count} items"
+            );
+        }
+        // Nested inside a region: every item still runs once, on the caller.
+        let c = AtomicUsize::new(0);
+        pool.run(&|_, _| {
+            pool.for_each(5, &|_| {
+                c.fetch_add(1, Ordering::Relaxed);
+            })
+        });
+        assert_eq!(c.load(Ordering::Relaxed), 10);
     }
 
     #[test]

@@ -314,11 +314,13 @@ fn product_rows_all(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f3
         });
         return;
     }
-    let threads = k.min(total.div_ceil(8)).max(1);
-    // Ranges rounded to 8 rows.
-    let per = total.div_ceil(threads).div_ceil(8) * 8;
-    let ranges: Vec<(usize, usize)> = (0..threads)
-        .map(|i| ((i * per).min(total), ((i + 1) * per).min(total)))
+    // Contiguous ranges of the stacked rows (whole multiples of 8), several per thread, handed
+    // out as threads free up (`SpinPool::for_each`).
+    let chunks = if k > 1 { k * CHUNKS_PER_THREAD } else { 1 };
+    let per = total.div_ceil(chunks).div_ceil(8) * 8;
+    let ranges: Vec<(usize, usize)> = (0..total)
+        .step_by(per)
+        .map(|s| (s, (s + per).min(total)))
         .collect();
     // Rows s..e of the stack, across the matrices they fall in, into a [n, e − s] panel.
     let run = |(s, e): (usize, usize), dst: &mut [f32]| {
@@ -332,53 +334,52 @@ fn product_rows_all(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f3
             }
         }
     };
-    if n == 1 {
-        let mut slots: Vec<Mutex<&mut [f32]>> = Vec::with_capacity(threads);
-        let mut rest: &mut [f32] = out;
+    // Each range's output as its own slice of `buf`: `out` itself when there is one input row
+    // (a range is then a contiguous run of `out`), otherwise [n, e − s] panels copied into
+    // place afterwards.
+    let for_ranges = |buf: &mut [f32]| {
+        let mut slots: Vec<Mutex<&mut [f32]>> = Vec::with_capacity(ranges.len());
+        let mut rest = buf;
         for &(s, e) in &ranges {
-            let (a, b) = rest.split_at_mut(e - s);
+            let (a, b) = rest.split_at_mut(n * (e - s));
             slots.push(Mutex::new(a));
             rest = b;
         }
-        pool.run(&|i, k| {
-            for j in (i..threads).step_by(k) {
-                let mut dst = slots[j].lock().unwrap_or_else(|e| e.into_inner());
-                run(ranges[j], &mut dst);
-            }
+        pool.for_each(ranges.len(), &|j| {
+            let mut dst = slots[j].lock().unwrap_or_else(|e| e.into_inner());
+            run(ranges[j], &mut dst);
         });
-    } else {
-        // The panels live on the calling thread between calls (no allocation, no zeroing:
-        // every element is written).
-        thread_local! {
-            static PANELS: std::cell::RefCell<Vec<Mutex<Vec<f32>>>> =
-                const { std::cell::RefCell::new(Vec::new()) };
-        }
-        PANELS.with(|cell| {
-            let mut panels = cell.borrow_mut();
-            while panels.len() < threads {
-                panels.push(Mutex::new(Vec::new()));
-            }
-            for (&(s, e), p) in ranges.iter().zip(panels.iter_mut()) {
-                let p = p.get_mut().unwrap_or_else(|e| e.into_inner());
-                p.resize(n * (e - s), 0.0);
-            }
-            let panels = &panels[..threads];
-            pool.run(&|i, k| {
-                for j in (i..threads).step_by(k) {
-                    let mut dst = panels[j].lock().unwrap_or_else(|e| e.into_inner());
-                    run(ranges[j], &mut dst);
-                }
-            });
-            for (&(s, e), panel) in ranges.iter().zip(panels) {
-                let panel = panel.lock().unwrap_or_else(|e| e.into_inner());
-                let w = e - s;
-                for t in 0..n {
-                    out[t * total + s..t * total + e].copy_from_slice(&panel[t * w..(t + 1) * w]);
-                }
-            }
-        });
+    };
+    if n == 1 {
+        for_ranges(out);
+        return;
     }
+    // The panels live on the calling thread between calls; the buffer only grows (no
+    // allocation and no zeroing per call: every element is written).
+    thread_local! {
+        static PANELS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    PANELS.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        if buf.len() < n * total {
+            buf.resize(n * total, 0.0);
+        }
+        for_ranges(&mut buf[..n * total]);
+        let mut off = 0;
+        for &(s, e) in &ranges {
+            let w = e - s;
+            let panel = &buf[off..off + n * w];
+            for t in 0..n {
+                out[t * total + s..t * total + e].copy_from_slice(&panel[t * w..(t + 1) * w]);
+            }
+            off += n * w;
+        }
+    });
 }
+
+/// Ranges of weight rows per pool thread in a product split by rows (handed out dynamically,
+/// so a thread slowed by the host does not hold the others back by more than one range).
+const CHUNKS_PER_THREAD: usize = 8;
 
 /// Input rows from which [`product`] splits work by tokens instead of weight rows.
 pub const TOKEN_SPLIT: usize = 16;

@@ -862,21 +862,16 @@ fn attention(
             _ => unreachable!("keys and values share the cache's precision"),
         }
     };
-    let mut per_thread: Vec<Vec<(usize, &mut [f32])>> = (0..k).map(|_| Vec::new()).collect();
-    for (idx, o) in out.chunks_mut(g * d).enumerate() {
-        per_thread[idx % k].push((idx, o));
+    // Units handed out one at a time as threads free up (`SpinPool::for_each`); each thread
+    // keeps one score buffer for the units it runs.
+    let units: Vec<std::sync::Mutex<&mut [f32]>> =
+        out.chunks_mut(g * d).map(std::sync::Mutex::new).collect();
+    thread_local! {
+        static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    type Units<'a> = Vec<(usize, &'a mut [f32])>;
-    let slots: Vec<std::sync::Mutex<Units<'_>>> =
-        per_thread.into_iter().map(std::sync::Mutex::new).collect();
-    pool.run(&|i, n| {
-        let mut scores = Vec::new();
-        for j in (i..k).step_by(n) {
-            let mut units = slots[j].lock().unwrap_or_else(|e| e.into_inner());
-            for (idx, o) in units.iter_mut() {
-                unit(*idx, o, &mut scores);
-            }
-        }
+    pool.for_each(units.len(), &|idx| {
+        let mut o = units[idx].lock().unwrap_or_else(|e| e.into_inner());
+        SCORES.with(|s| unit(idx, &mut o, &mut s.borrow_mut()));
     });
 }
 

@@ -7,7 +7,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{load8, reduce8_ps, score_tail};
+use super::{KV_AHEAD, load8, prefetch, reduce8_ps, score_tail};
 
 /// [`super::attend`] for exactly `G` heads.
 ///
@@ -27,12 +27,21 @@ pub(in crate::kernels::qdot) unsafe fn attend<const G: usize, const H: bool>(
     out: &mut [f32],
 ) {
     let full = len - len % 8;
+    let es = if H { 2 } else { 4 };
+    // Keys and values prefetched `KV_AHEAD` rows ahead of both loops.
+    let fetch = |base: *const u8, row: usize| prefetch(base.wrapping_add(row * d * es), d * es);
     // SAFETY (whole body): indices stay within the bounds the caller asserted.
     unsafe {
         let scale_v = _mm256_set1_ps(scale);
+        for r in 0..KV_AHEAD.min(len) {
+            fetch(vals, r);
+        }
         let mut j = 0;
         while j < full {
             let k = j * d;
+            for r in 0..8 {
+                fetch(keys, j + KV_AHEAD + r);
+            }
             let mut acc = [[_mm256_setzero_ps(); 8]; G];
             let mut i = 0;
             while i < d {
@@ -59,6 +68,9 @@ pub(in crate::kernels::qdot) unsafe fn attend<const G: usize, const H: bool>(
             let w = ((d - c0) / 8).min(8);
             let mut acc = [[_mm256_setzero_ps(); 8]; G];
             for j in 0..len {
+                if c0 == 0 {
+                    fetch(vals, j + KV_AHEAD);
+                }
                 let row = j * d + c0;
                 let p: [__m256; G] =
                     std::array::from_fn(|h| _mm256_set1_ps(*scores.as_ptr().add(h * len + j)));
