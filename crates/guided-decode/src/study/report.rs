@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::StudyOptions;
 use super::config::HelpConfig;
 use super::log::ItemRecord;
+use super::meta::Histogram;
 use super::meta::MetaSummary;
 use crate::error::{GuidedError, Result};
 use crate::guided::TokenPrices;
@@ -482,10 +483,11 @@ impl StudyReport {
                 );
                 let _ = writeln!(
                     s,
-                    "\nFirst divergence at step {:.1} on average (median {:.0}; {:.0}% of the way through the completion).\n\n![signals at the first divergence](meta_{}.svg)",
+                    "\nFirst divergence at step {:.1} on average (median {:.0}; {:.0}% of the way through the completion).\n\n![entropy at the first divergence](meta_{}.svg)\n![max probability at the first divergence](meta_maxprob_{}.svg)",
                     m.first_divergence_mean,
                     m.first_divergence_median,
                     100.0 * m.first_divergence_relative,
+                    t.task,
                     t.task
                 );
             }
@@ -559,37 +561,30 @@ impl StudyReport {
     /// elsewhere (`None` without a meta-analysis).
     pub fn meta_chart(&self, t: &TaskReport) -> Option<Plot> {
         let m = t.meta.as_ref()?;
-        let h = &m.entropy_hist;
-        let centres: Vec<f64> = h.edges.iter().map(|e| e + 0.25).collect();
-        let mut p = Plot::new(
+        Some(signal_chart(
             &format!(
                 "{}: entropy at the first divergence (AUROC {})",
                 t.task,
                 opt(m.auroc_entropy, 2)
             ),
             "small model's entropy (nats, 0.5-wide bins, the last open above)",
-            "share of steps",
-        );
-        p.width = 560.0;
-        p.legend_pos = LegendPos::Outside;
-        let (a, b) = (figure::color(0), figure::color(3));
-        p.line_markers(
-            &centres,
-            &h.at_divergence,
-            a,
-            "first divergence",
-            false,
-            Marker::Circle,
-        )
-        .line_markers(
-            &centres,
-            &h.elsewhere,
-            b,
-            "other steps",
-            true,
-            Marker::Circle,
-        );
-        Some(p)
+            &m.entropy_hist,
+        ))
+    }
+
+    /// The meta-analysis figure for the other signal: the small model's maximum probability
+    /// at the first divergence against elsewhere (`None` without a meta-analysis).
+    pub fn meta_max_prob_chart(&self, t: &TaskReport) -> Option<Plot> {
+        let m = t.meta.as_ref()?;
+        Some(signal_chart(
+            &format!(
+                "{}: max prob. at the first divergence (AUROC {})",
+                t.task,
+                opt(m.auroc_max_prob, 2)
+            ),
+            "small model's maximum probability (0.1-wide bins)",
+            &m.max_prob_hist,
+        ))
     }
 
     /// Reads a `summary.json` that [`Self::write`] wrote.
@@ -670,14 +665,61 @@ impl StudyReport {
             if let Some(c) = self.meta_chart(t) {
                 c.save(&dir.join(format!("meta_{}.svg", t.task)))?;
             }
+            if let Some(c) = self.meta_max_prob_chart(t) {
+                c.save(&dir.join(format!("meta_maxprob_{}.svg", t.task)))?;
+            }
         }
         Ok(())
     }
 }
 
+/// One signal's histograms at the first divergence and at the other steps, as lines over the
+/// bin centres (the open last bin drawn one width on).
+fn signal_chart(title: &str, x_label: &str, h: &Histogram) -> Plot {
+    let width = match h.edges.as_slice() {
+        [a, b, ..] => b - a,
+        _ => 1.0,
+    };
+    let centres: Vec<f64> = h.edges.iter().map(|e| e + width / 2.0).collect();
+    let mut p = Plot::new(title, x_label, "share of steps");
+    p.width = 560.0;
+    p.legend_pos = LegendPos::Outside;
+    let (a, b) = (figure::color(0), figure::color(3));
+    p.line_markers(
+        &centres,
+        &h.at_divergence,
+        a,
+        "first divergence",
+        false,
+        Marker::Circle,
+    )
+    .line_markers(
+        &centres,
+        &h.elsewhere,
+        b,
+        "other steps",
+        true,
+        Marker::Circle,
+    );
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signal_charts_draw_both_histograms_over_bin_centres() {
+        let h = Histogram {
+            edges: vec![0.0, 0.1, 0.2],
+            at_divergence: vec![0.5, 0.25, 0.25],
+            elsewhere: vec![0.1, 0.3, 0.6],
+        };
+        let svg = signal_chart("t: max probability", "p", &h).render();
+        for text in ["t: max probability", "first divergence", "other steps"] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+    }
 
     #[test]
     fn token_apgr_has_known_values() {
