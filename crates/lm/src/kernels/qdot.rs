@@ -177,12 +177,10 @@ impl QActs {
             .zip(self.s.chunks_mut(per * bpr))
             .map(|(((x, q), d), s)| std::sync::Mutex::new((x, q, d, s)))
             .collect();
-        pool.run(&|i, n| {
-            for j in (i..slots.len()).step_by(n) {
-                let mut g = slots[j].lock().unwrap_or_else(|e| e.into_inner());
-                let (x, q, d, s) = &mut *g;
-                quantize_blocks(x, q, d, s);
-            }
+        pool.for_each(slots.len(), &|j| {
+            let mut g = slots[j].lock().unwrap_or_else(|e| e.into_inner());
+            let (x, q, d, s) = &mut *g;
+            quantize_blocks(x, q, d, s);
         });
         self.transpose_scales();
     }

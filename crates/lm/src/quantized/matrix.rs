@@ -300,16 +300,14 @@ fn product_rows_all(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f3
             .enumerate()
             .map(|(i, c)| Mutex::new((i * per, c)))
             .collect();
-        pool.run(&|i, kk| {
-            for j in (i..slots.len()).step_by(kk) {
-                let mut g = slots[j].lock().unwrap_or_else(|e| e.into_inner());
-                let (t0, dst) = &mut *g;
-                let t1 = *t0 + dst.len() / total;
-                let mut col = 0;
-                for m in mats {
-                    m.product_into(x, acts, (*t0, t1), (0, m.rows), dst, total, col);
-                    col += m.rows;
-                }
+        pool.for_each(slots.len(), &|j| {
+            let mut g = slots[j].lock().unwrap_or_else(|e| e.into_inner());
+            let (t0, dst) = &mut *g;
+            let t1 = *t0 + dst.len() / total;
+            let mut col = 0;
+            for m in mats {
+                m.product_into(x, acts, (*t0, t1), (0, m.rows), dst, total, col);
+                col += m.rows;
             }
         });
         return;

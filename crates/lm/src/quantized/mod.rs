@@ -781,13 +781,11 @@ fn gated(activation: Activation, gu: &[f32], f: usize, hidden: &mut [f32]) {
         .zip(hidden.chunks_mut(per * f))
         .map(std::sync::Mutex::new)
         .collect();
-    pool.run(&|i, kk| {
-        for j in (i..slots.len()).step_by(kk) {
-            let mut g = slots[j].lock().unwrap_or_else(|e| e.into_inner());
-            let (src, dst) = &mut *g;
-            for (row, d) in src.chunks_exact(2 * f).zip(dst.chunks_exact_mut(f)) {
-                one(row, d);
-            }
+    pool.for_each(slots.len(), &|j| {
+        let mut g = slots[j].lock().unwrap_or_else(|e| e.into_inner());
+        let (src, dst) = &mut *g;
+        for (row, d) in src.chunks_exact(2 * f).zip(dst.chunks_exact_mut(f)) {
+            one(row, d);
         }
     });
 }
