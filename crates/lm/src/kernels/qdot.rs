@@ -795,7 +795,9 @@ unsafe fn simd_tile_f32(
                 5 => avx2::f32acts::$m::dot::<5, 2>(ty, row, x, cols, t0, out),
                 6 => avx2::f32acts::$m::dot::<6, 2>(ty, row, x, cols, t0, out),
                 7 => avx2::f32acts::$m::dot::<7, 2>(ty, row, x, cols, t0, out),
-                _ => avx2::f32acts::$m::dot::<8, 2>(ty, row, x, cols, t0, out),
+                // One accumulator per row: the order of `wide::pair8`, so that a row's sums do
+                // not depend on whether it was paired (and eight rows need no more chains).
+                _ => avx2::f32acts::$m::dot::<8, 1>(ty, row, x, cols, t0, out),
             }
         };
     }
@@ -807,6 +809,54 @@ unsafe fn simd_tile_f32(
             tile!(narrow);
         }
     }
+}
+
+/// Whether [`dot_pair8_f32`] has a two-row kernel for `ty` on this CPU (AVX-512, and a type
+/// whose groups it widens: Q4_0, Q4_1, Q8_0); where it has not, it makes two
+/// [`dot_tile_f32`] calls.
+pub fn pair8_f32_runs(ty: QType) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_avx2()
+            && crate::kernels::has_avx512()
+            && F32_WIDE_TILES.load(Ordering::Relaxed)
+            && avx2::f32acts::wide::pair8_runs(ty)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = ty;
+        false
+    }
+}
+
+/// [`dot_tile_f32`] for two consecutive weight rows (`rows`: row 0, then row 1) and eight
+/// activation rows `t0..t0 + 8`: `out[8·i + j] = row i · x[t0 + j]`, equal bit for bit to two
+/// [`dot_tile_f32`] calls (each activation load serves both rows: the one-row tile with f32
+/// activations is bound by those loads).
+///
+/// # Panics
+/// As [`dot_tile_f32`] with `n = 8`, and if `rows` holds fewer than two rows or `out` fewer
+/// than 16 values.
+pub fn dot_pair8_f32(ty: QType, rows: &[u8], x: &[f32], cols: usize, t0: usize, out: &mut [f32]) {
+    let rb = ty.row_bytes(cols);
+    assert!(rows.len() >= 2 * rb, "two weight rows expected");
+    assert!(out.len() >= 2 * MAX_TILE, "output too short");
+    #[cfg(target_arch = "x86_64")]
+    if pair8_f32_runs(ty) {
+        assert!(
+            cols.is_multiple_of(ty.block_values()),
+            "{cols} values per row are not whole {ty:?} blocks"
+        );
+        assert!((t0 + MAX_TILE) * cols <= x.len(), "tile out of range");
+        // SAFETY: AVX2, FMA, F16C and AVX-512 F/BW/VL checked by `pair8_f32_runs`, which also
+        // checked the type; the asserts bound every read (two rows of `rb` bytes, activation
+        // rows t0..t0 + 8) and write (16 values).
+        unsafe { avx2::f32acts::wide::pair8(ty, rows, x, cols, t0, out) };
+        return;
+    }
+    let (a, b) = out.split_at_mut(MAX_TILE);
+    dot_tile_f32(ty, &rows[..rb], x, cols, t0, MAX_TILE, a);
+    dot_tile_f32(ty, &rows[rb..2 * rb], x, cols, t0, MAX_TILE, b);
 }
 
 /// `out[r] = row r · x` for the `out.len()` consecutive weight rows of `ty` in `rows` and one
@@ -1098,10 +1148,27 @@ mod avx2 {
         _mm_cvtss_f32(s)
     }
 
+    /// A group of 32 four-bit values packed two per byte at `$q` (value `j` in the low and
+    /// value `j + 16` in the high nibble of byte `j`), `w = $a · u + $c`: unpacked here and
+    /// handed to `$acc.unsigned`, or handed packed to `$acc.packed4` (accumulators that widen
+    /// the bytes themselves, with fewer operations).
+    macro_rules! packed4_group {
+        (unpack, $acc:ident, $g:expr, $q:expr, $a:expr, $c:expr) => {
+            $acc.unsigned($g, nibbles($q), $a, $c)
+        };
+        (packed4, $acc:ident, $g:expr, $q:expr, $a:expr, $c:expr) => {
+            $acc.packed4($g, $q, $a, $c)
+        };
+    }
+
     /// The per-type block decoding shared by the accumulators: calls `$acc.unsigned`,
-    /// `$acc.signed` or `$acc.q6` once per group of 32 weights of the row at `$p`.
+    /// `$acc.signed` or `$acc.q6` once per group of 32 weights of the row at `$p` (with a
+    /// final `packed4`, Q4_0 and Q4_1 groups go to `$acc.packed4` as their packed bytes).
     macro_rules! decode_row {
-        ($acc:ident, $ty:expr, $p:expr, $nb:expr, $bb:expr) => {{
+        ($acc:ident, $ty:expr, $p:expr, $nb:expr, $bb:expr) => {
+            decode_row!($acc, $ty, $p, $nb, $bb, unpack)
+        };
+        ($acc:ident, $ty:expr, $p:expr, $nb:expr, $bb:expr, $q4:ident) => {{
             let (ty, p, nb, bb) = ($ty, $p, $nb, $bb);
             let acc = &mut $acc;
             match ty {
@@ -1109,14 +1176,14 @@ mod avx2 {
                     for g in 0..nb {
                         let b = p.add(g * bb);
                         let d = f16_at(b);
-                        acc.unsigned(g, nibbles(b.add(2)), d, -8.0 * d);
+                        packed4_group!($q4, acc, g, b.add(2), d, -8.0 * d);
                     }
                 }
                 QType::Q4_1 => {
                     for g in 0..nb {
                         let b = p.add(g * bb);
                         let (d, m) = f16_pair(b);
-                        acc.unsigned(g, nibbles(b.add(4)), d, m);
+                        packed4_group!($q4, acc, g, b.add(4), d, m);
                     }
                 }
                 QType::Q5_0 => {
@@ -2561,6 +2628,63 @@ mod tests {
                                     o[j]
                                 );
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pair_tile_equals_two_one_row_tiles_bit_for_bit() {
+        // The two-row kernel against the one-row wide tile (bit for bit: a row's sums must
+        // not depend on whether a thread's range paired it) and the de-quantised f64 dot;
+        // odd group counts, an offset tile, and a type without a two-row kernel (the
+        // fallback).
+        for ty in TYPES {
+            for cols in [96usize, 1280] {
+                if !cols.is_multiple_of(ty.block_values()) {
+                    continue;
+                }
+                let rb = ty.row_bytes(cols);
+                let rows: Vec<u8> = (0..2)
+                    .flat_map(|r| random_row(ty, cols, 7 + r + cols as u64))
+                    .collect();
+                let (x, _) = acts(11, cols, 5);
+                for t0 in [0usize, 3] {
+                    let mut got = [0f32; 2 * MAX_TILE];
+                    dot_pair8_f32(ty, &rows, &x, cols, t0, &mut got);
+                    #[cfg(target_arch = "x86_64")]
+                    if pair8_f32_runs(ty) {
+                        let mut pair = [0f32; 2 * MAX_TILE];
+                        // SAFETY: AVX-512 and the type checked; two rows, rows t0..t0 + 8.
+                        unsafe { avx2::f32acts::wide::pair8(ty, &rows, &x, cols, t0, &mut pair) };
+                        for i in 0..2 {
+                            let mut one = [0f32; MAX_TILE];
+                            let row = &rows[i * rb..(i + 1) * rb];
+                            // SAFETY: AVX-512 present; the shapes satisfy `dot_tile_f32`.
+                            unsafe {
+                                simd_tile_f32(true, ty, row, &x, cols, t0, MAX_TILE, &mut one)
+                            };
+                            for j in 0..MAX_TILE {
+                                assert_eq!(
+                                    pair[i * MAX_TILE + j].to_bits(),
+                                    one[j].to_bits(),
+                                    "{ty:?} cols {cols} t0 {t0} row {i} token {j}"
+                                );
+                            }
+                        }
+                    }
+                    for i in 0..2 {
+                        let w = dequantize(ty.ggml(), &rows[i * rb..(i + 1) * rb], cols).unwrap();
+                        for j in 0..MAX_TILE {
+                            let t = t0 + j;
+                            let (e, mag) = exact_dot(&w, &x[t * cols..(t + 1) * cols]);
+                            let v = got[i * MAX_TILE + j];
+                            assert!(
+                                (f64::from(v) - e).abs() <= 1e-5 * mag + 1e-7,
+                                "{ty:?} cols {cols} t0 {t0} row {i} token {j}: {v} vs {e}"
+                            );
                         }
                     }
                 }

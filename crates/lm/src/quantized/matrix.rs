@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 use crate::error::{LmError, Result};
 use crate::format::dequant;
 use crate::format::ggml_type::GgmlType;
-use crate::kernels::qdot::{MAX_TILE, QActs, QType, dot_rows_f32, dot_tile, dot_tile_f32};
+use crate::kernels::qdot::{
+    MAX_TILE, QActs, QType, dot_pair8_f32, dot_rows_f32, dot_tile, dot_tile_f32, pair8_f32_runs,
+};
 
 /// How a matrix is stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,26 +218,45 @@ impl QMatrix {
                     );
                     return;
                 }
-                let mut tile = [0f32; MAX_TILE];
+                let mut tile = [0f32; 2 * MAX_TILE];
+                // f32 activations: rows in pairs where a two-row kernel exists (each
+                // activation load then serves two rows); full tiles of 8 tokens only, with
+                // the same sums as the one-row tile.
+                let pairs = acts.exact && pair8_f32_runs(*ty);
                 // Tokens in blocks of 64 keep the activations in the L1/L2 cache while the
                 // rows stream past.
                 for tb in (t0..t1).step_by(64) {
                     let te = (tb + 64).min(t1);
-                    for r in r0..r1 {
-                        let row = &bytes[r * rb..(r + 1) * rb];
+                    let mut r = r0;
+                    while r < r1 {
+                        let two = pairs && r + 1 < r1;
+                        let rows_here = 1 + usize::from(two);
                         let mut t = tb;
                         while t < te {
                             let m = (te - t).min(MAX_TILE);
-                            if acts.exact {
-                                dot_tile_f32(*ty, row, xf, self.cols, t, m, &mut tile);
+                            if two && m == MAX_TILE {
+                                let rows = &bytes[r * rb..(r + 2) * rb];
+                                dot_pair8_f32(*ty, rows, xf, self.cols, t, &mut tile);
                             } else {
-                                dot_tile(*ty, row, acts, t, m, &mut tile);
+                                for i in 0..rows_here {
+                                    let row = &bytes[(r + i) * rb..(r + i + 1) * rb];
+                                    let o = &mut tile[i * MAX_TILE..];
+                                    if acts.exact {
+                                        dot_tile_f32(*ty, row, xf, self.cols, t, m, o);
+                                    } else {
+                                        dot_tile(*ty, row, acts, t, m, o);
+                                    }
+                                }
                             }
-                            for (j, &v) in tile[..m].iter().enumerate() {
-                                out[(t + j - t0) * stride + col0 + (r - r0)] = v;
+                            for i in 0..rows_here {
+                                for j in 0..m {
+                                    out[(t + j - t0) * stride + col0 + (r + i - r0)] =
+                                        tile[i * MAX_TILE + j];
+                                }
                             }
                             t += m;
                         }
+                        r += rows_here;
                     }
                 }
             }

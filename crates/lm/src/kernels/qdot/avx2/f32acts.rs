@@ -72,6 +72,31 @@ pub(in crate::kernels::qdot) mod wide {
             unsafe { self.mul(g, _mm512_fmadd_ps(lo, a, b), _mm512_fmadd_ps(hi, a, b)) };
         }
 
+        /// Group `g` of 4-bit values packed at `q` (`packed4_group!`): `w = a · u + c`, formed
+        /// by table look-up — the 16 possible weights `a · k + c` computed once, then picked by
+        /// each lane's nibble (`vpermps` reads an index's low 4 bits only, so the zero-extended
+        /// bytes index the low nibbles as they are and, shifted by 4, the high ones). Four
+        /// operations for the group's 32 weights where unpacking the nibbles and converting and
+        /// scaling each half took ten; the same values as [`Self::unsigned`], bit for bit.
+        ///
+        /// # Safety
+        /// As [`Self::mul`], and 16 readable bytes at `q`.
+        #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl")]
+        #[inline]
+        unsafe fn packed4(&mut self, g: usize, q: *const u8, a: f32, c: f32) {
+            let k = _mm512_setr_ps(
+                0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0,
+                15.0,
+            );
+            let table = _mm512_fmadd_ps(k, _mm512_set1_ps(a), _mm512_set1_ps(c));
+            // SAFETY: the caller's block holds 16 bytes at `q`.
+            let bytes = _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(q.cast()) });
+            let lo = _mm512_permutexvar_ps(bytes, table);
+            let hi = _mm512_permutexvar_ps(_mm512_srli_epi32::<4>(bytes), table);
+            // SAFETY: as in `mul`.
+            unsafe { self.mul(g, lo, hi) };
+        }
+
         /// Group `g` with signed values `v`: `w = a · v`.
         #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl")]
         #[inline]
@@ -122,7 +147,7 @@ pub(in crate::kernels::qdot) mod wide {
         };
         // SAFETY: every pointer stays inside `row` and rows `t0..t0 + N` of `x` (the caller's
         // contract, checked by `dot_tile_f32`).
-        unsafe { decode_row!(acc, ty, p, nb, bb) };
+        unsafe { decode_row!(acc, ty, p, nb, bb, packed4) };
         let v: [__m512; N] = std::array::from_fn(|j| {
             acc.v[j][1..]
                 .iter()
@@ -177,6 +202,104 @@ pub(in crate::kernels::qdot) mod wide {
         );
         let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
         _mm512_castps512_ps256(_mm512_permutexvar_ps(idx, s))
+    }
+
+    /// Whether [`pair8`] runs `ty` (the types whose groups widen in registers without the
+    /// shared block visitor: SmolLM2's Q4_1 and Q8_0, and Q4_0).
+    pub(in crate::kernels::qdot) fn pair8_runs(ty: QType) -> bool {
+        matches!(ty, QType::Q4_0 | QType::Q4_1 | QType::Q8_0)
+    }
+
+    /// Two consecutive weight rows against activation rows `t0..t0 + 8`: each pair of
+    /// activation vectors loaded serves both weight rows (16 accumulators), so the tile loads
+    /// half the activations per FMA of [`dot`] — with f32 activations the loads, not the
+    /// widening, bound the one-row tile (8 rows of 2,048 values overflow L1). The weights are
+    /// those of [`Acc::packed4`] and [`Acc::signed`], bit for bit, and each row's sums are
+    /// accumulated in [`dot`]'s order for `P = 1`.
+    ///
+    /// # Safety
+    /// The features of [`dot`]; `ty` one of [`pair8_runs`]; `rows` holds two rows of
+    /// `ty.row_bytes(cols)` bytes; `x` holds rows `t0..t0 + 8` of `cols` values;
+    /// `out.len() ≥ 16` (row 0's eight sums, then row 1's).
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl")]
+    pub(in crate::kernels::qdot) unsafe fn pair8(
+        ty: QType,
+        rows: &[u8],
+        x: &[f32],
+        cols: usize,
+        t0: usize,
+        out: &mut [f32],
+    ) {
+        let nb = cols / QK;
+        let bb = ty.block_bytes();
+        let rb = ty.row_bytes(cols);
+        let xs: [*const f32; 8] = std::array::from_fn(|j| x[(t0 + j) * cols..].as_ptr());
+        let mut v = [[_mm512_setzero_ps(); 8]; 2];
+        let k = _mm512_setr_ps(
+            0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
+        );
+        // The group's 32 weights of 4-bit values at `q`: `a · u + c` by table look-up.
+        let packed4 = |q: *const u8, a: f32, c: f32| {
+            let table = _mm512_fmadd_ps(k, _mm512_set1_ps(a), _mm512_set1_ps(c));
+            // SAFETY: the block holds 16 bytes at `q` (the caller's contract).
+            let bytes = _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(q.cast()) });
+            (
+                _mm512_permutexvar_ps(bytes, table),
+                _mm512_permutexvar_ps(_mm512_srli_epi32::<4>(bytes), table),
+            )
+        };
+        // 32 signed bytes at `q` times `a`.
+        let signed = |q: *const u8, a: f32| {
+            let a = _mm512_set1_ps(a);
+            // SAFETY: the block holds 32 bytes at `q`.
+            let (lo, hi) = unsafe {
+                (
+                    _mm512_cvtepi8_epi32(_mm_loadu_si128(q.cast())),
+                    _mm512_cvtepi8_epi32(_mm_loadu_si128(q.add(16).cast())),
+                )
+            };
+            (
+                _mm512_mul_ps(_mm512_cvtepi32_ps(lo), a),
+                _mm512_mul_ps(_mm512_cvtepi32_ps(hi), a),
+            )
+        };
+        let p = rows.as_ptr();
+        for g in 0..nb {
+            // SAFETY (whole loop body): block `g` of both rows lies inside `rows`, group `g`
+            // inside each activation row (the caller's contract).
+            unsafe {
+                let (b0, b1) = (p.add(g * bb), p.add(rb + g * bb));
+                let w = match ty {
+                    QType::Q4_0 => {
+                        let (d0, d1) = (f16_at(b0), f16_at(b1));
+                        [
+                            packed4(b0.add(2), d0, -8.0 * d0),
+                            packed4(b1.add(2), d1, -8.0 * d1),
+                        ]
+                    }
+                    QType::Q4_1 => {
+                        let ((d0, m0), (d1, m1)) = (f16_pair(b0), f16_pair(b1));
+                        [packed4(b0.add(4), d0, m0), packed4(b1.add(4), d1, m1)]
+                    }
+                    _ => [
+                        signed(b0.add(2), f16_pair(b0).0),
+                        signed(b1.add(2), f16_pair(b1).0),
+                    ],
+                };
+                for j in 0..8 {
+                    let q = xs[j].add(g * QK);
+                    let (x0, x1) = (_mm512_loadu_ps(q), _mm512_loadu_ps(q.add(16)));
+                    for r in 0..2 {
+                        v[r][j] = _mm512_fmadd_ps(w[r].0, x0, v[r][j]);
+                        v[r][j] = _mm512_fmadd_ps(w[r].1, x1, v[r][j]);
+                    }
+                }
+            }
+        }
+        for r in 0..2 {
+            // SAFETY: `out` holds 16 values (the caller's contract).
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(8 * r), sum8(v[r])) };
+        }
     }
 
     /// One activation row (batch-1 decoding), with fewer operations per group than
