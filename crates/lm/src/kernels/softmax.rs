@@ -12,13 +12,19 @@ pub(crate) fn exp_nonpositive(t: f32) -> f32 {
     const LN2_LO: f32 = 1.428_606_8e-6;
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³: adding and subtracting it rounds to an integer.
     let t = t.max(-87.0);
-    let n = (t * LOG2E + ROUND) - ROUND;
+    let shifted = t * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = t - n * LN2_HI - n * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    f32::from_bits(((n as i32 + 127) as u32) << 23) * p
+    // `n` as an integer, read from the bits of `shifted` (whose unit is 1: the integer sits in
+    // its low mantissa bits) — the same value as `n as i32`, whose saturating conversion
+    // compiles to scalar compares and moves per lane and kept loops over this function from
+    // vectorising (a third of attention's softmax).
+    let ni = shifted.to_bits().wrapping_sub(ROUND.to_bits());
+    f32::from_bits(ni.wrapping_add(127) << 23) * p
 }
 
 /// `(Σ e, Σ (x − m)·e)` with `e = exp(x − m)`, in 8 lanes.
@@ -116,6 +122,30 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn exp_reads_the_exponent_from_the_bits_exactly() {
+        // The integer exponent taken from the bits of `t·log2(e) + 1.5·2²³` against the
+        // saturating conversion it replaced, bit for bit, over [−100, 0] (the clamp included).
+        let reference = |t: f32| {
+            let t = t.max(-87.0);
+            let n = (t * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+            let r = t - n * 0.693_145_75 - n * 1.428_606_8e-6;
+            let p = 1.0
+                + r * (1.0
+                    + r * (0.5
+                        + r * (1.0 / 6.0
+                            + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+            f32::from_bits(((n as i32 + 127) as u32) << 23) * p
+        };
+        for i in 0..=2_000_000u32 {
+            let t = -(i as f32) * 5e-5;
+            assert_eq!(exp_nonpositive(t).to_bits(), reference(t).to_bits(), "{t}");
+        }
+        for t in [0.0f32, -0.0, -86.9, -87.0, -87.1, -1e30, f32::NEG_INFINITY] {
+            assert_eq!(exp_nonpositive(t).to_bits(), reference(t).to_bits(), "{t}");
+        }
+    }
 
     #[test]
     fn exp_is_accurate_and_sums_match() {
