@@ -20,9 +20,14 @@ const ROWS: usize = 4096;
 const COLS: usize = 2048;
 
 fn matrix(ty: QType) -> QMatrix {
-    let rb = ty.row_bytes(COLS);
+    matrix_of(ty, ROWS, COLS)
+}
+
+/// A `[rows, cols]` matrix of random valid blocks of `ty`.
+fn matrix_of(ty: QType, rows_n: usize, cols: usize) -> QMatrix {
+    let rb = ty.row_bytes(cols);
     let mut s = 0x9e37_79b9_7f4a_7c15u64;
-    let mut bytes: Vec<u8> = (0..ROWS * rb)
+    let mut bytes: Vec<u8> = (0..rows_n * rb)
         .map(|_| {
             s ^= s << 13;
             s ^= s >> 7;
@@ -42,7 +47,7 @@ fn matrix(ty: QType) -> QMatrix {
             blk[a..a + 2].copy_from_slice(&0x211fu16.to_le_bytes());
         }
     }
-    QMatrix::from_gguf("bench", ty.ggml(), &[COLS as u64, ROWS as u64], &bytes).expect("matrix")
+    QMatrix::from_gguf("bench", ty.ggml(), &[cols as u64, rows_n as u64], &bytes).expect("matrix")
 }
 
 fn matvec(c: &mut Criterion) {
@@ -79,6 +84,23 @@ fn matvec(c: &mut Criterion) {
         }
         group.finish();
     }
+    // SmolLM2-135M's own products at batch 8 with f32 activations (the 8-row tiles of batched
+    // decoding): gate/up (1,536 × 576), down (576 × 1,536), the tied head (49,152 × 576 Q8_0).
+    let mut group = c.benchmark_group("qdot-f32 SmolLM2 shapes, 8 rows");
+    for (name, ty, rows_n, cols) in [
+        ("gate-up Q4_1 1536x576", QType::Q4_1, 1536, 576),
+        ("down Q4_1 576x1536", QType::Q4_1, 576, 1536),
+        ("head Q8_0 49152x576", QType::Q8_0, 49152, 576),
+    ] {
+        let m = matrix_of(ty, rows_n, cols);
+        let x: Vec<f32> = (0..8 * cols).map(|i| (i as f32 * 0.37).sin()).collect();
+        let mut acts = QActs::default();
+        acts.keep_f32(&x, 8, cols);
+        let mut out = Vec::new();
+        group.throughput(Throughput::Bytes(m.size_bytes() as u64));
+        group.bench_function(name, |b| b.iter(|| product(&[&m], &x, &acts, &mut out)));
+    }
+    group.finish();
 }
 
 criterion_group! {
