@@ -72,29 +72,21 @@ pub(in crate::kernels::qdot) mod wide {
             unsafe { self.mul(g, _mm512_fmadd_ps(lo, a, b), _mm512_fmadd_ps(hi, a, b)) };
         }
 
-        /// Group `g` of 4-bit values packed at `q` (`packed4_group!`): `w = a · u + c`, formed
-        /// by table look-up — the 16 possible weights `a · k + c` computed once, then picked by
-        /// each lane's nibble (`vpermps` reads an index's low 4 bits only, so the zero-extended
-        /// bytes index the low nibbles as they are and, shifted by 4, the high ones). Four
-        /// operations for the group's 32 weights where unpacking the nibbles and converting and
-        /// scaling each half took ten; the same values as [`Self::unsigned`], bit for bit.
+        /// Group `g` of 4-bit values packed at `q` (`packed4_group!`): `w = a · u + c` by table
+        /// look-up ([`widen4`]): four operations for the group's 32 weights where unpacking the
+        /// nibbles and converting and scaling each half took ten; the same values as
+        /// [`Self::unsigned`], bit for bit.
         ///
         /// # Safety
         /// As [`Self::mul`], and 16 readable bytes at `q`.
         #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl")]
         #[inline]
         unsafe fn packed4(&mut self, g: usize, q: *const u8, a: f32, c: f32) {
-            let k = _mm512_setr_ps(
-                0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0,
-                15.0,
-            );
-            let table = _mm512_fmadd_ps(k, _mm512_set1_ps(a), _mm512_set1_ps(c));
-            // SAFETY: the caller's block holds 16 bytes at `q`.
-            let bytes = _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(q.cast()) });
-            let lo = _mm512_permutexvar_ps(bytes, table);
-            let hi = _mm512_permutexvar_ps(_mm512_srli_epi32::<4>(bytes), table);
-            // SAFETY: as in `mul`.
-            unsafe { self.mul(g, lo, hi) };
+            // SAFETY: the caller's block holds 16 bytes at `q`; the rest as in `mul`.
+            unsafe {
+                let (lo, hi) = widen4(q, a, c);
+                self.mul(g, lo, hi);
+            }
         }
 
         /// Group `g` with signed values `v`: `w = a · v`.
@@ -204,6 +196,50 @@ pub(in crate::kernels::qdot) mod wide {
         _mm512_castps512_ps256(_mm512_permutexvar_ps(idx, s))
     }
 
+    /// The 32 weights `a · u + c` of a group of 4-bit values `u` packed at `q` (value `j` in
+    /// the low, `j + 16` in the high nibble of byte `j`), by table look-up: the 16 possible
+    /// weights `a · k + c` computed once, then picked by each lane's nibble (`vpermps` reads an
+    /// index's low 4 bits only, so the zero-extended bytes index the low nibbles as they are
+    /// and, shifted by 4, the high ones).
+    ///
+    /// # Safety
+    /// The features of [`dot`]; 16 readable bytes at `q`.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl")]
+    #[inline]
+    unsafe fn widen4(q: *const u8, a: f32, c: f32) -> (__m512, __m512) {
+        let k = _mm512_setr_ps(
+            0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
+        );
+        let table = _mm512_fmadd_ps(k, _mm512_set1_ps(a), _mm512_set1_ps(c));
+        // SAFETY: the caller's 16 bytes at `q`.
+        let bytes = _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(q.cast()) });
+        (
+            _mm512_permutexvar_ps(bytes, table),
+            _mm512_permutexvar_ps(_mm512_srli_epi32::<4>(bytes), table),
+        )
+    }
+
+    /// The 32 weights `a · v` of the 32 signed bytes at `q` (the values of [`Acc::signed`]).
+    ///
+    /// # Safety
+    /// The features of [`dot`]; 32 readable bytes at `q`.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl")]
+    #[inline]
+    unsafe fn widen8(q: *const u8, a: f32) -> (__m512, __m512) {
+        let a = _mm512_set1_ps(a);
+        // SAFETY: the caller's 32 bytes at `q`.
+        let (lo, hi) = unsafe {
+            (
+                _mm512_cvtepi8_epi32(_mm_loadu_si128(q.cast())),
+                _mm512_cvtepi8_epi32(_mm_loadu_si128(q.add(16).cast())),
+            )
+        };
+        (
+            _mm512_mul_ps(_mm512_cvtepi32_ps(lo), a),
+            _mm512_mul_ps(_mm512_cvtepi32_ps(hi), a),
+        )
+    }
+
     /// Whether [`pair8`] runs `ty` (the types whose groups widen in registers without the
     /// shared block visitor: SmolLM2's Q4_1 and Q8_0, and Q4_0).
     pub(in crate::kernels::qdot) fn pair8_runs(ty: QType) -> bool {
@@ -235,34 +271,6 @@ pub(in crate::kernels::qdot) mod wide {
         let rb = ty.row_bytes(cols);
         let xs: [*const f32; 8] = std::array::from_fn(|j| x[(t0 + j) * cols..].as_ptr());
         let mut v = [[_mm512_setzero_ps(); 8]; 2];
-        let k = _mm512_setr_ps(
-            0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
-        );
-        // The group's 32 weights of 4-bit values at `q`: `a · u + c` by table look-up.
-        let packed4 = |q: *const u8, a: f32, c: f32| {
-            let table = _mm512_fmadd_ps(k, _mm512_set1_ps(a), _mm512_set1_ps(c));
-            // SAFETY: the block holds 16 bytes at `q` (the caller's contract).
-            let bytes = _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(q.cast()) });
-            (
-                _mm512_permutexvar_ps(bytes, table),
-                _mm512_permutexvar_ps(_mm512_srli_epi32::<4>(bytes), table),
-            )
-        };
-        // 32 signed bytes at `q` times `a`.
-        let signed = |q: *const u8, a: f32| {
-            let a = _mm512_set1_ps(a);
-            // SAFETY: the block holds 32 bytes at `q`.
-            let (lo, hi) = unsafe {
-                (
-                    _mm512_cvtepi8_epi32(_mm_loadu_si128(q.cast())),
-                    _mm512_cvtepi8_epi32(_mm_loadu_si128(q.add(16).cast())),
-                )
-            };
-            (
-                _mm512_mul_ps(_mm512_cvtepi32_ps(lo), a),
-                _mm512_mul_ps(_mm512_cvtepi32_ps(hi), a),
-            )
-        };
         let p = rows.as_ptr();
         for g in 0..nb {
             // SAFETY (whole loop body): block `g` of both rows lies inside `rows`, group `g`
@@ -273,17 +281,17 @@ pub(in crate::kernels::qdot) mod wide {
                     QType::Q4_0 => {
                         let (d0, d1) = (f16_at(b0), f16_at(b1));
                         [
-                            packed4(b0.add(2), d0, -8.0 * d0),
-                            packed4(b1.add(2), d1, -8.0 * d1),
+                            widen4(b0.add(2), d0, -8.0 * d0),
+                            widen4(b1.add(2), d1, -8.0 * d1),
                         ]
                     }
                     QType::Q4_1 => {
                         let ((d0, m0), (d1, m1)) = (f16_pair(b0), f16_pair(b1));
-                        [packed4(b0.add(4), d0, m0), packed4(b1.add(4), d1, m1)]
+                        [widen4(b0.add(4), d0, m0), widen4(b1.add(4), d1, m1)]
                     }
                     _ => [
-                        signed(b0.add(2), f16_pair(b0).0),
-                        signed(b1.add(2), f16_pair(b1).0),
+                        widen8(b0.add(2), f16_pair(b0).0),
+                        widen8(b1.add(2), f16_pair(b1).0),
                     ],
                 };
                 for j in 0..8 {
