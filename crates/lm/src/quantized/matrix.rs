@@ -354,9 +354,10 @@ fn product_rows_all(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f3
         }
     };
     // Each range's output as its own slice of `buf`: `out` itself when there is one input row
-    // (a range is then a contiguous run of `out`), otherwise [n, e − s] panels copied into
-    // place afterwards.
-    let for_ranges = |buf: &mut [f32]| {
+    // (a range is then a contiguous run of `out`), otherwise an [n, e − s] panel that the
+    // thread which computed it copies into place (`place`), so that the copies run beside
+    // the other threads' products instead of after them on the calling thread.
+    let for_ranges = |buf: &mut [f32], place: &(dyn Fn(usize, &[f32]) + Sync)| {
         let mut slots: Vec<Mutex<&mut [f32]>> = Vec::with_capacity(ranges.len());
         let mut rest = buf;
         for &(s, e) in &ranges {
@@ -367,10 +368,11 @@ fn product_rows_all(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f3
         pool.for_each(ranges.len(), &|j| {
             let mut dst = slots[j].lock().unwrap_or_else(|e| e.into_inner());
             run(ranges[j], &mut dst);
+            place(j, &dst);
         });
     };
     if n == 1 {
-        for_ranges(out);
+        for_ranges(out, &|_, _| {});
         return;
     }
     // The panels live on the calling thread between calls; the buffer only grows (no
@@ -378,21 +380,20 @@ fn product_rows_all(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f3
     thread_local! {
         static PANELS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+    let out = Mutex::new(&mut out[..]);
     PANELS.with(|cell| {
         let mut buf = cell.borrow_mut();
         if buf.len() < n * total {
             buf.resize(n * total, 0.0);
         }
-        for_ranges(&mut buf[..n * total]);
-        let mut off = 0;
-        for &(s, e) in &ranges {
+        for_ranges(&mut buf[..n * total], &|j, panel| {
+            let (s, e) = ranges[j];
             let w = e - s;
-            let panel = &buf[off..off + n * w];
+            let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
             for t in 0..n {
                 out[t * total + s..t * total + e].copy_from_slice(&panel[t * w..(t + 1) * w]);
             }
-            off += n * w;
-        }
+        });
     });
 }
 
