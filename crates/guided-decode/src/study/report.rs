@@ -214,6 +214,16 @@ impl TaskReport {
     pub fn get(&self, config: HelpConfig) -> Option<&ConfigSummary> {
         self.configs.iter().find(|c| c.config == config)
     }
+
+    /// Whether the oracle's 95% interval lies wholly above the small model's: the gap that
+    /// token-level APGR divides by is then resolved by these items. `None` without both
+    /// anchors. When it is not (e.g. both near 0% on GSM8K with a pair that cannot do it),
+    /// APGR values are ratios of noise, and the report says so.
+    pub fn anchors_separated(&self) -> Option<bool> {
+        let small = self.get(HelpConfig::Small)?;
+        let oracle = self.get(HelpConfig::Oracle)?;
+        Some(oracle.ci.0 > small.ci.1)
+    }
 }
 
 /// Builds a task's report from its records.
@@ -409,6 +419,21 @@ impl StudyReport {
                     s,
                     "\nToken-level APGR (area under PGR against oracle share, anchored at small = 0 and oracle = 1; 0.5 = the straight line):\n"
                 );
+                if t.anchors_separated() == Some(false) {
+                    let (sm, or) = (t.get(HelpConfig::Small), t.get(HelpConfig::Oracle));
+                    if let (Some(sm), Some(or)) = (sm, or) {
+                        let _ = writeln!(
+                            s,
+                            "**The anchors overlap**: the oracle's {:.1}% [{:.1}, {:.1}] is not above the small model's {:.1}% [{:.1}, {:.1}] (95% intervals), so the gap APGR divides by is not resolved on these items and the values below are noise.\n",
+                            100.0 * or.accuracy,
+                            100.0 * or.ci.0,
+                            100.0 * or.ci.1,
+                            100.0 * sm.accuracy,
+                            100.0 * sm.ci.0,
+                            100.0 * sm.ci.1
+                        );
+                    }
+                }
                 let _ = writeln!(s, "| policy | points | APGR | gain over random |");
                 let _ = writeln!(s, "|---|---|---|---|");
                 for c in &t.curves {
@@ -729,6 +754,62 @@ mod tests {
         assert!((token_apgr(&[(0.0, 0.4)], 0.2, 0.4).unwrap() - 1.0).abs() < 1e-12);
         assert!((token_apgr(&[(0.5, 0.2)], 0.2, 0.4).unwrap() - 0.25).abs() < 1e-12);
         assert_eq!(token_apgr(&[(0.5, 0.2)], 0.4, 0.4), None);
+    }
+
+    #[test]
+    fn overlapping_anchors_are_flagged_in_the_report() {
+        // 200 items: the small model right on `small_right`, the oracle on `oracle_right`.
+        let report = |small_right: usize, oracle_right: usize| {
+            let records = |right: usize, share: usize| -> Vec<ItemRecord> {
+                (0..200)
+                    .map(|i| {
+                        let mut r = super::super::blank();
+                        r.idx = i;
+                        r.correct = if i < right { 1.0 } else { 0.0 };
+                        r.completion_tokens = 10;
+                        r.oracle_tokens = share;
+                        r.seconds = 1.0;
+                        r
+                    })
+                    .collect()
+            };
+            let cost = CostModel::default();
+            let random = HelpConfig::Random {
+                calls: 1,
+                tokens: 4,
+            };
+            let configs = vec![
+                summarise(HelpConfig::Small, &records(small_right, 0), &cost),
+                summarise(HelpConfig::Oracle, &records(oracle_right, 10), &cost),
+                summarise(random, &records(small_right, 5), &cost),
+            ];
+            StudyReport {
+                small: "s".into(),
+                oracle: "o".into(),
+                handoff: Handoff::Text,
+                seed: 0,
+                tasks: vec![TaskReport {
+                    task: "gsm8k".into(),
+                    configs,
+                    curves: vec![TriggerCurve {
+                        family: "random".into(),
+                        points: vec![(0.5, small_right as f64 / 200.0, "r".into())],
+                        apgr: None,
+                        gain_over_random: None,
+                    }],
+                    meta: None,
+                    horizon: 256,
+                }],
+            }
+        };
+        // 0 against 2 of 200 (GSM8K with a pair that cannot do it): the intervals overlap.
+        let near_zero = report(0, 2);
+        assert_eq!(near_zero.tasks[0].anchors_separated(), Some(false));
+        assert!(near_zero.to_markdown().contains("The anchors overlap"));
+        // 20 against 80 of 200: resolved, no warning.
+        let apart = report(20, 80);
+        assert_eq!(apart.tasks[0].anchors_separated(), Some(true));
+        assert!(!apart.to_markdown().contains("The anchors overlap"));
     }
 
     #[test]
