@@ -345,8 +345,10 @@ impl Plot {
         self
     }
 
-    /// Text labels beside points (`text[i]` at `(x[i], y[i])`, up and to the right); no
-    /// legend entry. Labels past the end of `text` are not drawn.
+    /// Text labels beside points (`text[i]` at `(x[i], y[i])`, up and to the right, or at
+    /// the first free spot around the point when an earlier label is there; points within 4 px
+    /// of each other share one label, `"a, b"`); no legend entry. Labels past the end of
+    /// `text` are not drawn.
     pub fn labels(&mut self, x: &[f64], y: &[f64], text: &[String], color: &str) -> &mut Self {
         self.items.push(Item::Labels {
             x: x.to_vec(),
@@ -797,6 +799,9 @@ impl Plot {
                 (-1e-9..=1.0 + 1e-9).contains(&fx) && (-1e-9..=1.0 + 1e-9).contains(&fy)
             }
         };
+        // Boxes of the labels drawn so far: each new label takes the first free spot around
+        // its point.
+        let mut taken: Vec<[f64; 4]> = Vec::new();
         for it in &self.items {
             match it {
                 Item::Points {
@@ -813,23 +818,20 @@ impl Plot {
                     }
                 }
                 Item::Labels { x, y, text, color } => {
-                    for ((a, b), t) in x.iter().zip(y).zip(text) {
-                        if inside(*a, *b) {
-                            // A label that would run past the panel's right edge (into the
-                            // next panel of a grid) goes to the left of its point instead.
-                            let width = 5.6 * t.chars().count() as f64;
-                            let (x, anchor) = if px(*a) + 5.0 + width > w {
-                                (px(*a) - 5.0, "end")
-                            } else {
-                                (px(*a) + 5.0, "start")
-                            };
-                            let _ = writeln!(
-                                s,
-                                r#"<text x="{x:.2}" y="{:.2}" font-size="10" fill="{color}" text-anchor="{anchor}">{}</text>"#,
-                                py(*b) - 5.0,
-                                esc(t)
-                            );
-                        }
+                    let at: Vec<(f64, f64, &str)> = x
+                        .iter()
+                        .zip(y)
+                        .zip(text)
+                        .filter(|((a, b), _)| inside(**a, **b))
+                        .map(|((a, b), t)| (px(*a), py(*b), t.as_str()))
+                        .collect();
+                    for (x, y, t) in merge_coincident(&at) {
+                        let (lx, ly, anchor) = place_label(x, y, &t, w, &mut taken);
+                        let _ = writeln!(
+                            s,
+                            r#"<text x="{lx:.2}" y="{ly:.2}" font-size="10" fill="{color}" text-anchor="{anchor}">{}</text>"#,
+                            esc(&t)
+                        );
                     }
                 }
                 _ => {}
@@ -1264,6 +1266,81 @@ fn fmt_log_minor(v: f64) -> String {
     format!("{m}e{e}")
 }
 
+/// Approximate width of a 10-px label (SVG has no text metrics; 5.6 px a character).
+fn label_width(t: &str) -> f64 {
+    5.6 * t.chars().count() as f64
+}
+
+/// Labels whose points lie within 4 px of an earlier one's are joined to it
+/// (`"a, b"`): coincident points (configurations with the same result) get one readable
+/// label instead of text printed over text.
+fn merge_coincident(at: &[(f64, f64, &str)]) -> Vec<(f64, f64, String)> {
+    let mut out: Vec<(f64, f64, String)> = Vec::new();
+    for &(x, y, t) in at {
+        match out
+            .iter_mut()
+            .find(|(a, b, _)| (a - x).abs() <= 4.0 && (b - y).abs() <= 4.0)
+        {
+            Some((_, _, text)) => {
+                text.push_str(", ");
+                text.push_str(t);
+            }
+            None => out.push((x, y, t.to_string())),
+        }
+    }
+    out
+}
+
+/// Where the label `t` of the point at pixel `(x, y)` goes: the first of eight spots around
+/// the point (up-right, down-right, up-left, down-left, then one line further out) whose box
+/// overlaps no box in `taken` and stays left of `right` (the panel's edge); the first spot
+/// that fits the edge if every one is taken. Returns the text's anchor point and
+/// `text-anchor`, and adds its box to `taken`.
+fn place_label(
+    x: f64,
+    y: f64,
+    t: &str,
+    right: f64,
+    taken: &mut Vec<[f64; 4]>,
+) -> (f64, f64, &'static str) {
+    let wd = label_width(t);
+    let spot = |dx: f64, dy: f64| -> (f64, f64, &'static str, [f64; 4]) {
+        let ly = y + dy;
+        if dx > 0.0 {
+            let lx = x + dx;
+            (lx, ly, "start", [lx, ly - 9.0, lx + wd, ly + 2.0])
+        } else {
+            let lx = x + dx;
+            (lx, ly, "end", [lx - wd, ly - 9.0, lx, ly + 2.0])
+        }
+    };
+    let spots = [
+        (5.0, -5.0),
+        (5.0, 13.0),
+        (-5.0, -5.0),
+        (-5.0, 13.0),
+        (5.0, -17.0),
+        (5.0, 25.0),
+        (-5.0, -17.0),
+        (-5.0, 25.0),
+    ];
+    let fits = |b: &[f64; 4]| b[2] <= right;
+    let free = |b: &[f64; 4]| {
+        !taken
+            .iter()
+            .any(|o| b[0] < o[2] && o[0] < b[2] && b[1] < o[3] && o[1] < b[3])
+    };
+    let candidates: Vec<_> = spots.iter().map(|&(dx, dy)| spot(dx, dy)).collect();
+    let (lx, ly, anchor, bx) = candidates
+        .iter()
+        .find(|c| fits(&c.3) && free(&c.3))
+        .or_else(|| candidates.iter().find(|c| fits(&c.3)))
+        .copied()
+        .unwrap_or(candidates[2]);
+    taken.push(bx);
+    (lx, ly, anchor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1312,6 +1389,51 @@ mod tests {
         let g = Grid::new("both", 2).with(p.clone()).with(p).render();
         assert!(g.contains(r#"clipPath id="panel0""#) && g.contains(r#"clipPath id="panel1""#));
         assert!(g.contains("translate(") && !g.contains(r#"url(#plot)"#));
+    }
+
+    #[test]
+    fn coincident_labels_merge_and_near_ones_do_not_overlap() {
+        // Three configurations with the same result, two more a hair apart.
+        let mut p = Plot::new("t", "x", "y");
+        p.x_range = Some((0.0, 1.0));
+        p.y_range = Some((0.0, 1.0));
+        let (x, y) = ([0.5, 0.5, 0.5, 0.2, 0.21], [0.5, 0.5, 0.5, 0.2, 0.2]);
+        let text: Vec<String> = ["c50_k10", "c100_k10", "c100_k5", "c20_k5", "c10_k10"]
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        p.points(&x, &y, color(0), "")
+            .labels(&x, &y, &text, color(0));
+        let s = p.render();
+        assert!(s.contains(">c50_k10, c100_k10, c100_k5</text>"), "{s}");
+        // The two near points' labels: boxes from the text's anchor, size and alignment.
+        let boxes: Vec<[f64; 4]> = ["c20_k5", "c10_k10"]
+            .iter()
+            .map(|t| {
+                let tag = s
+                    .lines()
+                    .find(|l| l.ends_with(&format!(">{t}</text>")))
+                    .expect("label drawn");
+                let num = |k: &str| -> f64 {
+                    let rest = &tag[tag.find(k).expect(k) + k.len()..];
+                    rest[..rest.find('"').unwrap()].parse().unwrap()
+                };
+                let (lx, ly, wd) = (num(" x=\""), num(" y=\""), label_width(t));
+                if tag.contains(r#"text-anchor="end""#) {
+                    [lx - wd, ly - 9.0, lx, ly + 2.0]
+                } else {
+                    [lx, ly - 9.0, lx + wd, ly + 2.0]
+                }
+            })
+            .collect();
+        let (a, b) = (boxes[0], boxes[1]);
+        let overlap = a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+        assert!(!overlap, "{a:?} overlaps {b:?}");
+        // Without the placement, both would sit up and to the right of nearly the same spot.
+        assert!(
+            (a[1] - b[1]).abs() >= 11.0 || (a[0] - b[0]).abs() >= label_width("c20_k5"),
+            "{a:?} {b:?}"
+        );
     }
 
     #[test]
