@@ -49,6 +49,11 @@ pub struct ItemRecord {
     pub oracle_generated: usize,
     /// Wall time of the item, seconds.
     pub seconds: f64,
+    /// CPU time the process spent on the item (all its threads), seconds: the item's cost
+    /// even when other work shared the cores or the run was paused (`None` where the
+    /// platform has no per-thread clock, and in logs written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_s: Option<f64>,
     /// Seconds in the small model.
     pub small_s: f64,
     /// Seconds in the oracle.
@@ -188,6 +193,7 @@ mod tests {
             oracle_read: 0,
             oracle_generated: 0,
             seconds: 0.1,
+            cpu_s: None,
             small_s: 0.1,
             oracle_s: 0.0,
             policy_s: 0.0,

@@ -51,8 +51,12 @@ pub struct ConfigSummary {
     pub calls_per_item: f64,
     /// Mean completion tokens per item.
     pub tokens_per_item: f64,
-    /// Items per second.
+    /// Items per second (wall time).
     pub items_per_s: f64,
+    /// Mean CPU seconds per item (the process's threads), over the records that carry it
+    /// (`None` when none does): unlike wall time, not inflated by other work on the cores.
+    #[serde(default)]
+    pub cpu_s_per_item: Option<f64>,
     /// Policy-layer time per decision over the small model's time per step of its own
     /// (signal + decision against one decode step).
     pub policy_overhead: f64,
@@ -121,6 +125,10 @@ pub fn summarise(config: HelpConfig, records: &[ItemRecord], cost: &CostModel) -
             n as f64 / seconds
         } else {
             0.0
+        },
+        cpu_s_per_item: {
+            let cpu: Vec<f64> = records.iter().filter_map(|r| r.cpu_s).collect();
+            (!cpu.is_empty()).then(|| cpu.iter().sum::<f64>() / cpu.len() as f64)
         },
         policy_overhead: if step_s > 0.0 && decisions > 0.0 {
             (sum(&|r| r.policy_s) / decisions) / (step_s / steps)
@@ -341,13 +349,13 @@ impl StudyReport {
             let _ = writeln!(s, "## {}\n", t.task);
             let _ = writeln!(
                 s,
-                "| configuration | n | accuracy % [95% CI] | oracle share % | calls/item | tokens/item | items/s | policy overhead % | GFLOPs/item | $/1k items | inexact hand-offs |"
+                "| configuration | n | accuracy % [95% CI] | oracle share % | calls/item | tokens/item | items/s | CPU s/item | policy overhead % | GFLOPs/item | $/1k items | inexact hand-offs |"
             );
-            let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+            let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
             for c in &t.configs {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} [{}, {}] | {} | {:.1} | {:.1} | {:.3} | {:.2} | {} | {:.4} | {} |",
+                    "| {} | {} | {} [{}, {}] | {} | {:.1} | {:.1} | {:.3} | {} | {:.2} | {} | {:.4} | {} |",
                     c.name,
                     c.n,
                     pct(c.accuracy),
@@ -357,6 +365,7 @@ impl StudyReport {
                     c.calls_per_item,
                     c.tokens_per_item,
                     c.items_per_s,
+                    opt(c.cpu_s_per_item, 2),
                     100.0 * c.policy_overhead,
                     opt(c.flops_per_item.map(|f| f / 1e9), 1),
                     1000.0 * c.dollars_per_item,
@@ -830,6 +839,9 @@ mod tests {
         let mut b = a.clone();
         b.correct = 0.0;
         b.oracle_tokens = 0;
+        // CPU time on one record only (a log resumed across versions): the mean of those
+        // that carry it.
+        b.cpu_s = Some(0.8);
         let cost = CostModel {
             small_parameters: Some(100),
             oracle_parameters: Some(1000),
@@ -858,6 +870,9 @@ mod tests {
         assert!((s.dollars_per_item - (10.0 + 12.0 + 30.0 + 80.0) / 1e6).abs() < 1e-15);
         assert!((s.oracle_share - 0.2).abs() < 1e-12);
         assert!((s.items_per_s - 1.0).abs() < 1e-12);
+        assert_eq!(s.cpu_s_per_item, Some(0.8));
+        let none = summarise(HelpConfig::Small, &[super::super::blank()], &cost);
+        assert_eq!(none.cpu_s_per_item, None);
         // 0.02 s over 14 decisions, against 1 s over 12 steps.
         assert!((s.policy_overhead - (0.02 / 14.0) / (1.0 / 12.0)).abs() < 1e-12);
         assert!(s.ci.0 < 0.5 && s.ci.1 > 0.5);
