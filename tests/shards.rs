@@ -108,7 +108,14 @@ fn guided_log(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| {
             let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
             if let Some(o) = v.as_object_mut() {
-                for k in ["seconds", "small_s", "oracle_s", "policy_s", "small_step_s"] {
+                for k in [
+                    "seconds",
+                    "cpu_s",
+                    "small_s",
+                    "oracle_s",
+                    "policy_s",
+                    "small_step_s",
+                ] {
                     o.remove(k);
                 }
             }
