@@ -7,7 +7,8 @@
 //! 2. the policy answers; on [`HelpDecision::Continue`] the small model samples a token and
 //!    reads it; on [`HelpDecision::AskOracle`] the oracle continues for up to `k` of its tokens
 //!    (capped by the remaining budget when it shares the tokenizer) and the small model reads
-//!    them (by id, or re-tokenising the completion: [`crate::oracle`]);
+//!    them (by id, or re-tokenising the completion: [`crate::oracle`]; a re-tokenised
+//!    completion that runs past the budget is cut at it);
 //! 3. generation ends at a stop token of either model or after `max_new_tokens` small-model
 //!    tokens of completion.
 
@@ -298,10 +299,11 @@ pub fn guided_with<S: LanguageModel>(
                 acc.oracle_generated += reply.generated;
                 acc.oracle_read += reply.read_tokens;
                 let t = Instant::now();
-                let text_before = match oracle.handoff() {
-                    Handoff::Ids => String::new(),
-                    Handoff::Text => completion_text.clone(),
-                };
+                // Whether the small model's completion is exactly the text before the call
+                // plus the oracle's (text hand-offs; judged before any cut at the budget), and
+                // whether the hand-off was cut there.
+                let mut exact_handoff = true;
+                let mut cut = false;
                 match oracle.handoff() {
                     Handoff::Ids => {
                         // A stop token ends the completion; the small model need not read it.
@@ -311,8 +313,17 @@ pub fn guided_with<S: LanguageModel>(
                         acc.small_read += content.len();
                     }
                     Handoff::Text => {
-                        let target = small
+                        let mut target = small
                             .encode_prompt(&format!("{prompt}{completion_text}{}", reply.text))?;
+                        exact_handoff =
+                            completion_of(&target)? == format!("{completion_text}{}", reply.text);
+                        // The oracle wrote k of its own tokens; re-tokenised, they can run past
+                        // the budget in small-model tokens: the completion is cut there.
+                        let cap = n_prompt + opts.max_new_tokens;
+                        if target.len() > cap {
+                            target.truncate(cap);
+                            cut = true;
+                        }
                         let keep = common_prefix(dec.tokens(), &target);
                         acc.refed_after_handoff += dec.tokens().len() - keep;
                         acc.small_read += dec.sync(&target)?;
@@ -321,12 +332,6 @@ pub fn guided_with<S: LanguageModel>(
                 }
                 let hit = hits_stop(dec.tokens(), kept_prompt)?;
                 acc.small_s += t.elapsed().as_secs_f64();
-                let exact_handoff = match oracle.handoff() {
-                    Handoff::Ids => true,
-                    Handoff::Text => {
-                        completion_of(dec.tokens())? == format!("{text_before}{}", reply.text)
-                    }
-                };
                 calls.push(OracleCall {
                     position: generated,
                     asked: tokens,
@@ -336,7 +341,7 @@ pub fn guided_with<S: LanguageModel>(
                     max_prob,
                     exact_handoff,
                 });
-                if reply.stopped {
+                if reply.stopped && !cut {
                     break GuidedStop::OracleStop;
                 }
                 if hit {

@@ -67,3 +67,34 @@ fn text_handoff_round_trips_smollm2_and_gemma() {
     eprintln!("SmolLM2 → Gemma: {e1}/{c1} exact; Gemma → SmolLM2: {e2}/{c2} exact");
     assert!(c1 >= 20 && c2 >= 20);
 }
+
+/// A text hand-off never runs past the budget: the oracle writes k = 8 of its own tokens at
+/// step 0 of a 6-token budget, and the re-tokenised completion is cut at 6 small-model tokens
+/// (it would hold 8 or more: Gemma's tokens are longer than SmolLM2's).
+#[test]
+fn text_handoff_is_cut_at_the_budget() {
+    let Some((smol, gemma)) = models() else {
+        return;
+    };
+    let mut oracle = ModelOracle::text(&gemma);
+    let mut full = 0;
+    for (i, prompt) in PROMPTS.iter().enumerate() {
+        // One call, drawn from the first position: at step 0.
+        let mut policy = RandomCalls::new(1, 8, 1, i as u64).unwrap();
+        let opts = GuidedOptions {
+            max_new_tokens: 6,
+            item: i as u64,
+            ..Default::default()
+        };
+        let g = guided_generate(&smol, &mut oracle, &mut policy, prompt, &opts).unwrap();
+        assert_eq!(g.calls.len(), 1, "prompt {prompt:?}");
+        let added = g.calls[0].small_tokens_added;
+        assert!(
+            added <= 6,
+            "prompt {prompt:?}: {added} tokens added, over a budget of 6"
+        );
+        full += usize::from(added == 6);
+    }
+    // Every prompt but one whose oracle stops within its 8 tokens fills the budget.
+    assert!(full >= 15, "{full} of 20 filled the budget");
+}
