@@ -1305,12 +1305,10 @@ fn place_label(
 ) -> (f64, f64, &'static str) {
     let wd = label_width(t);
     let spot = |dx: f64, dy: f64| -> (f64, f64, &'static str, [f64; 4]) {
-        let ly = y + dy;
+        let (lx, ly) = (x + dx, y + dy);
         if dx > 0.0 {
-            let lx = x + dx;
             (lx, ly, "start", [lx, ly - 9.0, lx + wd, ly + 2.0])
         } else {
-            let lx = x + dx;
             (lx, ly, "end", [lx - wd, ly - 9.0, lx, ly + 2.0])
         }
     };

@@ -228,9 +228,13 @@ impl TaskReport {
     /// anchors. When it is not (e.g. both near 0% on GSM8K with a pair that cannot do it),
     /// APGR values are ratios of noise, and the report says so.
     pub fn anchors_separated(&self) -> Option<bool> {
-        let small = self.get(HelpConfig::Small)?;
-        let oracle = self.get(HelpConfig::Oracle)?;
-        Some(oracle.ci.0 > small.ci.1)
+        self.anchors()
+            .map(|(small, oracle)| oracle.ci.0 > small.ci.1)
+    }
+
+    /// The small-alone and oracle-alone summaries, when both were run.
+    pub fn anchors(&self) -> Option<(&ConfigSummary, &ConfigSummary)> {
+        Some((self.get(HelpConfig::Small)?, self.get(HelpConfig::Oracle)?))
     }
 }
 
@@ -428,20 +432,18 @@ impl StudyReport {
                     s,
                     "\nToken-level APGR (area under PGR against oracle share, anchored at small = 0 and oracle = 1; 0.5 = the straight line):\n"
                 );
-                if t.anchors_separated() == Some(false) {
-                    let (sm, or) = (t.get(HelpConfig::Small), t.get(HelpConfig::Oracle));
-                    if let (Some(sm), Some(or)) = (sm, or) {
-                        let _ = writeln!(
-                            s,
-                            "**The anchors overlap**: the oracle's {:.1}% [{:.1}, {:.1}] is not above the small model's {:.1}% [{:.1}, {:.1}] (95% intervals), so the gap APGR divides by is not resolved on these items and the values below are noise.\n",
-                            100.0 * or.accuracy,
-                            100.0 * or.ci.0,
-                            100.0 * or.ci.1,
-                            100.0 * sm.accuracy,
-                            100.0 * sm.ci.0,
-                            100.0 * sm.ci.1
-                        );
-                    }
+                if let Some((sm, or)) = t.anchors().filter(|_| t.anchors_separated() == Some(false))
+                {
+                    let _ = writeln!(
+                        s,
+                        "**The anchors overlap**: the oracle's {:.1}% [{:.1}, {:.1}] is not above the small model's {:.1}% [{:.1}, {:.1}] (95% intervals), so the gap APGR divides by is not resolved on these items and the values below are noise.\n",
+                        100.0 * or.accuracy,
+                        100.0 * or.ci.0,
+                        100.0 * or.ci.1,
+                        100.0 * sm.accuracy,
+                        100.0 * sm.ci.0,
+                        100.0 * sm.ci.1
+                    );
                 }
                 let _ = writeln!(s, "| policy | points | APGR | gain over random |");
                 let _ = writeln!(s, "|---|---|---|---|");
