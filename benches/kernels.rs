@@ -6,6 +6,9 @@
 //!   (32 prompts) against the FFN up-projection `[384, 1536]`, activation quantisation included;
 //!   the same products in f32 through burn's CPU backend for comparison.
 //! * `attention_head`: one 32-wide head over 93 positions.
+//! * `signal`: the token-level help signal (`lm::generate::sampling::signal`: argmax, entropy,
+//!   max probability) over SmolLM2's 49,152 and Gemma 3's 262,144 logits — the policy layer's
+//!   cost per guided-decoding step; and the greedy sampler's step on the same rows.
 //!
 //! Inputs are deterministic (sines), built outside the timed region. Throughput is reported in
 //! multiply-accumulates (`Elements`).
@@ -73,9 +76,33 @@ fn attention(c: &mut Criterion) {
     group.finish();
 }
 
+fn signal(c: &mut Criterion) {
+    let mut group = c.benchmark_group("signal");
+    for vocab in [49_152usize, 262_144] {
+        // Logits spread like a model's: most far below the maximum, a few near it.
+        let logits: Vec<f32> = values(vocab, 0.2)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| 4.0 * v - (i % 97) as f32 * 0.2)
+            .collect();
+        group.throughput(Throughput::Elements(vocab as u64));
+        group.bench_function(format!("vocabulary {vocab}"), |b| {
+            b.iter(|| std::hint::black_box(lm::generate::sampling::signal(&logits)))
+        });
+        let mut greedy =
+            lm::generate::sampling::Sampler::new(lm::generate::sampling::SamplingConfig::greedy())
+                .expect("greedy sampler");
+        group.bench_function(
+            format!("greedy sample (NaN check + signal), vocabulary {vocab}"),
+            |b| b.iter(|| std::hint::black_box(greedy.sample(&logits).expect("finite logits"))),
+        );
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = kernels;
     config = Criterion::default().sample_size(20);
-    targets = gemm, attention
+    targets = gemm, attention, signal
 }
 criterion_main!(kernels);

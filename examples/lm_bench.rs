@@ -342,12 +342,7 @@ fn bench_cell(
     })
 }
 
+/// Greedy choice: the first largest logit (`lm`'s vectorised scan, as the sampler uses).
 fn argmax(v: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best as u32
+    lm::kernels::softmax::argmax_first(v).0 as u32
 }

@@ -86,15 +86,10 @@ fn probs(logits: &[f32], t: f32) -> Vec<f64> {
     p
 }
 
-/// Index of the largest value (the lowest index on ties, as `lm`'s greedy sampler).
+/// Index of the largest value (the lowest index on ties, NaNs passed over, as `lm`'s greedy
+/// sampler; vectorised).
 pub(crate) fn argmax(v: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
+    lm::kernels::softmax::argmax_first(v).0
 }
 
 /// Draws an index from the (unnormalised, non-negative) weights `w`.
