@@ -826,7 +826,7 @@ impl Plot {
                         .map(|((a, b), t)| (px(*a), py(*b), t.as_str()))
                         .collect();
                     for (x, y, t) in merge_coincident(&at) {
-                        let (lx, ly, anchor) = place_label(x, y, &t, w, &mut taken);
+                        let (lx, ly, anchor) = place_label(x, y, &t, [ml, w, mt + ph], &mut taken);
                         let _ = writeln!(
                             s,
                             r#"<text x="{lx:.2}" y="{ly:.2}" font-size="10" fill="{color}" text-anchor="{anchor}">{}</text>"#,
@@ -1291,16 +1291,18 @@ fn merge_coincident(at: &[(f64, f64, &str)]) -> Vec<(f64, f64, String)> {
     out
 }
 
-/// Where the label `t` of the point at pixel `(x, y)` goes: the first of eight spots around
-/// the point (up-right, down-right, up-left, down-left, then one line further out) whose box
-/// overlaps no box in `taken` and stays left of `right` (the panel's edge); the first spot
-/// that fits the edge if every one is taken. Returns the text's anchor point and
-/// `text-anchor`, and adds its box to `taken`.
+/// Where the label `t` of the point at pixel `(x, y)` goes: the first of twelve spots around
+/// the point (up-right, down-right, up-left, down-left, then one line further out, then two
+/// lines up) whose box overlaps no box in `taken` and stays inside `[left, right]` (the plot
+/// frame's left edge, where the y tick labels end, and the panel's right edge) and above
+/// `bottom` (the frame's lower edge, where the x tick labels begin); the first spot that fits
+/// those edges if every one is taken. Returns the text's anchor point and `text-anchor`, and
+/// adds its box to `taken`.
 fn place_label(
     x: f64,
     y: f64,
     t: &str,
-    right: f64,
+    [left, right, bottom]: [f64; 3],
     taken: &mut Vec<[f64; 4]>,
 ) -> (f64, f64, &'static str) {
     let wd = label_width(t);
@@ -1321,8 +1323,12 @@ fn place_label(
         (5.0, 25.0),
         (-5.0, -17.0),
         (-5.0, 25.0),
+        (5.0, -29.0),
+        (-5.0, -29.0),
+        (5.0, -41.0),
+        (-5.0, -41.0),
     ];
-    let fits = |b: &[f64; 4]| b[2] <= right;
+    let fits = |b: &[f64; 4]| left <= b[0] && b[2] <= right && b[3] <= bottom;
     let free = |b: &[f64; 4]| {
         !taken
             .iter()
@@ -1432,6 +1438,62 @@ mod tests {
             (a[1] - b[1]).abs() >= 11.0 || (a[0] - b[0]).abs() >= label_width("c20_k5"),
             "{a:?} {b:?}"
         );
+    }
+
+    #[test]
+    fn labels_of_points_on_the_bottom_frame_stay_inside_it() {
+        // An all-zero accuracy curve: every point on the frame's lower edge, where the x-axis
+        // tick labels are drawn; no label may go below it or left of the frame (the y tick
+        // labels), and crowded labels stack upwards without overlapping.
+        let mut p = Plot::new("t", "x", "y");
+        p.x_range = Some((0.0, 1.0));
+        p.y_range = Some((0.0, 0.05));
+        // A label beside the corner point first, so the corner's own label must not go left.
+        let x = [0.02, 0.0, 0.1, 0.12, 0.4, 0.41, 1.0];
+        let y = [0.0; 7];
+        let text: Vec<String> = [
+            "c10_k2", "small", "c20_k2", "c50_k2", "c100_k2", "c100_k5", "oracle",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        p.points(&x, &y, color(0), "")
+            .labels(&x, &y, &text, color(0));
+        let s = p.render();
+        let attr = |line: &str, k: &str| -> f64 {
+            let rest = &line[line.find(k).expect(k) + k.len()..];
+            rest[..rest.find('"').unwrap()].parse().unwrap()
+        };
+        // The marker furthest left is the point at (0, 0): the frame's lower-left corner.
+        let (frame_left, frame_bottom) = s
+            .lines()
+            .filter(|l| l.starts_with("<circle"))
+            .map(|l| (attr(l, " cx=\""), attr(l, " cy=\"")))
+            .fold((f64::INFINITY, 0.0), |a, b| if b.0 < a.0 { b } else { a });
+        let boxes: Vec<[f64; 4]> = text
+            .iter()
+            .map(|t| {
+                let tag = s
+                    .lines()
+                    .find(|l| l.ends_with(&format!(">{t}</text>")))
+                    .unwrap_or_else(|| panic!("label {t} drawn: {s}"));
+                let (lx, ly, wd) = (attr(tag, " x=\""), attr(tag, " y=\""), label_width(t));
+                let b = if tag.contains(r#"text-anchor="end""#) {
+                    [lx - wd, ly - 9.0, lx, ly + 2.0]
+                } else {
+                    [lx, ly - 9.0, lx + wd, ly + 2.0]
+                };
+                assert!(b[3] <= frame_bottom, "{t}: {b:?} below {frame_bottom}");
+                assert!(b[0] >= frame_left, "{t}: {b:?} left of {frame_left}");
+                b
+            })
+            .collect();
+        for (i, a) in boxes.iter().enumerate() {
+            for (b, t) in boxes[i + 1..].iter().zip(&text[i + 1..]) {
+                let overlap = a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+                assert!(!overlap, "{}: {a:?} overlaps {t}: {b:?}", text[i]);
+            }
+        }
     }
 
     #[test]

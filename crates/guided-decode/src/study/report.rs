@@ -552,6 +552,14 @@ impl StudyReport {
         p.legend_pos = LegendPos::Outside;
         p.x_range = Some((0.0, 1.0));
         let ends = [small.accuracy, oracle.accuracy];
+        // Accuracy from 0 up (an automatic range around an all-zero task went to −1).
+        let top = t
+            .curves
+            .iter()
+            .flat_map(|c| c.points.iter().map(|p| p.1))
+            .chain(ends)
+            .fold(0.0f64, f64::max);
+        p.y_range = Some((0.0, (1.15 * top).clamp(0.05, 1.0)));
         p.styled_line(
             &[0.0, 1.0],
             &ends,
@@ -768,7 +776,7 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_anchors_are_flagged_in_the_report() {
+    fn overlapping_anchors_are_flagged_and_accuracy_starts_at_zero() {
         // 200 items: the small model right on `small_right`, the oracle on `oracle_right`.
         let report = |small_right: usize, oracle_right: usize| {
             let records = |right: usize, share: usize| -> Vec<ItemRecord> {
@@ -821,6 +829,12 @@ mod tests {
         let apart = report(20, 80);
         assert_eq!(apart.tasks[0].anchors_separated(), Some(true));
         assert!(!apart.to_markdown().contains("The anchors overlap"));
+        // The curves' accuracy axis starts at 0 (an all-zero task once spanned −1 to 1) and
+        // ends a little above the best point.
+        let y = |r: &StudyReport| r.curves_chart(&r.tasks[0]).and_then(|p| p.y_range);
+        assert_eq!(y(&report(0, 0)), Some((0.0, 0.05)));
+        let (lo, hi) = y(&apart).expect("a range");
+        assert!(lo == 0.0 && (hi - 1.15 * 0.4).abs() < 1e-12, "{hi}");
     }
 
     #[test]
