@@ -1395,40 +1395,50 @@ mod tests {
         assert!(g.contains("translate(") && !g.contains(r#"url(#plot)"#));
     }
 
+    /// The number in attribute `k` (e.g. `" x=\""`) of an SVG element's line.
+    fn attr(line: &str, k: &str) -> f64 {
+        let rest = &line[line.find(k).expect(k) + k.len()..];
+        rest[..rest.find('"').unwrap()].parse().unwrap()
+    }
+
+    /// The box of the drawn label `t`, from its anchor, size and alignment.
+    fn label_box(svg: &str, t: &str) -> [f64; 4] {
+        let tag = svg
+            .lines()
+            .find(|l| l.ends_with(&format!(">{t}</text>")))
+            .unwrap_or_else(|| panic!("label {t} drawn: {svg}"));
+        let (lx, ly, wd) = (attr(tag, " x=\""), attr(tag, " y=\""), label_width(t));
+        if tag.contains(r#"text-anchor="end""#) {
+            [lx - wd, ly - 9.0, lx, ly + 2.0]
+        } else {
+            [lx, ly - 9.0, lx + wd, ly + 2.0]
+        }
+    }
+
+    /// A plot of labelled points on `[0, 1] × [0, y_max]`, rendered.
+    fn labelled(x: &[f64], y: &[f64], text: &[&str], y_max: f64) -> String {
+        let mut p = Plot::new("t", "x", "y");
+        p.x_range = Some((0.0, 1.0));
+        p.y_range = Some((0.0, y_max));
+        let text: Vec<String> = text.iter().map(|t| t.to_string()).collect();
+        p.points(x, y, color(0), "").labels(x, y, &text, color(0));
+        p.render()
+    }
+
     #[test]
     fn coincident_labels_merge_and_near_ones_do_not_overlap() {
         // Three configurations with the same result, two more a hair apart.
-        let mut p = Plot::new("t", "x", "y");
-        p.x_range = Some((0.0, 1.0));
-        p.y_range = Some((0.0, 1.0));
-        let (x, y) = ([0.5, 0.5, 0.5, 0.2, 0.21], [0.5, 0.5, 0.5, 0.2, 0.2]);
-        let text: Vec<String> = ["c50_k10", "c100_k10", "c100_k5", "c20_k5", "c10_k10"]
-            .iter()
-            .map(|t| t.to_string())
-            .collect();
-        p.points(&x, &y, color(0), "")
-            .labels(&x, &y, &text, color(0));
-        let s = p.render();
+        let s = labelled(
+            &[0.5, 0.5, 0.5, 0.2, 0.21],
+            &[0.5, 0.5, 0.5, 0.2, 0.2],
+            &["c50_k10", "c100_k10", "c100_k5", "c20_k5", "c10_k10"],
+            1.0,
+        );
         assert!(s.contains(">c50_k10, c100_k10, c100_k5</text>"), "{s}");
         // The two near points' labels: boxes from the text's anchor, size and alignment.
         let boxes: Vec<[f64; 4]> = ["c20_k5", "c10_k10"]
             .iter()
-            .map(|t| {
-                let tag = s
-                    .lines()
-                    .find(|l| l.ends_with(&format!(">{t}</text>")))
-                    .expect("label drawn");
-                let num = |k: &str| -> f64 {
-                    let rest = &tag[tag.find(k).expect(k) + k.len()..];
-                    rest[..rest.find('"').unwrap()].parse().unwrap()
-                };
-                let (lx, ly, wd) = (num(" x=\""), num(" y=\""), label_width(t));
-                if tag.contains(r#"text-anchor="end""#) {
-                    [lx - wd, ly - 9.0, lx, ly + 2.0]
-                } else {
-                    [lx, ly - 9.0, lx + wd, ly + 2.0]
-                }
-            })
+            .map(|t| label_box(&s, t))
             .collect();
         let (a, b) = (boxes[0], boxes[1]);
         let overlap = a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
@@ -1445,25 +1455,16 @@ mod tests {
         // An all-zero accuracy curve: every point on the frame's lower edge, where the x-axis
         // tick labels are drawn; no label may go below it or left of the frame (the y tick
         // labels), and crowded labels stack upwards without overlapping.
-        let mut p = Plot::new("t", "x", "y");
-        p.x_range = Some((0.0, 1.0));
-        p.y_range = Some((0.0, 0.05));
         // A label beside the corner point first, so the corner's own label must not go left.
-        let x = [0.02, 0.0, 0.1, 0.12, 0.4, 0.41, 1.0];
-        let y = [0.0; 7];
-        let text: Vec<String> = [
+        let text = [
             "c10_k2", "small", "c20_k2", "c50_k2", "c100_k2", "c100_k5", "oracle",
-        ]
-        .iter()
-        .map(|t| t.to_string())
-        .collect();
-        p.points(&x, &y, color(0), "")
-            .labels(&x, &y, &text, color(0));
-        let s = p.render();
-        let attr = |line: &str, k: &str| -> f64 {
-            let rest = &line[line.find(k).expect(k) + k.len()..];
-            rest[..rest.find('"').unwrap()].parse().unwrap()
-        };
+        ];
+        let s = labelled(
+            &[0.02, 0.0, 0.1, 0.12, 0.4, 0.41, 1.0],
+            &[0.0; 7],
+            &text,
+            0.05,
+        );
         // The marker furthest left is the point at (0, 0): the frame's lower-left corner.
         let (frame_left, frame_bottom) = s
             .lines()
@@ -1473,16 +1474,7 @@ mod tests {
         let boxes: Vec<[f64; 4]> = text
             .iter()
             .map(|t| {
-                let tag = s
-                    .lines()
-                    .find(|l| l.ends_with(&format!(">{t}</text>")))
-                    .unwrap_or_else(|| panic!("label {t} drawn: {s}"));
-                let (lx, ly, wd) = (attr(tag, " x=\""), attr(tag, " y=\""), label_width(t));
-                let b = if tag.contains(r#"text-anchor="end""#) {
-                    [lx - wd, ly - 9.0, lx, ly + 2.0]
-                } else {
-                    [lx, ly - 9.0, lx + wd, ly + 2.0]
-                };
+                let b = label_box(&s, t);
                 assert!(b[3] <= frame_bottom, "{t}: {b:?} below {frame_bottom}");
                 assert!(b[0] >= frame_left, "{t}: {b:?} left of {frame_left}");
                 b
