@@ -1,7 +1,9 @@
 //! The quantized executor's mat-vec kernels (`lm::kernels::qdot`) per GGUF block type, in weight
 //! bytes per second, beside the machine's measured read bandwidth
 //! (`lm::kernels::bandwidth::read_bandwidth`, printed first): batch-1 decoding streams every
-//! weight once per token, so this is the distance to the physical limit.
+//! weight once per token, so this is the distance to the physical limit. The arithmetic limit
+//! is printed next (`lm::kernels::peak::multiply_rates`: f32 multiply-accumulates per ns
+//! through FMAs, and through `vdpbf16ps` where the CPU has it).
 //!
 //! One `[4096, 2048]` matrix per type (8–17 MB: past the caches), random valid blocks; one
 //! activation row (decode) and 8 rows (the 8-row tile of prefill and batches), quantisation
@@ -55,6 +57,16 @@ fn matvec(c: &mut Criterion) {
     eprintln!(
         "memory read bandwidth ({} threads, 512 MiB): {gbs:.1} GB/s",
         lm::kernels::pool::global().threads()
+    );
+    // The compute limit of the f32-activation tiles (8 rows: bound by their FMAs), and the
+    // bfloat16 dot product's rate beside it (why there are no bfloat16 tiles).
+    let r = lm::kernels::peak::multiply_rates(1 << 22);
+    eprintln!(
+        "one thread: {:.1} f32 multiply-accumulates per ns through FMAs{}",
+        r.fma_f32,
+        r.dot_bf16
+            .map(|b| format!(", {b:.1} through vdpbf16ps (bfloat16 pairs)"))
+            .unwrap_or_default()
     );
     for (rows, exact) in [(1usize, false), (8, false), (1, true), (8, true)] {
         let kind = if exact { "qdot-f32" } else { "qdot" };

@@ -1,6 +1,8 @@
 //! CPU kernels with run-time SIMD dispatch: the int8 dot-product tile of [`crate::kernels::qgemm`], the
 //! f32 row loops of [`crate::models::bert::int8`] (layer norm, GELU, softmax attention, row quantisation)
-//! and the GGUF-block integer dot products of the quantized executor ([`qdot`], AVX2).
+//! and the GGUF-block integer dot products of the quantized executor ([`qdot`], AVX2); two
+//! probes of the machine's limits beside them ([`bandwidth`]: memory reads, [`peak`]:
+//! multiply-accumulates).
 //!
 //! This is the only module of the workspace that uses `unsafe`, for two reasons, both checked
 //! here and nowhere else:
@@ -21,6 +23,7 @@
 
 pub mod bandwidth;
 pub mod math;
+pub mod peak;
 pub mod pool;
 pub mod qdot;
 pub mod qgemm;
