@@ -446,7 +446,7 @@ impl Plane {
                 p.markers(&xs, &ys, &c, &label, level.marker(), 4.0);
             }
             if level == Level::Model && models_in(&bench) <= 3 {
-                p.labels(&xs, &ys, &[router.clone()], &c);
+                p.labels(&xs, &ys, std::slice::from_ref(&router), &c);
             }
         }
         if !dollars {

@@ -69,7 +69,7 @@ fn the_sliding_window_matters_on_the_long_prompt() {
     let mut cache = model.new_cache(1);
     let logits = lm::nn::tensor_io::read_f32(
         model
-            .forward(&[ids.clone()], &mut cache, lm::LogitsAt::All)
+            .forward(std::slice::from_ref(&ids), &mut cache, lm::LogitsAt::All)
             .unwrap(),
     )
     .unwrap();

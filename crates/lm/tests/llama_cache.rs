@@ -43,7 +43,7 @@ fn incremental_decoding_equals_full_pass() {
     let seq: Vec<u32> = vec![3, 17, 5, 9, 30, 2, 11, 4];
     let mut cache = m.new_cache(1);
     let full = read_f32(
-        m.forward(&[seq.clone()], &mut cache, LogitsAt::All)
+        m.forward(std::slice::from_ref(&seq), &mut cache, LogitsAt::All)
             .unwrap(),
     )
     .unwrap();

@@ -32,7 +32,11 @@ fn gguf_and_exported_hf_directory_give_the_same_logits() {
         assert_eq!(ids, from_hf.encode(prompt).unwrap());
         let run = |m: &CausalLm| {
             let mut c = m.new_cache(1);
-            read_f32(m.forward(&[ids.clone()], &mut c, LogitsAt::All).unwrap()).unwrap()
+            read_f32(
+                m.forward(std::slice::from_ref(&ids), &mut c, LogitsAt::All)
+                    .unwrap(),
+            )
+            .unwrap()
         };
         let (a, b) = (run(&from_gguf), run(&from_hf));
         worst = a

@@ -327,7 +327,7 @@ pub fn collect_router_logits(
         let mut cache = model.transformer.new_cache(1);
         let mut routing = lm::nn::moe::ExpertRouting::observed(selector.as_mut(), &mut pool);
         model.transformer.forward_routed(
-            &[w.clone()],
+            std::slice::from_ref(w),
             &mut cache,
             lm::LogitsAt::Last,
             &mut routing,
@@ -478,7 +478,7 @@ pub struct Metrics16 {
     /// 1. WikiText-2 word perplexity (WikiText experiments only).
     pub perplexity: Option<f64>,
     /// 2. The dataset's accuracy (LAMBADA `acc`, HellaSwag `acc_norm`); the results table
-    /// averages the tasks.
+    ///    averages the tasks.
     pub task_accuracy: Option<f64>,
     /// 3. `k̄ / E`.
     pub expert_activation_ratio: f64,

@@ -75,7 +75,7 @@ pub fn balanced_kmeans(
     iterations: usize,
     seed: u64,
 ) -> Result<KMeans> {
-    if dim == 0 || k == 0 || points.len() % dim != 0 {
+    if dim == 0 || k == 0 || !points.len().is_multiple_of(dim) {
         return Err(invalid(
             "points",
             format!(
@@ -85,7 +85,7 @@ pub fn balanced_kmeans(
         ));
     }
     let n = points.len() / dim;
-    if n == 0 || n % k != 0 {
+    if n == 0 || !n.is_multiple_of(k) {
         return Err(invalid(
             "clusters",
             format!("{n} points do not split into {k} equal clusters"),

@@ -145,7 +145,7 @@ pub struct Testbed {
     /// Neurons per expert.
     pub expert_size: usize,
     /// `partition[layer][expert]`: the dense neuron indices of the expert, ascending.
-    pub partition: Vec<Vec<Vec<usize>>>,
+    pub partition: NeuronPartition,
     /// `routers[layer]`: `experts × hidden` router weights, row-major (not in the JSON file).
     #[serde(skip)]
     pub routers: Vec<Vec<f32>>,
@@ -271,7 +271,7 @@ pub fn moe_spec(dense: &TransformerSpec, experts: usize) -> Result<TransformerSp
         return Err(invalid("base model", "is already a mixture of experts"));
     }
     let f = dense.intermediate_size;
-    if experts == 0 || f % experts != 0 {
+    if experts == 0 || !f.is_multiple_of(experts) {
         return Err(invalid(
             "experts",
             format!("{experts} does not divide the FFN width {f}"),
@@ -398,6 +398,9 @@ pub fn moe_weights(
     Ok(out)
 }
 
+/// Per layer, per expert, the dense MLP's neuron indices that expert owns.
+pub type NeuronPartition = Vec<Vec<Vec<usize>>>;
+
 /// Balanced k-means partition of every layer's neurons (see the module docs).
 ///
 /// # Errors
@@ -406,7 +409,7 @@ pub fn partition_neurons(
     dense_spec: &TransformerSpec,
     dense: &HostWeights,
     options: &TestbedOptions,
-) -> Result<(Vec<Vec<Vec<usize>>>, Vec<(f64, usize)>)> {
+) -> Result<(NeuronPartition, Vec<(f64, usize)>)> {
     moe_spec(dense_spec, options.experts)?;
     let (h, f) = (dense_spec.hidden_size, dense_spec.intermediate_size);
     let mut partition = Vec::new();

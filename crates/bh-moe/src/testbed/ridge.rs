@@ -46,7 +46,10 @@ impl RidgeStats {
     /// # Errors
     /// Sizes that do not fit.
     pub fn add_products(&mut self, xtx: &[f32], xty: &[f32], y: &[f32]) -> Result<()> {
-        if xtx.len() != self.d * self.d || xty.len() != self.d * self.m || y.len() % self.m != 0 {
+        if xtx.len() != self.d * self.d
+            || xty.len() != self.d * self.m
+            || !y.len().is_multiple_of(self.m)
+        {
             return Err(invalid(
                 "ridge batch",
                 format!(
@@ -82,7 +85,7 @@ impl RidgeStats {
     /// Sizes that do not fit.
     pub fn add_rows(&mut self, x: &[f32], y: &[f32]) -> Result<()> {
         let (d, m) = (self.d, self.m);
-        if x.len() % d != 0 || y.len() % m != 0 || x.len() / d != y.len() / m {
+        if !x.len().is_multiple_of(d) || !y.len().is_multiple_of(m) || x.len() / d != y.len() / m {
             return Err(invalid("ridge batch", "x and y have different row counts"));
         }
         let mut xtx = vec![0f32; d * d];
@@ -114,6 +117,8 @@ impl RidgeStats {
         if self.rows == 0 {
             return Err(invalid("ridge", "no rows were accumulated"));
         }
+        // Negated so that NaN is refused too.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if !(ridge >= 0.0) {
             return Err(invalid("ridge", format!("{ridge} must be ≥ 0")));
         }

@@ -53,14 +53,14 @@ pub fn random_band(
     let n = n_seeds as f64;
     let mut points = Vec::with_capacity(k);
     let mut quality_std = Vec::with_capacity(k);
-    for j in 0..k {
+    for (j, &target_share) in grid.iter().enumerate() {
         let qs: Vec<f64> = curves.iter().map(|c| c.points[j].quality).collect();
         let ms = MeanStd::of(&qs);
         let cost = curves[0].points[j]
             .cost
             .map(|_| curves.iter().filter_map(|c| c.points[j].cost).sum::<f64>() / n);
         points.push(CurvePoint {
-            target_share: grid[j],
+            target_share,
             strong_share: curves.iter().map(|c| c.points[j].strong_share).sum::<f64>() / n,
             quality: ms.mean,
             cost,

@@ -2624,13 +2624,12 @@ mod tests {
                         dot_tile_f32(ty, &row, &x, cols, t0, n, &mut d);
                         got.push(d);
                         for (v, o) in got.iter().enumerate() {
-                            for j in 0..n {
+                            for (j, &oj) in o.iter().enumerate().take(n) {
                                 let t = t0 + j;
                                 let (e, mag) = exact_dot(&w, &x[t * cols..(t + 1) * cols]);
                                 assert!(
-                                    (f64::from(o[j]) - e).abs() <= 1e-5 * mag + 1e-7,
-                                    "{ty:?} cols {cols} n {n} t0 {t0} row {j} version {v}: {} vs {e}",
-                                    o[j]
+                                    (f64::from(oj) - e).abs() <= 1e-5 * mag + 1e-7,
+                                    "{ty:?} cols {cols} n {n} t0 {t0} row {j} version {v}: {oj} vs {e}"
                                 );
                             }
                         }

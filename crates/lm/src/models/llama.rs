@@ -178,7 +178,7 @@ impl LlamaConfig {
     /// [`LmError::InvalidModelConfig`] naming the field.
     pub fn check(&self, origin: &str) -> Result<()> {
         if self.num_attention_heads == 0
-            || self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0
+            || self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads)
         {
             return Err(LmError::InvalidModelConfig {
                 path: origin.into(),

@@ -205,10 +205,10 @@ impl TransformerSpec {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(bad(format!("`{name}` must be positive")));
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return Err(bad(format!("head_dim {} must be even", self.head_dim)));
         }
-        if self.num_heads % self.num_kv_heads != 0 {
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return Err(bad(format!(
                 "num_attention_heads {} is not a multiple of num_key_value_heads {}",
                 self.num_heads, self.num_kv_heads
@@ -457,6 +457,8 @@ struct Layer {
 }
 
 /// A layer's MLP: dense, or routed experts.
+// One per layer, built once: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Ffn {
     Dense {
@@ -822,12 +824,13 @@ impl Transformer {
             return None;
         }
         let mut mask = vec![0f32; b * rep * t * total];
-        for s in 0..b {
+        for (s, &pad_s) in pad.iter().enumerate() {
             for i in 0..t {
                 let q = start + i;
                 let row: Vec<f32> = (0..total)
                     .map(|j| {
-                        let hidden = j > q || (j < pad[s] && j != q) || (j <= q && q - j >= w);
+                        // `q - j` is reached only when `j ≤ q`.
+                        let hidden = j > q || (j < pad_s && j != q) || q - j >= w;
                         if hidden { f32::NEG_INFINITY } else { 0.0 }
                     })
                     .collect();

@@ -92,10 +92,10 @@ impl KvCache {
             return;
         }
         for entry in self.layers.iter_mut() {
-            if let Some((k, v)) = entry.take() {
-                if len > 0 {
-                    *entry = Some((k.slice_dim(2, 0..len), v.slice_dim(2, 0..len)));
-                }
+            if let Some((k, v)) = entry.take()
+                && len > 0
+            {
+                *entry = Some((k.slice_dim(2, 0..len), v.slice_dim(2, 0..len)));
             }
         }
         self.len = len;

@@ -128,6 +128,8 @@ pub fn inv_frequencies(head_dim: usize, base: f64, scaling: &RopeScaling) -> Res
                     } else {
                         inv
                     };
+                    // The reference's `~(w < high) * ~(w > low)`, negations kept as written.
+                    #[allow(clippy::neg_cmp_op_on_partial_ord)]
                     let medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
                     if medium {
                         let smooth = (old / wavelen - low) / (high - low);

@@ -46,7 +46,7 @@ pub fn check_golden_logits<M: LanguageModel>(model: &M, golden: &serde_json::Val
         let mut cache = model.new_cache(1);
         let logits = read_f32(
             model
-                .forward(&[ids.clone()], &mut cache, LogitsAt::Last)
+                .forward(std::slice::from_ref(&ids), &mut cache, LogitsAt::Last)
                 .unwrap(),
         )
         .unwrap();

@@ -5,6 +5,9 @@
 //! outputs in registers while each value row's chunks are widened once. The same products as
 //! [`super::attend`] summed in the same order per head, so the results are equal bit for bit.
 
+// Register arrays indexed by head and lane, as the kernel's description reads.
+#![allow(clippy::needless_range_loop)]
+
 use std::arch::x86_64::*;
 
 use super::{KV_AHEAD, load8, prefetch, reduce8_ps, score_tail};
