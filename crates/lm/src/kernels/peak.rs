@@ -97,6 +97,20 @@ mod x86 {
     use super::CHAINS;
     use std::arch::x86_64::*;
 
+    /// `CHAINS` accumulators of type `$zero`'s result, each updated `$n` times by `$op`
+    /// (`|a| …`), then summed into one vector.
+    macro_rules! chains {
+        ($n:expr, $zero:expr, $add:ident, $op:expr) => {{
+            let mut v = [$zero; CHAINS];
+            for _ in 0..$n {
+                for a in &mut v {
+                    *a = $op(*a);
+                }
+            }
+            v.iter().fold($zero, |s, &a| $add(s, a))
+        }};
+    }
+
     /// `CHAINS` chains of 512-bit FMAs, `n` rounds.
     ///
     /// # Safety
@@ -105,15 +119,9 @@ mod x86 {
     pub(super) unsafe fn fma512(n: usize) -> f32 {
         let (w, x) = (_mm512_set1_ps(0.999_9), _mm512_set1_ps(1e-3));
         let (w, x) = (std::hint::black_box(w), std::hint::black_box(x));
-        let mut v = [_mm512_setzero_ps(); CHAINS];
-        for _ in 0..n {
-            for a in &mut v {
-                *a = _mm512_fmadd_ps(*a, w, x);
-            }
-        }
-        let s = v
-            .iter()
-            .fold(_mm512_setzero_ps(), |s, &a| _mm512_add_ps(s, a));
+        let s = chains!(n, _mm512_setzero_ps(), _mm512_add_ps, |a| {
+            _mm512_fmadd_ps(a, w, x)
+        });
         _mm512_reduce_add_ps(s)
     }
 
@@ -125,40 +133,28 @@ mod x86 {
     pub(super) unsafe fn fma256(n: usize) -> f32 {
         let (w, x) = (_mm256_set1_ps(0.999_9), _mm256_set1_ps(1e-3));
         let (w, x) = (std::hint::black_box(w), std::hint::black_box(x));
-        let mut v = [_mm256_setzero_ps(); CHAINS];
-        for _ in 0..n {
-            for a in &mut v {
-                *a = _mm256_fmadd_ps(*a, w, x);
-            }
-        }
+        let s = chains!(n, _mm256_setzero_ps(), _mm256_add_ps, |a| {
+            _mm256_fmadd_ps(a, w, x)
+        });
         let mut out = [0f32; 8];
-        let s = v
-            .iter()
-            .fold(_mm256_setzero_ps(), |s, &a| _mm256_add_ps(s, a));
         // SAFETY: `out` holds 8 values.
         unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
         out.iter().sum()
     }
 
-    /// `CHAINS` chains of 512-bit `vdpbf16ps`, `n` rounds (1.0 · 2⁻¹⁰ per product pair).
+    /// `CHAINS` chains of 512-bit `vdpbf16ps`, `n` rounds (two products 1 · bf16(10⁻³) per
+    /// lane and round).
     ///
     /// # Safety
     /// AVX-512 F and AVX512-BF16 present.
     #[target_feature(enable = "avx512f,avx512bf16")]
     pub(super) unsafe fn dpbf16(n: usize) -> f32 {
-        // bfloat16 bit patterns: 1.0 and 2⁻¹⁰.
         let w: __m512bh = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1.0), _mm512_set1_ps(1.0));
         let x: __m512bh = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3), _mm512_set1_ps(1e-3));
         let (w, x) = (std::hint::black_box(w), std::hint::black_box(x));
-        let mut v = [_mm512_setzero_ps(); CHAINS];
-        for _ in 0..n {
-            for a in &mut v {
-                *a = _mm512_dpbf16_ps(*a, w, x);
-            }
-        }
-        let s = v
-            .iter()
-            .fold(_mm512_setzero_ps(), |s, &a| _mm512_add_ps(s, a));
+        let s = chains!(n, _mm512_setzero_ps(), _mm512_add_ps, |a| {
+            _mm512_dpbf16_ps(a, w, x)
+        });
         _mm512_reduce_add_ps(s)
     }
 }
