@@ -33,7 +33,7 @@ pub struct MultiplyRates {
 /// enough to stay in registers.
 const CHAINS: usize = 24;
 
-/// Measures [`MultiplyRates`] with `iters` passes over [`CHAINS`] independent accumulators
+/// Measures [`MultiplyRates`] with `iters` passes over 24 independent accumulators
 /// per instruction kind (best of three timings each).
 pub fn multiply_rates(iters: usize) -> MultiplyRates {
     let iters = iters.max(1);
