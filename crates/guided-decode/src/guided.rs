@@ -263,7 +263,7 @@ pub fn guided_with<S: LanguageModel>(
         match decision {
             HelpDecision::Continue => {
                 let t = Instant::now();
-                let info = dec.step(&mut sampler)?;
+                let info = dec.step_with(&mut sampler, &sig)?;
                 acc.small_generated += 1;
                 acc.small_read += 1;
                 steps.push(StepSignal {

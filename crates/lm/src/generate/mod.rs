@@ -177,6 +177,14 @@ impl<'m, M: LanguageModel> Decoder<'m, M> {
         Ok(info)
     }
 
+    /// [`Decoder::step`] with `sig = signal(self.logits())` already computed by the caller
+    /// ([`Sampler::sample_with`]): guided decoding's policy reads the signal first.
+    pub fn step_with(&mut self, sampler: &mut Sampler, sig: &sampling::Signal) -> Result<StepInfo> {
+        let info = sampler.sample_with(&self.logits, sig)?;
+        self.feed(&[info.token])?;
+        Ok(info)
+    }
+
     /// Forgets the last `n` tokens (cache rolled back, logits recomputed from the token before).
     pub fn rollback(&mut self, n: usize) -> Result<()> {
         let keep = self.tokens.len().saturating_sub(n).max(1);

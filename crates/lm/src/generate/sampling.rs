@@ -105,18 +105,26 @@ impl Sampler {
     }
 
     /// Picks a token from `logits` and reports the distribution's signals.
+    ///
+    /// # Errors
+    /// [`LmError::TensorRead`] when `logits` is empty or holds a NaN.
     pub fn sample(&mut self, logits: &[f32]) -> Result<StepInfo> {
-        // NaN test without an early exit per element, so that it vectorises (a 49k-entry
-        // row in a few µs; `any` took ~30).
-        let nan = logits
-            .chunks(256)
-            .any(|c| c.iter().fold(false, |acc, x| acc | x.is_nan()));
-        if logits.is_empty() || nan {
-            return Err(LmError::TensorRead {
-                detail: "logits are empty or contain NaN".into(),
-            });
-        }
-        let sig = signal(logits);
+        check_logits(logits)?;
+        self.pick(logits, &signal(logits))
+    }
+
+    /// [`Sampler::sample`] for a caller that has already computed `sig = signal(logits)` (a
+    /// help policy reads it before the step): the same token and [`StepInfo`], without a
+    /// second pass over the vocabulary.
+    ///
+    /// # Errors
+    /// As [`Sampler::sample`].
+    pub fn sample_with(&mut self, logits: &[f32], sig: &Signal) -> Result<StepInfo> {
+        check_logits(logits)?;
+        self.pick(logits, sig)
+    }
+
+    fn pick(&mut self, logits: &[f32], sig: &Signal) -> Result<StepInfo> {
         let token = if self.cfg.temperature == 0.0 {
             sig.argmax
         } else {
@@ -168,6 +176,20 @@ impl Sampler {
         }
         idx[probs.len() - 1]
     }
+}
+
+/// [`LmError::TensorRead`] for an empty row or one holding a NaN. The test has no early exit
+/// per element, so that it vectorises (a 49k-entry row in a few µs; `any` took ~30).
+fn check_logits(logits: &[f32]) -> Result<()> {
+    let nan = logits
+        .chunks(256)
+        .any(|c| c.iter().fold(false, |acc, x| acc | x.is_nan()));
+    if logits.is_empty() || nan {
+        return Err(LmError::TensorRead {
+            detail: "logits are empty or contain NaN".into(),
+        });
+    }
+    Ok(())
 }
 
 /// What a next-token distribution tells a policy: [`signal`]'s result.
@@ -239,6 +261,38 @@ pub fn distribution(logits: &[f32]) -> (Vec<f32>, f32, f32, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sampling_with_a_precomputed_signal_is_sampling() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for cfg in [
+            SamplingConfig::greedy(),
+            SamplingConfig::temperature(0.8, 5),
+            SamplingConfig {
+                top_k: Some(40),
+                top_p: Some(0.9),
+                ..SamplingConfig::temperature(1.2, 9)
+            },
+        ] {
+            let (mut a, mut b) = (
+                Sampler::new(cfg.clone()).unwrap(),
+                Sampler::new(cfg).unwrap(),
+            );
+            for _ in 0..50 {
+                let logits: Vec<f32> = (0..1000).map(|_| rng.random_range(-4.0..4.0)).collect();
+                let sig = signal(&logits);
+                assert_eq!(
+                    a.sample(&logits).unwrap(),
+                    b.sample_with(&logits, &sig).unwrap()
+                );
+            }
+        }
+        let sig = signal(&[0.0, 1.0]);
+        let mut s = Sampler::new(SamplingConfig::greedy()).unwrap();
+        assert!(s.sample_with(&[0.0, f32::NAN], &sig).is_err());
+        assert!(s.sample_with(&[], &sig).is_err());
+    }
 
     #[test]
     fn the_fast_signal_agrees_with_the_full_distribution() {
