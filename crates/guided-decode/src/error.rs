@@ -36,7 +36,7 @@ pub enum GuidedError {
     /// A benchmark task, its data or its scoring failed.
     #[error(transparent)]
     Harness(#[from] evals::harness::HarnessError),
-    /// A figure could not be written.
+    /// A routing metric or its data failed (`evals`).
     #[error(transparent)]
     Eval(#[from] evals::EvalError),
     /// A figure could not be written.

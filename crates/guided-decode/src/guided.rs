@@ -71,9 +71,10 @@ pub struct OracleCall {
 pub struct Accounting {
     /// Tokens the small model sampled.
     pub small_generated: usize,
-    /// Tokens the small model read (prompt, oracle hand-offs, re-reads after rollbacks),
-    /// counted per item as if it ran alone: the prompt in full even when a decoder kept
-    /// across items read only part of it.
+    /// Tokens the small model read as input (prompt, oracle hand-offs, re-reads after
+    /// rollbacks) — not its own sampled tokens, which count once, in `small_generated` —
+    /// per item as if it ran alone: the prompt in full even when a decoder kept across items
+    /// read only part of it. Each model processes `read + generated` tokens (±1 per call).
     pub small_read: usize,
     /// Oracle calls.
     pub oracle_calls: usize,
@@ -242,6 +243,7 @@ pub fn guided_with<S: LanguageModel>(
     let mut calls = Vec::new();
     let mut steps = Vec::new();
     let mut completion_text = String::new();
+    let mut force_small = false;
     let stop = loop {
         let generated = dec.tokens().len().saturating_sub(n_prompt);
         if generated >= opts.max_new_tokens {
@@ -258,14 +260,20 @@ pub fn guided_with<S: LanguageModel>(
             entropy,
             max_prob,
         };
-        let decision = policy.decide(&signal);
+        // After a hand-off that added nothing (an empty reply that is not a stop), the small
+        // model takes the next step itself: asking again with the same context would get the
+        // same empty reply, forever.
+        let decision = if std::mem::take(&mut force_small) {
+            HelpDecision::Continue
+        } else {
+            policy.decide(&signal)
+        };
         acc.policy_s += t.elapsed().as_secs_f64();
         match decision {
             HelpDecision::Continue => {
                 let t = Instant::now();
                 let info = dec.step_with(&mut sampler, &sig)?;
                 acc.small_generated += 1;
-                acc.small_read += 1;
                 steps.push(StepSignal {
                     position: generated,
                     token: info.token,
@@ -284,8 +292,16 @@ pub fn guided_with<S: LanguageModel>(
                     break GuidedStop::StopString;
                 }
             }
+            HelpDecision::AskOracle { tokens: 0 } => {
+                return Err(GuidedError::InvalidOption {
+                    name: "tokens",
+                    reason: format!("policy `{}` asked the oracle for 0 tokens", policy.name()),
+                });
+            }
             HelpDecision::AskOracle { tokens } => {
-                let remaining = opts.max_new_tokens - generated;
+                // Within the budget and the small model's context window.
+                let remaining = (opts.max_new_tokens - generated)
+                    .min(small.max_positions() - dec.tokens().len());
                 let before = dec.tokens().len();
                 let reply = match oracle.handoff() {
                     Handoff::Ids => oracle.continue_ids(dec.tokens(), tokens.min(remaining))?,
@@ -311,6 +327,7 @@ pub fn guided_with<S: LanguageModel>(
                             &reply.tokens[..reply.tokens.len() - usize::from(reply.stopped)];
                         dec.feed(content)?;
                         acc.small_read += content.len();
+                        force_small = content.is_empty() && !reply.stopped;
                     }
                     Handoff::Text => {
                         let mut target = small
@@ -319,7 +336,7 @@ pub fn guided_with<S: LanguageModel>(
                             completion_of(&target)? == format!("{completion_text}{}", reply.text);
                         // The oracle wrote k of its own tokens; re-tokenised, they can run past
                         // the budget in small-model tokens: the completion is cut there.
-                        let cap = n_prompt + opts.max_new_tokens;
+                        let cap = (n_prompt + opts.max_new_tokens).min(small.max_positions());
                         if target.len() > cap {
                             target.truncate(cap);
                             cut = true;
@@ -327,6 +344,7 @@ pub fn guided_with<S: LanguageModel>(
                         let keep = common_prefix(dec.tokens(), &target);
                         acc.refed_after_handoff += dec.tokens().len() - keep;
                         acc.small_read += dec.sync(&target)?;
+                        force_small = reply.text.is_empty() && !reply.stopped;
                         kept_prompt = kept_prompt.min(common_prefix(dec.tokens(), &prompt_ids));
                     }
                 }
@@ -359,7 +377,7 @@ pub fn guided_with<S: LanguageModel>(
     }
     acc.small_flops = small
         .active_parameters()
-        .map(|p| 2.0 * p as f64 * (acc.small_read) as f64);
+        .map(|p| 2.0 * p as f64 * (acc.small_read + acc.small_generated) as f64);
     acc.oracle_flops = oracle
         .active_parameters()
         .map(|p| 2.0 * p as f64 * (acc.oracle_read + acc.oracle_generated) as f64);

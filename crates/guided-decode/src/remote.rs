@@ -111,10 +111,22 @@ impl OpenAiClient {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self> {
         let base = cfg.base_url.trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
+        let Some(rest) = base
+            .strip_prefix("http://")
+            .or_else(|| base.strip_prefix("https://"))
+        else {
             return Err(GuidedError::InvalidOption {
                 name: "base_url",
                 reason: format!("`{base}` is not an http:// or https:// URL"),
+            });
+        };
+        // The URL appears in errors and reports, so it must not carry a secret: credentials
+        // come from `api_key_env`. (The message does not repeat the URL.)
+        let authority = rest.split('/').next().unwrap_or("");
+        if authority.contains('@') || rest.contains('?') {
+            return Err(GuidedError::InvalidOption {
+                name: "base_url",
+                reason: "user information or a query string in the URL: give credentials through `api_key_env`".into(),
             });
         }
         let api_key = match &cfg.api_key_env {
@@ -317,12 +329,21 @@ impl Oracle for RemoteOracle {
             })?
             .to_string();
         let stopped = choice.get("finish_reason").and_then(Value::as_str) == Some("stop");
+        // The token counts are the call's cost: a reply without them is refused rather than
+        // counted as free.
         let usage = |key: &str| {
             v.get("usage")
                 .and_then(|u| u.get(key))
                 .and_then(Value::as_u64)
                 .map(|x| x as usize)
+                .ok_or_else(|| {
+                    self.error(
+                        RemoteErrorKind::MalformedResponse,
+                        format!("no `usage.{key}` count"),
+                    )
+                })
         };
+        let (generated, read_tokens) = (usage("completion_tokens")?, usage("prompt_tokens")?);
         self.last_logprobs = choice
             .get("logprobs")
             .and_then(|l| l.get("token_logprobs"))
@@ -335,9 +356,9 @@ impl Oracle for RemoteOracle {
             });
         Ok(OracleReply {
             tokens: Vec::new(),
-            generated: usage("completion_tokens").unwrap_or(0),
+            generated,
             text,
-            read_tokens: usage("prompt_tokens").unwrap_or(0),
+            read_tokens,
             stopped,
             wall: t.elapsed(),
         })

@@ -1,7 +1,8 @@
 //! The remote oracle against real HTTP servers on 127.0.0.1 (a scripted server on a real
 //! socket, one per test): a well-formed completion (request body and bearer key checked), a
 //! guided generation through it, and each failure as its typed error — no server listening,
-//! a timeout, an HTTP 500 (retried), malformed JSON — with the API key never in the message.
+//! a timeout, an HTTP 500 (retried), malformed JSON, a completion without its token counts —
+//! with the API key never in the message, and a URL carrying credentials refused.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -199,11 +200,14 @@ fn failures_are_typed_and_the_key_stays_secret() {
     assert_eq!(kind(e), RemoteErrorKind::HttpStatus(400));
     assert_eq!(log.lock().unwrap().len(), 1);
 
-    // Malformed answers: not JSON, and JSON without a completion.
+    // Malformed answers: not JSON, JSON without a completion, and a completion without its
+    // token counts (its cost: refused rather than counted as free).
     for body in [
         "{not json",
         r#"{"choices": []}"#,
         r#"{"choices": [{"text": 3}]}"#,
+        r#"{"choices": [{"text": "x", "finish_reason": "length"}]}"#,
+        r#"{"choices": [{"text": "x", "finish_reason": "length"}], "usage": {"prompt_tokens": 1}}"#,
     ] {
         let (url, _) = serve(vec![Reply::Send(200, body.into())]);
         let e = RemoteOracle::new(config(&url))
@@ -215,6 +219,16 @@ fn failures_are_typed_and_the_key_stays_secret() {
 
     // Configuration errors name the option.
     assert!(RemoteOracle::new(RemoteConfig::new("ftp://x", "m")).is_err());
+    // A secret in the URL would reach errors and reports: refused, without repeating it.
+    for url in [
+        "http://user:hunter2@127.0.0.1:9/v1",
+        "https://127.0.0.1:9/v1?key=hunter2",
+    ] {
+        let e = RemoteOracle::new(RemoteConfig::new(url, "m"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("base_url") && !e.contains("hunter2"), "{e}");
+    }
     let mut unset = RemoteConfig::new("http://127.0.0.1:9/v1", "m");
     unset.api_key_env = Some("GUIDED_TEST_KEY_UNSET".into());
     assert!(

@@ -7,7 +7,9 @@
 //! * a policy that calls the oracle at step 0 for the whole budget reproduces the oracle's own
 //!   greedy output (same tokenizer); never calling reproduces the small model's;
 //! * BiLD: always falling back gives the large model's greedy output, never falling back the
-//!   small model's; in between, the completion is the small model's kept tokens plus one large-model token per call.
+//!   small model's; in between, the completion is the small model's kept tokens plus one large-model token per call;
+//! * an oracle that answers with nothing cannot stall a generation, and a policy asking for
+//!   0 tokens is refused.
 
 use guided_decode::testing::tiny_model;
 use guided_decode::{
@@ -217,6 +219,15 @@ fn random_help_makes_exactly_c_calls_reproducibly() {
     assert_eq!(a.tokens.len(), 30);
     assert_eq!(a.accounting.small_generated, 22);
     assert!((a.accounting.oracle_share(a.tokens.len()) - 8.0 / 30.0).abs() < 1e-12);
+    // Each token counted once: the small model read the prompt and the oracle's 8 tokens and
+    // wrote 22, so its FLOPs cover the 30 + prompt tokens of its sequence.
+    let n_prompt = small.encode_prompt("w3 w7 w1").unwrap().len();
+    assert_eq!(a.accounting.small_read, n_prompt + 8);
+    let p = small.active_parameters().expect("a known size") as f64;
+    assert_eq!(
+        a.accounting.small_flops,
+        Some(2.0 * p * (n_prompt + 30) as f64)
+    );
     assert!(a.calls.iter().all(|c| c.position < 10 + 2 * 4));
     // A fresh oracle (a kept one would read less: it keeps its cache across items).
     let mut fresh = ModelOracle::same_tokenizer(&big);
@@ -400,4 +411,78 @@ fn bild_spans_small_only_to_large_only() {
         calls > 0 && rollbacks > 0 && rollbacks < calls,
         "{rollbacks}/{calls}"
     );
+}
+
+/// An oracle that answers every call with nothing (an empty completion that is not a stop,
+/// as a server may return).
+struct Mute;
+
+impl guided_decode::Oracle for Mute {
+    fn name(&self) -> &str {
+        "mute"
+    }
+    fn handoff(&self) -> guided_decode::Handoff {
+        guided_decode::Handoff::Text
+    }
+    fn continue_ids(
+        &mut self,
+        _: &[u32],
+        k: usize,
+    ) -> guided_decode::Result<guided_decode::OracleReply> {
+        self.continue_text("", "", k)
+    }
+    fn continue_text(
+        &mut self,
+        _: &str,
+        _: &str,
+        _: usize,
+    ) -> guided_decode::Result<guided_decode::OracleReply> {
+        Ok(guided_decode::OracleReply {
+            tokens: Vec::new(),
+            generated: 0,
+            text: String::new(),
+            read_tokens: 0,
+            stopped: false,
+            wall: std::time::Duration::ZERO,
+        })
+    }
+    fn reset(&mut self) {}
+    fn active_parameters(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A policy that asks for `k` tokens before every step.
+struct Always(usize);
+
+impl routing_core::token::HelpPolicy for Always {
+    fn name(&self) -> String {
+        format!("always {}", self.0)
+    }
+    fn reset(&mut self, _: u64) {}
+    fn decide(
+        &mut self,
+        _: &routing_core::token::TokenSignal,
+    ) -> routing_core::token::HelpDecision {
+        routing_core::token::HelpDecision::AskOracle { tokens: self.0 }
+    }
+}
+
+#[test]
+fn an_oracle_that_adds_nothing_cannot_stall_generation() {
+    let small = tiny_model(V, 1);
+    let opts = GuidedOptions {
+        max_new_tokens: 12,
+        ..Default::default()
+    };
+    // Each empty hand-off is followed by one small-model step: the budget is reached.
+    let g = guided_generate(&small, &mut Mute, &mut Always(3), "w3 w7 w1", &opts).unwrap();
+    assert_eq!(g.accounting.small_generated, 12);
+    assert_eq!(g.accounting.oracle_calls, 12);
+    assert_eq!(g.tokens.len(), 12);
+    // A policy asking for 0 tokens is refused, naming itself.
+    let e = guided_generate(&small, &mut Mute, &mut Always(0), "w3 w7 w1", &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("always 0"), "{e}");
 }

@@ -12,8 +12,6 @@
 //! AUROC for the label is measured over every labelled step of these items (entropy: higher =
 //! more likely to differ; max probability: lower = more likely).
 
-use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use evals::harness::Item;
@@ -24,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::config::HelpConfig;
 use super::log::ItemRecord;
 use super::{Models, StudyOptions};
-use crate::error::{GuidedError, Result};
+use crate::error::Result;
 
 /// The labels of one item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,10 +58,10 @@ pub struct MetaSummary {
     pub labelled_steps: usize,
     /// Share of labelled steps where the oracle would pick a different token.
     pub differ_rate: f64,
-    /// Mean and median step of the first divergence.
+    /// Mean step of the first divergence (0 when no item diverges).
     pub first_divergence_mean: f64,
-    /// Median step of the first divergence.
-    pub first_divergence_median: f64,
+    /// Median step of the first divergence (`None` when no item diverges).
+    pub first_divergence_median: Option<f64>,
     /// Mean first-divergence step as a share of the completion length.
     pub first_divergence_relative: f64,
     /// Mean entropy at the first divergence / at every other labelled step.
@@ -188,16 +186,14 @@ pub(crate) fn run_meta<S: LanguageModel, O: LanguageModel>(
     }
     // Resume from the log.
     let path = dir.join("meta.jsonl");
-    let io = |source| GuidedError::Io {
-        path: path.clone(),
-        source,
-    };
+    // An item whose labels do not fit its current record (a log from another run) is
+    // labelled again.
+    let steps_of: std::collections::BTreeMap<usize, usize> =
+        targets.iter().map(|r| (r.idx, r.steps.len())).collect();
     let mut done: std::collections::BTreeMap<usize, MetaItem> = Default::default();
-    if let Ok(text) = fs::read_to_string(&path) {
-        for line in text.lines() {
-            if let Ok(m) = serde_json::from_str::<MetaItem>(line) {
-                done.insert(m.idx, m);
-            }
+    for (_, m) in super::log::read_appended::<MetaItem>(&path)? {
+        if steps_of.get(&m.idx) == Some(&m.differs.len()) {
+            done.insert(m.idx, m);
         }
     }
     let mut oracle_box = models.oracle()?;
@@ -233,12 +229,7 @@ pub(crate) fn run_meta<S: LanguageModel, O: LanguageModel>(
             differs,
             first_divergence,
         };
-        let mut f = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io)?;
-        writeln!(f, "{}", serde_json::to_string(&m).expect("serialisable")).map_err(io)?;
+        super::log::append_line(&path, &m)?;
         done.insert(m.idx, m);
         bar.advance(1);
     }
@@ -279,9 +270,9 @@ pub(crate) fn run_meta<S: LanguageModel, O: LanguageModel>(
     let mut sorted = firsts.clone();
     sorted.sort_by(f64::total_cmp);
     let median = match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+        0 => None,
+        n if n % 2 == 1 => Some(sorted[n / 2]),
+        n => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
     };
     let differ = labels.iter().filter(|&&l| l).count();
     let ent_edges: Vec<f64> = (0..12).map(|i| f64::from(i) * 0.5).collect();

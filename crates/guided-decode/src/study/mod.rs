@@ -463,11 +463,12 @@ impl<'r, 'm, S: LanguageModel, O: LanguageModel> Runner<'r, 'm, S, O> {
                 r.oracle_tokens = o.large_written;
                 r.calls = o.calls;
                 r.small_generated = o.small_generated;
-                // Per item as if alone: each model reads the prompt (the verifier all but
-                // its last token), the small model every token of the completion and every
-                // discarded one, the large model its verification passes.
-                r.small_read = ids.len() + o.small_generated + o.large_written;
-                r.oracle_read = ids.len() - 1 + o.large_read;
+                // Inputs per item as if alone (`log::TOKEN_COUNTS`): the small model reads
+                // the prompt and each token the large model wrote; the large model the prompt
+                // and its passes, less the first token of every pass after the first (its own
+                // last correction, counted as written).
+                r.small_read = ids.len() + o.large_written;
+                r.oracle_read = ids.len() - 1 + o.large_read - o.calls.saturating_sub(1);
                 r.oracle_generated = o.large_written;
                 r.rollbacks_discarded = Some((o.rollbacks, o.discarded));
                 r
@@ -496,11 +497,13 @@ impl<'r, 'm, S: LanguageModel, O: LanguageModel> Runner<'r, 'm, S, O> {
                 r.oracle_tokens = o.tokens.len() - o.accepted.min(o.tokens.len());
                 r.calls = o.target_passes;
                 r.small_generated = o.drafted;
-                r.small_read = ids.len() + o.drafted;
-                // The verifier reads the prompt but its last token, then `last + drafts` per
-                // pass; it writes the corrections and bonus tokens.
-                r.oracle_read = ids.len() - 1 + o.drafted + o.target_passes;
+                // Inputs (`log::TOKEN_COUNTS`): the draft reads the prompt and each correction
+                // or bonus token; the verifier the prompt but its last token, then `last +
+                // drafts` per pass, where `last` is its own previous correction after the
+                // first pass.
                 r.oracle_generated = o.tokens.len() - o.accepted.min(o.tokens.len());
+                r.small_read = ids.len() + r.oracle_generated;
+                r.oracle_read = ids.len() - 1 + o.drafted + o.target_passes.min(1);
                 r.drafted_accepted = Some((o.drafted, o.accepted));
                 r
             }
@@ -564,6 +567,7 @@ fn blank() -> ItemRecord {
         oracle_s: 0.0,
         policy_s: 0.0,
         small_step_s: 0.0,
+        token_counts: log::TOKEN_COUNTS,
         drafted_accepted: None,
         rollbacks_discarded: None,
         steps: Vec::new(),

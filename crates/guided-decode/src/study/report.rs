@@ -519,9 +519,9 @@ impl StudyReport {
                 );
                 let _ = writeln!(
                     s,
-                    "\nFirst divergence at step {:.1} on average (median {:.0}; {:.0}% of the way through the completion).\n\n![entropy at the first divergence](meta_{}.svg)\n![max probability at the first divergence](meta_maxprob_{}.svg)",
+                    "\nFirst divergence at step {:.1} on average (median {}; {:.0}% of the way through the completion).\n\n![entropy at the first divergence](meta_{}.svg)\n![max probability at the first divergence](meta_maxprob_{}.svg)",
                     m.first_divergence_mean,
-                    m.first_divergence_median,
+                    opt(m.first_divergence_median, 0),
                     100.0 * m.first_divergence_relative,
                     t.task,
                     t.task
