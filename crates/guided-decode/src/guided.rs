@@ -307,7 +307,13 @@ pub fn guided_with<S: LanguageModel>(
                     Handoff::Ids => oracle.continue_ids(dec.tokens(), tokens.min(remaining))?,
                     Handoff::Text => {
                         completion_text = completion_of(dec.tokens())?;
-                        oracle.continue_text(prompt, &completion_text, tokens)?
+                        // k of the oracle's own tokens (cut at the budget in small-model
+                        // tokens after re-tokenising), never more than the whole budget.
+                        oracle.continue_text(
+                            prompt,
+                            &completion_text,
+                            tokens.min(opts.max_new_tokens),
+                        )?
                     }
                 };
                 acc.oracle_s += reply.wall.as_secs_f64();

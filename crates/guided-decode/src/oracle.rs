@@ -135,7 +135,8 @@ impl<'m, M: LanguageModel> ModelOracle<'m, M> {
     fn extend(&mut self, k: usize) -> Result<(Vec<u32>, bool)> {
         let stop = self.model.stop_tokens().to_vec();
         let d = &mut self.decoder;
-        let mut out = Vec::with_capacity(k);
+        // `k` comes from callers (a server's request): no allocation sized by it.
+        let mut out = Vec::new();
         for i in 0..k {
             // Greedy: only the argmax is needed, not the whole distribution.
             let t = crate::speculative::argmax(d.logits()) as u32;

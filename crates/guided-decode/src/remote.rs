@@ -75,7 +75,9 @@ impl RemoteConfig {
 
 /// A blocking client of an OpenAI-compatible server: POSTs JSON to `{base_url}{path}` with the
 /// configured timeout, retries and bearer key, and classifies failures ([`RemoteErrorKind`]).
-/// [`RemoteOracle`] and the `serve` crate's remote backends are built on it.
+/// [`RemoteOracle`] and the `serve` crate's remote backends are built on it. Clones share the
+/// connection pool and the key.
+#[derive(Clone)]
 pub struct OpenAiClient {
     cfg: RemoteConfig,
     base: String,
@@ -279,6 +281,15 @@ impl RemoteOracle {
             client: OpenAiClient::with_environment(cfg, env)?,
             last_logprobs: None,
         })
+    }
+
+    /// An oracle on a client already built (its key already read; a server's remote backend
+    /// lends its own).
+    pub fn from_client(client: OpenAiClient) -> Self {
+        Self {
+            client,
+            last_logprobs: None,
+        }
     }
 
     fn error(&self, kind: RemoteErrorKind, detail: impl Into<String>) -> GuidedError {

@@ -321,13 +321,16 @@ impl Backend for RemoteBackend {
             Some("length") => FinishReason::Length,
             _ => FinishReason::Stop,
         };
+        // The counts are the request's cost: an answer without them is refused rather than
+        // billed as free.
         let usage = |key: &str| {
             v.get("usage")
                 .and_then(|u| u.get(key))
                 .and_then(Value::as_u64)
-                .unwrap_or(0) as usize
+                .map(|n| n as usize)
+                .ok_or_else(|| self.upstream(format!("the answer has no `usage.{key}` count")))
         };
-        let (read, written) = (usage("prompt_tokens"), usage("completion_tokens"));
+        let (read, written) = (usage("prompt_tokens")?, usage("completion_tokens")?);
         if !text.is_empty() {
             on_text(&text);
         }
@@ -597,8 +600,8 @@ impl Backend for GuidedBackend {
                 (g, o.cost())
             }
             OracleBackend::Remote(r) => {
-                let mut oracle =
-                    RemoteOracle::new(r.client().config().clone()).map_err(internal)?;
+                // The backend's own client: its key, read once, and its connections.
+                let mut oracle = RemoteOracle::from_client(r.client().clone());
                 let g = guided_decode::guided_generate(
                     &*small,
                     &mut oracle,

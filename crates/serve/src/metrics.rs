@@ -1,6 +1,6 @@
 //! Counters behind `/metrics`, in Prometheus' text exposition format (version 0.0.4).
 //!
-//! Per model: requests by outcome (`ok`, `error`, `cancelled`), prompt and completion tokens,
+//! Per model: requests by outcome (`ok`, `error`, `rejected`, `cancelled`), prompt and completion tokens,
 //! FLOPs and dollars spent ([`routing_core::cost`]), routing decisions (`router-mf-*`: which
 //! backend answered), oracle calls and tokens (`guided-*`), and a latency histogram; per
 //! server: requests in flight and HTTP errors by status and type. Models asked for by a
@@ -27,7 +27,10 @@ pub enum Outcome {
     Ok,
     /// The backend failed.
     Error,
-    /// The client went away mid-stream.
+    /// The backend refused the request as the client's fault (a prompt longer than the
+    /// model's context, …): a 400, not a backend failure.
+    Rejected,
+    /// The client went away before the answer was complete.
     Cancelled,
 }
 
@@ -36,6 +39,7 @@ impl Outcome {
         match self {
             Self::Ok => "ok",
             Self::Error => "error",
+            Self::Rejected => "rejected",
             Self::Cancelled => "cancelled",
         }
     }

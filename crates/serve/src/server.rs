@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -33,7 +33,9 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::api::{self, ChatRequest, CompletionRequest, Endpoint, Limits, Validated};
+use crate::api::{
+    self, ChatRequest, CompletionRequest, Endpoint, GenOutput, GenRequest, Limits, Validated,
+};
 use crate::backend::{
     Backend, GUIDED_PREFIX, GuidedBackend, LocalBackend, OracleBackend, PromptScorer,
     ROUTER_PREFIX, RoutedBackend,
@@ -484,36 +486,68 @@ async fn answer(
     }
     let st = state.clone();
     let req = v.request.clone();
+    // A client that disconnects drops this handler's future, and with it `_cancel`: the
+    // generation stops at its next token, and its cost is still recorded (in the blocking
+    // task, which runs to its end either way).
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let _cancel = CancelOnDrop(cancelled.clone());
     let joined = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let _flight = st.metrics.in_flight();
-        backend.generate(&req, &mut |_| true)
+        let result = generate_caught(&*backend, &req, &mut |_| !cancelled.load(Ordering::Relaxed));
+        let outcome = match (&result, cancelled.load(Ordering::Relaxed)) {
+            (_, true) => Outcome::Cancelled,
+            (Ok(_), false) => Outcome::Ok,
+            (Err(e), false) => outcome_of(e),
+        };
+        st.metrics
+            .record(&key, outcome, result.as_ref().ok(), t0.elapsed());
+        result
     })
     .await;
     let result = match joined {
         Ok(r) => r.map_err(ApiError::from),
-        Err(e) => Err(ApiError::internal(format!(
-            "The backend failed while generating ({}).",
-            if e.is_panic() {
-                "it panicked"
-            } else {
-                "it was cancelled"
-            }
-        ))),
+        Err(_) => Err(ApiError::internal(
+            "The backend failed while generating (its task was cancelled).".to_string(),
+        )),
     };
     match result {
-        Ok(out) => {
-            state
-                .metrics
-                .record(&key, Outcome::Ok, Some(&out), t0.elapsed());
-            Json(endpoint.response(&id, created, &v.model, &out)).into_response()
-        }
-        Err(e) => {
-            state
-                .metrics
-                .record(&key, Outcome::Error, None, t0.elapsed());
-            fail(&state, e)
-        }
+        Ok(out) => Json(endpoint.response(&id, created, &v.model, &out)).into_response(),
+        Err(e) => fail(&state, e),
+    }
+}
+
+/// Sets its flag when dropped (a request's future dropped by a disconnecting client).
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// [`Backend::generate`] with a panic turned into [`BackendError::Internal`].
+fn generate_caught(
+    backend: &dyn Backend,
+    req: &GenRequest,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Result<GenOutput, BackendError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        backend.generate(req, on_text)
+    }))
+    .unwrap_or_else(|_| {
+        Err(BackendError::Internal {
+            backend: backend.id().to_string(),
+            detail: "it panicked".into(),
+        })
+    })
+}
+
+/// How a failed request counts in the metrics: the client's fault or the backend's.
+fn outcome_of(e: &BackendError) -> Outcome {
+    match e {
+        BackendError::Invalid { .. } => Outcome::Rejected,
+        BackendError::Upstream { .. } | BackendError::Internal { .. } => Outcome::Error,
     }
 }
 
@@ -546,25 +580,18 @@ fn stream(
         let _permit = permit;
         let _flight = st.metrics.in_flight();
         let mut gone = false;
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            backend.generate(&req, &mut |piece| {
-                let chunk = endpoint.chunk(&id, created, &model, piece, None, false);
-                gone = tx.blocking_send(chunk.to_string()).is_err();
-                !gone
-            })
-        }));
-        let result = result.unwrap_or_else(|_| {
-            Err(BackendError::Internal {
-                backend: backend.id().to_string(),
-                detail: "it panicked".into(),
-            })
+        let result = generate_caught(&*backend, &req, &mut |piece| {
+            let chunk = endpoint.chunk(&id, created, &model, piece, None, false);
+            gone = tx.blocking_send(chunk.to_string()).is_err();
+            !gone
         });
-        let (outcome, out) = match (&result, gone) {
-            (_, true) => (Outcome::Cancelled, result.as_ref().ok()),
-            (Ok(o), false) => (Outcome::Ok, Some(o)),
-            (Err(_), false) => (Outcome::Error, None),
+        let outcome = match (&result, gone) {
+            (_, true) => Outcome::Cancelled,
+            (Ok(_), false) => Outcome::Ok,
+            (Err(e), false) => outcome_of(e),
         };
-        st.metrics.record(&key, outcome, out, t0.elapsed());
+        st.metrics
+            .record(&key, outcome, result.as_ref().ok(), t0.elapsed());
         if gone {
             return;
         }

@@ -541,7 +541,12 @@ fn bad_requests_get_openai_errors_and_the_server_goes_on() {
     let (status, v) = post_raw("/v1/completions", big.into_bytes(), Some(KEY));
     check((status, v.clone()), 413, None);
     assert_eq!(v["error"]["code"], "request_too_large");
-    // A prompt longer than the model's window (512 positions).
+    // A prompt longer than the model's window (512 positions): the client's fault, counted as
+    // rejected, not as a backend failure.
+    let rejected = fixture()
+        .state
+        .metrics()
+        .count("small", serve::Outcome::Rejected);
     check(
         post(
             "/v1/completions",
@@ -549,6 +554,13 @@ fn bad_requests_get_openai_errors_and_the_server_goes_on() {
         ),
         400,
         Some("prompt"),
+    );
+    assert!(
+        fixture()
+            .state
+            .metrics()
+            .count("small", serve::Outcome::Rejected)
+            > rejected
     );
     // Unknown model, unknown route.
     let (status, v) = post("/v1/completions", &completion("gpt-7", "w1", 2));
@@ -613,6 +625,36 @@ fn a_client_that_disconnects_mid_stream_stops_its_generation() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(post("/v1/completions", &completion("big", "w1", 2)).0, 200);
+}
+
+#[test]
+fn a_request_whose_client_disconnects_is_still_counted() {
+    let f = fixture();
+    let count = || {
+        let m = f.state.metrics();
+        m.count("big", serve::Outcome::Cancelled) + m.count("big", serve::Outcome::Ok)
+    };
+    let before = count();
+    let addr = f.base.trim_start_matches("http://");
+    let body =
+        json!({"model": "big", "prompt": "w2", "max_tokens": 300, "temperature": 0}).to_string();
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /v1/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    drop(s);
+    // Stopped at its next token or finished, the request's cost reaches the metrics.
+    let t = Instant::now();
+    while count() == before {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the request was never recorded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
