@@ -122,6 +122,34 @@ pub enum LmError {
         offset: u64,
     },
 
+    /// An error inside the file at `path` (a GGUF that does not parse, …).
+    #[error("{path}: {source}")]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong in it.
+        source: Box<LmError>,
+    },
+
+    /// An error about one tensor of a file (its data cannot be de-quantised, …).
+    #[error("tensor {tensor:?}: {source}")]
+    InTensor {
+        /// The tensor's name.
+        tensor: String,
+        /// What is wrong with it.
+        source: Box<LmError>,
+    },
+
+    /// A tensor with a zero dimension: no model has one, and shapes derived from it would
+    /// divide by zero.
+    #[error("tensor {tensor:?}: dimensions {dims:?} hold no element")]
+    EmptyTensor {
+        /// Tensor name.
+        tensor: String,
+        /// The dimensions read (ggml order).
+        dims: Vec<u64>,
+    },
+
     /// `general.alignment` is zero or not a power of two.
     #[error("GGUF general.alignment is {alignment}; it must be a non-zero power of two")]
     BadAlignment {

@@ -299,6 +299,11 @@ fn targeted_corruptions_give_the_expected_errors() {
             Box::new(move |b| put_u32(b, f32_ndims, u32::MAX)),
         ),
         (
+            "a zero dimension",
+            "EmptyTensor",
+            Box::new(move |b| put_u64(b, f32_dims + 8, 0)),
+        ),
+        (
             "dimension product overflows",
             "DimsOverflow",
             Box::new(move |b| {

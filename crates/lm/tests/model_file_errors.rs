@@ -1,6 +1,7 @@
 //! Corrupt or inconsistent model files give typed errors naming the key or tensor:
 //! an unknown architecture (GGUF and Hugging Face), head counts that do not fit the tensors,
-//! a missing metadata key, and a config without `model_type`.
+//! a missing metadata key, an optional key of the wrong type, a file that does not parse (named),
+//! and a config without `model_type`.
 
 mod common;
 
@@ -100,6 +101,43 @@ fn a_missing_metadata_key_is_named() {
         matches!(&err, LmError::MissingKey { key } if key == "llama.block_count"),
         "{err}"
     );
+}
+
+#[test]
+fn an_optional_key_of_the_wrong_type_is_an_error_not_a_default() {
+    // A RoPE base stored as an integer would silently become the default 10,000.
+    let Some(path) = rewritten(
+        |k, v| {
+            Some(if k == "llama.rope.freq_base" {
+                MetadataValue::U32(500_000)
+            } else {
+                v.clone()
+            })
+        },
+        "ropeint",
+    ) else {
+        return;
+    };
+    let err = CausalLm::open(&path, &Device::flex()).unwrap_err();
+    std::fs::remove_file(&path).ok();
+    assert!(
+        matches!(&err, LmError::WrongValueType { key, .. } if key == "llama.rope.freq_base"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_that_does_not_parse_is_named() {
+    let path = std::env::temp_dir().join(format!("lm-notgguf-{}.gguf", std::process::id()));
+    std::fs::write(&path, b"GGUF\x03\x00\x00\x00truncated").unwrap();
+    let err = lm::GgufFile::open(&path).unwrap_err();
+    std::fs::remove_file(&path).ok();
+    assert!(
+        matches!(&err, LmError::InFile { path: p, source } if p == &path
+            && matches!(**source, LmError::CountTooLarge { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("lm-notgguf-"), "{err}");
 }
 
 #[test]

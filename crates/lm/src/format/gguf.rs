@@ -582,21 +582,21 @@ fn read_array(r: &mut Reader<'_>, key: &str, depth: usize) -> Result<MetadataArr
         MetadataValueType::I64 => MetadataArray::I64(r.fixed(n, W, i64::from_le_bytes)?),
         MetadataValueType::F64 => MetadataArray::F64(r.fixed(n, W, f64::from_le_bytes)?),
         MetadataValueType::Bool => {
-            let mut v = Vec::with_capacity(n);
+            let mut v = Vec::with_capacity(n.min(MAX_PREALLOCATED));
             for _ in 0..n {
                 v.push(read_bool(r, key)?);
             }
             MetadataArray::Bool(v)
         }
         MetadataValueType::String => {
-            let mut v = Vec::with_capacity(n);
+            let mut v = Vec::with_capacity(n.min(MAX_PREALLOCATED));
             for _ in 0..n {
                 v.push(r.string("string array element")?);
             }
             MetadataArray::String(v)
         }
         MetadataValueType::Array => {
-            let mut v = Vec::with_capacity(n);
+            let mut v = Vec::with_capacity(n.min(MAX_PREALLOCATED));
             for _ in 0..n {
                 v.push(read_array(r, key, depth + 1)?);
             }
@@ -604,6 +604,11 @@ fn read_array(r: &mut Reader<'_>, key: &str, depth: usize) -> Result<MetadataArr
         }
     })
 }
+
+/// The most items reserved up front for a count read from a file: the count is checked against
+/// the bytes left, but one item in memory is larger than its smallest encoding (a `String`
+/// against its 8-byte length), so longer lists grow as they are read.
+const MAX_PREALLOCATED: usize = 4096;
 
 /// `x` rounded up to a multiple of `alignment` (a non-zero power of two); `None` on overflow.
 pub(crate) fn align_up(x: u64, alignment: u64) -> Option<u64> {
@@ -639,6 +644,9 @@ fn read_tensor_info(r: &mut Reader<'_>) -> Result<TensorInfo> {
         tensor: name.clone(),
         dims: dims.clone(),
     };
+    if dims.contains(&0) {
+        return Err(LmError::EmptyTensor { tensor: name, dims });
+    }
     let mut n_elements: u64 = 1;
     for &d in &dims {
         if d > i64::MAX as u64 {
@@ -694,8 +702,8 @@ impl GgufHeader {
         let n_tensors = r.count("tensor count", MIN_TENSOR_INFO_SIZE)?;
         let n_kv = r.count("metadata KV count", MIN_KV_SIZE)?;
 
-        let mut metadata = Vec::with_capacity(n_kv);
-        let mut key_index = HashMap::with_capacity(n_kv);
+        let mut metadata = Vec::with_capacity(n_kv.min(MAX_PREALLOCATED));
+        let mut key_index = HashMap::with_capacity(n_kv.min(MAX_PREALLOCATED));
         for _ in 0..n_kv {
             let offset = r.offset();
             let key = r.string("metadata key")?;
@@ -829,6 +837,23 @@ impl GgufHeader {
     /// Whether `key` is present.
     pub fn contains_key(&self, key: &str) -> bool {
         self.key_index.contains_key(key)
+    }
+
+    /// An optional key read with `get` (one of the typed getters): `None` when absent, and a
+    /// present value of the wrong type an error rather than a silent default.
+    ///
+    /// # Errors
+    /// As `get`, for a present key.
+    pub fn optional<T>(
+        &self,
+        key: &str,
+        get: impl Fn(&Self, &str) -> Result<T>,
+    ) -> Result<Option<T>> {
+        if self.contains_key(key) {
+            get(self, key).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     fn require(&self, key: &str) -> Result<&MetadataValue> {
@@ -1021,14 +1046,17 @@ impl GgufFile {
     /// Reads and parses the GGUF file at `path`.
     ///
     /// # Errors
-    /// [`LmError::Io`] naming the path, or any parse error.
+    /// [`LmError::Io`] naming the path, or any parse error inside [`LmError::InFile`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|source| LmError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_bytes(bytes)
+        Self::from_bytes(bytes).map_err(|e| LmError::InFile {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })
     }
 
     /// The parsed header (metadata lookups, tensor infos).
@@ -1064,8 +1092,9 @@ impl GgufFile {
     /// Tensor `name` de-quantised to f32, in ggml element order (`dims[0]` fastest).
     ///
     /// # Errors
-    /// [`LmError::TensorNotFound`], or [`LmError::UnsupportedDequant`] for types
-    /// [`crate::format::dequant`] does not handle.
+    /// [`LmError::TensorNotFound`], or [`LmError::UnsupportedDequant`] (inside
+    /// [`LmError::InTensor`], naming the tensor) for types [`crate::format::dequant`] does not
+    /// handle.
     pub fn dequantize_tensor(&self, name: &str) -> Result<Vec<f32>> {
         let info = self.header.tensor(name)?;
         self.dequantize_info(info)
@@ -1081,7 +1110,10 @@ impl GgufFile {
             tensor: info.name.clone(),
             dims: info.dims.clone(),
         })?;
-        dequant::dequantize(info.ggml_type, data, n)
+        dequant::dequantize(info.ggml_type, data, n).map_err(|e| LmError::InTensor {
+            tensor: info.name.clone(),
+            source: Box::new(e),
+        })
     }
 }
 

@@ -232,7 +232,7 @@ pub fn gguf_leaf(leaf: &str) -> Option<&'static str> {
 /// Another architecture, a missing key (named), or an inconsistent configuration.
 pub fn config_from_gguf(header: &GgufHeader) -> Result<Gemma3Config> {
     expect_architecture(header, "gemma3")?;
-    let (bos_token_id, eos_token_id) = special_ids(header);
+    let (bos_token_id, eos_token_id) = special_ids(header)?;
     let u = |k: &str| arch_usize(header, "gemma3", k);
     let layers = u("block_count")?;
     let head_dim = u("attention.key_length")?;
@@ -245,7 +245,7 @@ pub fn config_from_gguf(header: &GgufHeader) -> Result<Gemma3Config> {
         head_dim,
         rms_norm_eps: f64::from(header.get_f32("gemma3.attention.layer_norm_rms_epsilon")?),
         rope_theta: header
-            .get_f32("gemma3.rope.freq_base")
+            .optional("gemma3.rope.freq_base", GgufHeader::get_f32)?
             .map_or(1_000_000.0, f64::from),
         rope_local_base_freq: DEFAULT_LOCAL_ROPE_BASE,
         sliding_window: u("attention.sliding_window")?,

@@ -112,6 +112,8 @@ pub fn load_tensors(
             }
             let data = file.dequantize_info(info)?;
             let (rows, cols) = (shape[1], shape[2]);
+            // Dimensions are non-zero and their product fits (checked when the header was
+            // read), so `rows * cols` is a non-zero divisor of the data's length.
             for (e, part) in data.chunks_exact(rows * cols).enumerate() {
                 weights.tensors.insert(
                     format!("model.layers.{block}.mlp.experts.{e}.{expert_leaf}"),
@@ -138,11 +140,13 @@ pub fn load_tensors(
                 None
             };
             if let Some(heads) = heads {
-                if data.len() != heads * d * cols {
+                // Head counts come from metadata: their product is checked, not trusted.
+                let rows = heads.checked_mul(d);
+                if shape.len() != 2 || rows != Some(shape[0]) {
                     return Err(LmError::WeightShape {
                         path: origin.into(),
                         name: info.name.clone(),
-                        expected: vec![heads * d, cols],
+                        expected: vec![rows.unwrap_or(usize::MAX), cols],
                         found: shape,
                     });
                 }
@@ -174,9 +178,9 @@ pub fn arch_usize(header: &GgufHeader, arch: &str, key: &str) -> Result<usize> {
 /// # Errors
 /// Neither key present.
 pub fn vocab_size(header: &GgufHeader, arch: &str) -> Result<usize> {
-    match header.get_u32(&format!("{arch}.vocab_size")) {
-        Ok(v) => Ok(v as usize),
-        Err(_) => Ok(header.get_str_array("tokenizer.ggml.tokens")?.len()),
+    match header.optional(&format!("{arch}.vocab_size"), GgufHeader::get_u32)? {
+        Some(v) => Ok(v as usize),
+        None => Ok(header.get_str_array("tokenizer.ggml.tokens")?.len()),
     }
 }
 
@@ -196,13 +200,15 @@ pub fn expect_architecture(header: &GgufHeader, expected: &str) -> Result<()> {
 }
 
 /// `tokenizer.ggml.bos_token_id` and the EOS ids (`tokenizer.ggml.eos_token_id`), when present.
-pub fn special_ids(header: &GgufHeader) -> (Option<u32>, Vec<u32>) {
-    (
-        header.get_u32("tokenizer.ggml.bos_token_id").ok(),
+///
+/// # Errors
+/// A present id that is not an integer in u32 range.
+pub fn special_ids(header: &GgufHeader) -> Result<(Option<u32>, Vec<u32>)> {
+    Ok((
+        header.optional("tokenizer.ggml.bos_token_id", GgufHeader::get_u32)?,
         header
-            .get_u32("tokenizer.ggml.eos_token_id")
-            .ok()
+            .optional("tokenizer.ggml.eos_token_id", GgufHeader::get_u32)?
             .into_iter()
             .collect(),
-    )
+    ))
 }

@@ -240,25 +240,31 @@ pub fn gguf_leaf(leaf: &str) -> Option<&'static str> {
 /// Another architecture, a missing key, or an inconsistent configuration.
 pub fn config_from_gguf(header: &GgufHeader) -> Result<LlamaConfig> {
     expect_architecture(header, "llama")?;
-    let (bos_token_id, eos_token_id) = special_ids(header);
+    let (bos_token_id, eos_token_id) = special_ids(header)?;
     let u = |k: &str| arch_usize(header, "llama", k);
+    let opt = |k: &str| {
+        header
+            .optional(&format!("llama.{k}"), GgufHeader::get_u32)
+            .map(|v| v.map(|x| x as usize))
+    };
     let heads = u("attention.head_count")?;
     let hidden = u("embedding_length")?;
-    let head_dim = u("attention.key_length")
-        .ok()
-        .or_else(|| u("rope.dimension_count").ok())
-        .filter(|&d| d != hidden / heads.max(1));
+    let head_dim = match opt("attention.key_length")? {
+        Some(d) => Some(d),
+        None => opt("rope.dimension_count")?,
+    }
+    .filter(|&d| d != hidden / heads.max(1));
     let cfg = LlamaConfig {
         vocab_size: vocab_size(header, "llama")?,
         hidden_size: hidden,
         intermediate_size: u("feed_forward_length")?,
         num_hidden_layers: u("block_count")?,
         num_attention_heads: heads,
-        num_key_value_heads: u("attention.head_count_kv").unwrap_or(heads),
+        num_key_value_heads: opt("attention.head_count_kv")?.unwrap_or(heads),
         head_dim,
         rms_norm_eps: f64::from(header.get_f32("llama.attention.layer_norm_rms_epsilon")?),
         rope_theta: header
-            .get_f32("llama.rope.freq_base")
+            .optional("llama.rope.freq_base", GgufHeader::get_f32)?
             .map_or(10_000.0, f64::from),
         rope_scaling: None,
         max_position_embeddings: u("context_length")?,

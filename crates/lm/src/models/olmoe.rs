@@ -270,7 +270,7 @@ pub fn gguf_expert_leaf(leaf: &str) -> Option<&'static str> {
 /// A missing key, named.
 pub fn config_from_gguf(header: &GgufHeader) -> Result<OlmoeConfig> {
     expect_architecture(header, "olmoe")?;
-    let (bos_token_id, eos_token_id) = special_ids(header);
+    let (bos_token_id, eos_token_id) = special_ids(header)?;
     let u = |k: &str| arch_usize(header, "olmoe", k);
     let heads = u("attention.head_count")?;
     let cfg = OlmoeConfig {
@@ -279,16 +279,18 @@ pub fn config_from_gguf(header: &GgufHeader) -> Result<OlmoeConfig> {
         intermediate_size: u("expert_feed_forward_length").or_else(|_| u("feed_forward_length"))?,
         num_hidden_layers: u("block_count")?,
         num_attention_heads: heads,
-        num_key_value_heads: u("attention.head_count_kv").unwrap_or(heads),
+        num_key_value_heads: header
+            .optional("olmoe.attention.head_count_kv", GgufHeader::get_u32)?
+            .map_or(heads, |x| x as usize),
         rms_norm_eps: f64::from(header.get_f32("olmoe.attention.layer_norm_rms_epsilon")?),
         rope_theta: header
-            .get_f32("olmoe.rope.freq_base")
+            .optional("olmoe.rope.freq_base", GgufHeader::get_f32)?
             .map_or(10_000.0, f64::from),
         max_position_embeddings: u("context_length")?,
         num_experts: u("expert_count")?,
         num_experts_per_tok: u("expert_used_count")?,
         norm_topk_prob: header
-            .get_bool("olmoe.expert_weights_norm")
+            .optional("olmoe.expert_weights_norm", GgufHeader::get_bool)?
             .unwrap_or(false),
         tie_word_embeddings: header.tensor("output.weight").is_err(),
         bos_token_id,

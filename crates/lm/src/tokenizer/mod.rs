@@ -142,11 +142,16 @@ pub fn special_prefix(tokenizer: &Tokenizer) -> Vec<u32> {
 /// Loads a Hugging Face `tokenizer.json`.
 ///
 /// # Errors
-/// [`LmError::Tokenizers`] when the file cannot be read or parsed.
+/// [`LmError::Tokenizers`] (inside [`LmError::InFile`], naming the file) when the file cannot
+/// be read or parsed.
 pub fn load_tokenizer_json(path: impl AsRef<Path>) -> Result<Tokenizer> {
-    Tokenizer::from_file(path.as_ref()).map_err(|source| LmError::Tokenizers {
-        context: "loading tokenizer.json",
-        source,
+    let path = path.as_ref();
+    Tokenizer::from_file(path).map_err(|source| LmError::InFile {
+        path: path.to_path_buf(),
+        source: Box::new(LmError::Tokenizers {
+            context: "loading tokenizer.json",
+            source,
+        }),
     })
 }
 
