@@ -45,6 +45,19 @@ pub fn load_outcome_csv(path: &Path) -> Result<OutcomeTable> {
             what: "set of model columns (every column is id/text/split/group/cost:*)".into(),
         });
     }
+    // A cost column must name a model column (a typo would otherwise drop its costs).
+    if let Some(stray) = header.iter().find(|h| {
+        h.strip_prefix("cost:")
+            .is_some_and(|m| !model_cols.iter().any(|(_, name)| name == m))
+    }) {
+        return Err(DatasetError::invalid(
+            &origin,
+            1,
+            "header",
+            stray,
+            "a cost column whose model has no score column",
+        ));
+    }
     let cost_cols: Vec<Option<usize>> = model_cols
         .iter()
         .map(|(_, m)| csv.try_column(&format!("cost:{m}")))
@@ -255,6 +268,10 @@ mod tests {
                 .to_string()
                 .contains("cost:m2")
         );
+        // A cost column for a model that has no score column (a typo) is not ignored.
+        let p = tmp("stray.csv", "id,m1,cost:m_1\na,0,3\n");
+        let e = load_outcome_csv(&p).unwrap_err().to_string();
+        assert!(e.contains("stray.csv") && e.contains("cost:m_1"), "{e}");
         let p = tmp("dup.csv", "id,score\na,0.1\na,0.2\n");
         assert!(
             load_scores_csv(&p)

@@ -284,7 +284,7 @@ pub fn load_overtraining(dir: &Path) -> Result<Loaded<OvertrainingStudy>> {
             what: "over-training runs".into(),
         });
     }
-    let chance = read_chance(&dir.join("eval_metadata.csv"))?;
+    let chance = read_chance(&dir.join("eval_metadata.csv"), &mut report)?;
     Ok(Loaded {
         data: OvertrainingStudy { runs, chance },
         report,
@@ -335,7 +335,10 @@ fn read_downstream(path: &Path) -> Result<BTreeMap<String, f64>> {
     Ok(out)
 }
 
-fn read_chance(path: &Path) -> Result<BTreeMap<String, f64>> {
+/// Chance accuracy by task from `eval_metadata.csv`: a task without a `Random baseline` (a
+/// generative task) is counted in `report` as a skip; a repeated task, or a baseline outside
+/// 0–100, is an error naming the line.
+fn read_chance(path: &Path, report: &mut LoadReport) -> Result<BTreeMap<String, f64>> {
     let mut csv = CsvFile::open(path)?;
     let origin = csv.origin().to_string();
     let c_task = csv.column("Eval Task")?;
@@ -344,11 +347,33 @@ fn read_chance(path: &Path) -> Result<BTreeMap<String, f64>> {
     for rec in csv.records() {
         let (line, rec) = rec?;
         let raw = rec[c_base].trim();
+        let task = rec[c_task].to_string();
         if raw.is_empty() {
+            report.skip(
+                "task without a random baseline (no chance level)",
+                format!("{origin}:{line} ({task})"),
+            );
             continue;
         }
         let v = parse_f64(&origin, line, "Random baseline", raw)?;
-        out.insert(rec[c_task].to_string(), v / 100.0);
+        if !(0.0..=100.0).contains(&v) {
+            return Err(DatasetError::invalid(
+                &origin,
+                line,
+                "Random baseline",
+                raw,
+                "not a percentage in 0–100",
+            ));
+        }
+        if out.insert(task.clone(), v / 100.0).is_some() {
+            return Err(DatasetError::invalid(
+                &origin,
+                line,
+                "Eval Task",
+                &task,
+                "listed twice",
+            ));
+        }
     }
     Ok(out)
 }
@@ -368,8 +393,8 @@ pub struct PythiaEval {
     pub metric: String,
     /// Value.
     pub value: f64,
-    /// Standard error.
-    pub stderr: f64,
+    /// Standard error (`None` where the source leaves it empty).
+    pub stderr: Option<f64>,
 }
 
 /// Total parameter count of a Pythia model (Biderman et al. 2023, Table 1), from its name
@@ -415,9 +440,9 @@ pub fn load_pythia_evals(path: &Path) -> Result<Loaded<Vec<PythiaEval>>> {
             DatasetError::invalid(&origin, line, "step", &rec[c[1]], "not an integer")
         })?;
         let stderr = if rec[c[6]].trim().is_empty() {
-            f64::NAN
+            None
         } else {
-            parse_f64(&origin, line, "stderr", &rec[c[6]])?
+            Some(parse_f64(&origin, line, "stderr", &rec[c[6]])?)
         };
         out.push(PythiaEval {
             model: rec[c[0]].to_string(),
@@ -687,4 +712,30 @@ pub fn load_runs_json(path: &Path, cols: &RunColumns) -> Result<Loaded<Vec<Scali
         });
     }
     Ok(Loaded { data: runs, report })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chance_levels_count_gaps_and_refuse_repeats_and_non_percentages() {
+        let dir = std::env::temp_dir().join(format!("chance-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("eval_metadata.csv");
+        let read = |body: &str| {
+            std::fs::write(&path, body).unwrap();
+            let mut report = LoadReport::new("t");
+            read_chance(&path, &mut report).map(|c| (c, report.total_skipped()))
+        };
+        let (c, skipped) =
+            read("Eval Task,Random baseline\nmmlu,25\nsquad,\nhellaswag,25\n").unwrap();
+        assert_eq!((c.len(), skipped), (2, 1));
+        assert_eq!(c["mmlu"], 0.25);
+        let e = read("Eval Task,Random baseline\nmmlu,25\nmmlu,20\n").unwrap_err();
+        assert!(e.to_string().contains(":3"), "{e}");
+        let e = read("Eval Task,Random baseline\nmmlu,0.25e3\n").unwrap_err();
+        assert!(e.to_string().contains("Random baseline"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
