@@ -3,7 +3,9 @@
 //!
 //! Fields the server does not use (`user`, `presence_penalty`, …) are accepted and ignored, as
 //! vLLM and llama.cpp's server do; fields whose meaning it cannot honour (`n > 1`, `logprobs`,
-//! `best_of`, `echo`) are refused with a 400 naming the field, never silently dropped.
+//! `best_of`, `echo`, `suffix`, `logit_bias`, `tools`, a `response_format` other than text)
+//! are refused with a 400 naming the field, never silently dropped. A value of the wrong type
+//! is a 400 naming its field too.
 
 use lm::SamplingConfig;
 use serde::Deserialize;
@@ -16,7 +18,8 @@ use crate::error::ApiError;
 pub struct Limits {
     /// Largest `max_tokens` a request may ask for.
     pub max_tokens_cap: usize,
-    /// `max_tokens` when a request gives none (OpenAI's completions default is 16).
+    /// `max_tokens` of a completion request that gives none (OpenAI's completions default is
+    /// 16); a chat request without one runs to `max_tokens_cap`.
     pub default_max_tokens: usize,
 }
 
@@ -79,6 +82,14 @@ pub struct Common {
     pub best_of: Option<u64>,
     /// Not supported (400 when true).
     pub echo: Option<bool>,
+    /// Not supported (400 when a non-empty string).
+    pub suffix: Option<String>,
+    /// Not supported (400 when a non-empty map).
+    pub logit_bias: Option<Value>,
+    /// Tool calling is not supported (400 when a non-empty list).
+    pub tools: Option<Value>,
+    /// Structured output is not supported (400 unless `{"type": "text"}`).
+    pub response_format: Option<Value>,
 }
 
 /// `POST /v1/completions`.
@@ -172,17 +183,39 @@ pub struct Validated {
 /// # Errors
 /// A 400 with serde's message (`missing field `model` at line 1 column 20`).
 pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        let what = if e.is_syntax() || e.is_eof() {
-            "The body is not valid JSON"
-        } else {
-            "The body does not match the request schema"
-        };
-        ApiError {
-            param: None,
-            ..ApiError::invalid("", format!("{what}: {e}."))
+    let syntax = |e: serde_json::Error| ApiError {
+        param: None,
+        ..ApiError::invalid("", format!("The body is not valid JSON: {e}."))
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let e = e.into_inner();
+        if e.is_syntax() || e.is_eof() {
+            return syntax(e);
         }
-    })
+        // The field serde stopped at (`max_tokens`, `messages[0].role`); `.` is the body
+        // itself (a missing field names itself in the message). The shared fields are
+        // flattened into each request, which hides their path: they are read alone to find
+        // it.
+        let param = (path != ".").then_some(path).or_else(|| {
+            let mut de = serde_json::Deserializer::from_slice(body);
+            serde_path_to_error::deserialize::<_, Common>(&mut de)
+                .err()
+                .map(|e| e.path().to_string())
+                .filter(|p| p != ".")
+        });
+        ApiError {
+            param,
+            ..ApiError::invalid(
+                "",
+                format!("The body does not match the request schema: {e}."),
+            )
+        }
+    })?;
+    // Nothing but whitespace may follow the object.
+    de.end().map_err(syntax)?;
+    Ok(value)
 }
 
 impl Common {
@@ -212,20 +245,56 @@ impl Common {
         if self.echo == Some(true) {
             return Err(ApiError::invalid("echo", "`echo` is not supported."));
         }
-        let asked = self.max_completion_tokens.or(self.max_tokens);
+        if self.suffix.as_ref().is_some_and(|s| !s.is_empty()) {
+            return Err(ApiError::invalid("suffix", "`suffix` is not supported."));
+        }
+        let non_empty = |v: &Option<Value>| {
+            v.as_ref().is_some_and(|v| match v {
+                Value::Null => false,
+                Value::Object(m) => !m.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                _ => true,
+            })
+        };
+        if non_empty(&self.logit_bias) {
+            return Err(ApiError::invalid(
+                "logit_bias",
+                "`logit_bias` is not supported.",
+            ));
+        }
+        if non_empty(&self.tools) {
+            return Err(ApiError::invalid("tools", "tool calling is not supported."));
+        }
+        if self
+            .response_format
+            .as_ref()
+            .is_some_and(|v| !v.is_null() && *v != json!({"type": "text"}))
+        {
+            return Err(ApiError::invalid(
+                "response_format",
+                "only `{\"type\": \"text\"}` is supported.",
+            ));
+        }
+        // Report whichever name the request used.
+        let (asked, budget_field) = match (self.max_completion_tokens, self.max_tokens) {
+            (Some(m), _) => (Some(m), "max_completion_tokens"),
+            (None, m) => (m, "max_tokens"),
+        };
         let max_tokens = match asked {
+            // OpenAI's chat endpoint has no small default: a chat answer runs to the cap.
+            None if matches!(input, Input::Chat(_)) => limits.max_tokens_cap,
             None => limits.default_max_tokens.min(limits.max_tokens_cap),
             Some(0) => {
                 return Err(ApiError::invalid(
-                    "max_tokens",
-                    "max_tokens must be at least 1.",
+                    budget_field,
+                    format!("{budget_field} must be at least 1."),
                 ));
             }
             Some(m) if m > limits.max_tokens_cap as u64 => {
                 return Err(ApiError::invalid(
-                    "max_tokens",
+                    budget_field,
                     format!(
-                        "max_tokens = {m} exceeds this server's limit of {}.",
+                        "{budget_field} = {m} exceeds this server's limit of {}.",
                         limits.max_tokens_cap
                     ),
                 ));

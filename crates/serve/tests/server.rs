@@ -523,7 +523,55 @@ fn bad_requests_get_openai_errors_and_the_server_goes_on() {
     check(
         post("/v1/completions", &json!({"model": "small", "prompt": 7})),
         400,
-        None,
+        Some("prompt"),
+    );
+    // A mistyped field is named by its path.
+    for (body, field) in [
+        (
+            json!({"model": "small", "prompt": "w1", "max_tokens": -1}),
+            "max_tokens",
+        ),
+        (
+            json!({"model": "small", "prompt": "w1", "max_tokens": "10"}),
+            "max_tokens",
+        ),
+        (json!({"model": "small", "prompt": "w1", "stop": 5}), "stop"),
+        (
+            json!({"model": "small", "messages": [{"role": 3, "content": "w1"}]}),
+            "messages[0].role",
+        ),
+    ] {
+        let path = if body.get("messages").is_some() {
+            "/v1/chat/completions"
+        } else {
+            "/v1/completions"
+        };
+        check(post(path, &body), 400, Some(field));
+    }
+    // Fields whose meaning the server cannot honour are refused, naming them; their empty
+    // forms are accepted.
+    for (field, value) in [
+        ("suffix", json!("end")),
+        ("logit_bias", json!({"5": 100})),
+        ("tools", json!([{"type": "function"}])),
+        ("response_format", json!({"type": "json_object"})),
+    ] {
+        let mut body = completion("small", "w1", 2);
+        body[field] = value;
+        check(post("/v1/completions", &body), 400, Some(field));
+    }
+    let mut body = completion("small", "w1", 2);
+    body["logit_bias"] = json!({});
+    body["response_format"] = json!({"type": "text"});
+    assert_eq!(post("/v1/completions", &body).0, 200);
+    // The budget's error names the field the request used.
+    check(
+        post(
+            "/v1/chat/completions",
+            &json!({"model": "small", "messages": [{"role": "user", "content": "w1"}], "max_completion_tokens": 0}),
+        ),
+        400,
+        Some("max_completion_tokens"),
     );
     // Limits.
     check(
