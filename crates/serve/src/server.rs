@@ -482,7 +482,7 @@ async fn answer(
     );
     let created = now_secs();
     if v.stream {
-        return stream(state, endpoint, v, backend, key, id, created, permit, t0);
+        return stream(state, endpoint, v, backend, key, id, created, permit, t0).await;
     }
     let st = state.clone();
     let req = v.request.clone();
@@ -551,8 +551,13 @@ fn outcome_of(e: &BackendError) -> Outcome {
     }
 }
 
+/// Streams a request's answer as server-sent events. The response (its 200 and headers) goes
+/// out only when the backend has produced its first text or finished: a request that fails
+/// before that (a prompt longer than the model's window, a remote backend that is down) gets
+/// its own status, as a non-streaming request does; a failure after the stream began is an
+/// error event.
 #[allow(clippy::too_many_arguments)]
-fn stream(
+async fn stream(
     state: Arc<AppState>,
     endpoint: Endpoint,
     v: Validated,
@@ -576,11 +581,22 @@ fn stream(
         // The channel is empty and open: this cannot fail.
         let _ = tx.try_send(opening);
     }
+    // Whether the stream began (first text, or a finished generation), or the error that
+    // came before it.
+    let (began_tx, began_rx) = tokio::sync::oneshot::channel::<Result<(), BackendError>>();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let _flight = st.metrics.in_flight();
         let mut gone = false;
+        let mut began = Some(began_tx);
         let result = generate_caught(&*backend, &req, &mut |piece| {
+            if let Some(b) = began.take() {
+                // The handler waits for this; if it is gone, so is the client.
+                gone = b.send(Ok(())).is_err();
+                if gone {
+                    return false;
+                }
+            }
             let chunk = endpoint.chunk(&id, created, &model, piece, None, false);
             gone = tx.blocking_send(chunk.to_string()).is_err();
             !gone
@@ -595,6 +611,20 @@ fn stream(
         if gone {
             return;
         }
+        // Failed before any text: the handler answers with the error's own status.
+        let result = match (began.take(), result) {
+            (Some(b), Err(e)) => {
+                let _ = b.send(Err(e));
+                return;
+            }
+            (Some(b), Ok(out)) => {
+                if b.send(Ok(())).is_err() {
+                    return;
+                }
+                Ok(out)
+            }
+            (None, r) => r,
+        };
         let mut last = Vec::new();
         match result {
             Ok(out) => {
@@ -622,6 +652,16 @@ fn stream(
             }
         }
     });
+    match began_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return fail(&state, ApiError::from(e)),
+        Err(_) => {
+            return fail(
+                &state,
+                ApiError::internal("The backend failed before its stream began.".to_string()),
+            );
+        }
+    }
     let events =
         ReceiverStream::new(rx).map(|data| Ok::<_, Infallible>(Event::default().data(data)));
     Sse::new(events)

@@ -610,6 +610,10 @@ fn bad_requests_get_openai_errors_and_the_server_goes_on() {
             .count("small", serve::Outcome::Rejected)
             > rejected
     );
+    // Streamed, the same request gets the same status: the stream had not begun.
+    let mut body = completion("small", &"w1 ".repeat(600), 4);
+    body["stream"] = json!(true);
+    check(post("/v1/completions", &body), 400, Some("prompt"));
     // Unknown model, unknown route.
     let (status, v) = post("/v1/completions", &completion("gpt-7", "w1", 2));
     check((status, v.clone()), 404, Some("model"));
