@@ -543,6 +543,30 @@ fn generate_caught(
     })
 }
 
+/// How long a stream waits for a client that reads nothing before treating it as gone: the
+/// generating thread holds a model replica while it waits.
+const STALLED_READER: Duration = Duration::from_secs(60);
+
+/// Sends one event's data from the generating thread; `false` when the client is gone, or has
+/// read nothing for [`STALLED_READER`] while the channel stayed full.
+fn send_or_give_up(tx: &mpsc::Sender<String>, data: String) -> bool {
+    let start = Instant::now();
+    let mut data = data;
+    loop {
+        match tx.try_send(data) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(mpsc::error::TrySendError::Full(d)) => {
+                if start.elapsed() > STALLED_READER {
+                    return false;
+                }
+                data = d;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}
+
 /// How a failed request counts in the metrics: the client's fault or the backend's.
 fn outcome_of(e: &BackendError) -> Outcome {
     match e {
@@ -598,7 +622,7 @@ async fn stream(
                 }
             }
             let chunk = endpoint.chunk(&id, created, &model, piece, None, false);
-            gone = tx.blocking_send(chunk.to_string()).is_err();
+            gone = !send_or_give_up(&tx, chunk.to_string());
             !gone
         });
         let outcome = match (&result, gone) {
@@ -647,7 +671,7 @@ async fn stream(
         }
         last.push("[DONE]".into());
         for data in last {
-            if tx.blocking_send(data).is_err() {
+            if !send_or_give_up(&tx, data) {
                 break;
             }
         }
