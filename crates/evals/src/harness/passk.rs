@@ -17,13 +17,14 @@ pub fn pass_at_k(n: usize, c: usize, k: usize) -> Option<f64> {
     Some(1.0 - prod)
 }
 
-/// Mean pass@k over problems given `(n, c)` per problem; problems with `n < k` are skipped
-/// (lm-eval reports only the `k` all problems support). `None` when no problem qualifies.
+/// Mean pass@k over problems given `(n, c)` per problem. `None` unless every problem supports
+/// `k` (`1 ≤ k ≤ n` and `c ≤ n`): lm-eval / HF `code_eval` report only the `k` that all problems
+/// support, and averaging over a subset would bias the mean. `None` for no problems.
 pub fn mean_pass_at_k(counts: &[(usize, usize)], k: usize) -> Option<f64> {
     let v: Vec<f64> = counts
         .iter()
-        .filter_map(|&(n, c)| pass_at_k(n, c, k))
-        .collect();
+        .map(|&(n, c)| pass_at_k(n, c, k))
+        .collect::<Option<_>>()?;
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
@@ -53,5 +54,9 @@ mod tests {
         assert!((pass_at_k(10, 3, 1).unwrap() - 0.3).abs() < 1e-12);
         assert_eq!(pass_at_k(5, 0, 6), None);
         assert_eq!(mean_pass_at_k(&[(2, 1), (2, 2)], 1), Some(0.75));
+        // A problem that cannot support k (or has more passes than samples) voids the mean.
+        assert_eq!(mean_pass_at_k(&[(2, 1), (5, 2)], 3), None);
+        assert_eq!(mean_pass_at_k(&[(2, 3), (2, 2)], 1), None);
+        assert_eq!(mean_pass_at_k(&[], 1), None);
     }
 }

@@ -136,6 +136,26 @@ impl PairEvaluator {
             ));
         }
         check_finite("router scores", scores)?;
+        // The outcome fields are public: their lengths and values are checked here.
+        if outcomes.strong.len() != n {
+            return Err(EvalError::param(
+                "strong outcomes",
+                format!("{} values for {n} prompts", outcomes.strong.len()),
+            ));
+        }
+        check_finite("weak outcomes", &outcomes.weak)?;
+        check_finite("strong outcomes", &outcomes.strong)?;
+        if let Some((wc, sc)) = &outcomes.costs {
+            for (what, v) in [("weak costs", wc), ("strong costs", sc)] {
+                if v.len() != n {
+                    return Err(EvalError::param(
+                        what,
+                        format!("{} values for {n} prompts", v.len()),
+                    ));
+                }
+                check_finite(what, v)?;
+            }
+        }
         let eval_sorted = SortedScores::new(scores)?;
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
@@ -210,6 +230,18 @@ impl PairEvaluator {
         self.point_with_k(target, k, Some(threshold))
     }
 
+    /// The point at `threshold` for target share `share`: `score >= threshold` routes strong,
+    /// except at share 0, whose threshold is the highest score and routes strong only the
+    /// scores above it — none (RouteLLM's `benchmarks.py`: `>=` at every threshold but the
+    /// top one, `>` there), so the curve starts at always-weak even when the top score is tied.
+    fn point_at_threshold_for(&self, share: f64, threshold: f64) -> CurvePoint {
+        if share > 0.0 {
+            return self.point_at_threshold(threshold);
+        }
+        let k = self.desc_scores.partition_point(|&s| s > threshold);
+        self.point_with_k(k as f64 / self.n as f64, k, Some(threshold))
+    }
+
     /// The point for a target share under `rule`.
     pub fn point_at_share(&self, share: f64, rule: &ShareRule) -> Result<CurvePoint> {
         let share = check_share(share)?;
@@ -218,14 +250,14 @@ impl PairEvaluator {
                 let thr = self.eval_sorted.threshold_for_share(share)?;
                 CurvePoint {
                     target_share: share,
-                    ..self.point_at_threshold(thr)
+                    ..self.point_at_threshold_for(share, thr)
                 }
             }
             ShareRule::CalibratedOn(calibration) => {
                 let thr = routing_core::calibrate_threshold(calibration, share)?;
                 CurvePoint {
                     target_share: share,
-                    ..self.point_at_threshold(thr)
+                    ..self.point_at_threshold_for(share, thr)
                 }
             }
             ShareRule::Rank => {

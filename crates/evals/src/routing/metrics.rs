@@ -5,8 +5,11 @@
 //!   `(q − q_weak) / (q_strong − q_weak)`.
 //! * **APGR** (average PGR): the paper defines it as the mean of PGR over the strong-call
 //!   shares 10%, 20%, …, 100% ([`ApgrMethod::MeanOfShares`]); RouteLLM's code instead
-//!   integrates PGR over the *achieved* shares with the trapezoid rule
-//!   ([`ApgrMethod::Area`], the default here, as the issue asks: "default to the code's").
+//!   integrates over the *achieved* shares with the trapezoid rule,
+//!   `(AUC − weak_auc) / (strong_auc − weak_auc)` with both baselines integrated over the
+//!   same shares (`evaluate.py`'s `apgr_metric`) — the integral of PGR divided by the span of
+//!   the achieved shares ([`ApgrMethod::Area`], the default here, as the issue asks: "default
+//!   to the code's"; the span is 1 whenever the curve runs from always-weak to always-strong).
 //! * **CPT(x%)** (call-performance threshold): the strong-call share needed to reach PGR `x`.
 //!   The paper calls it the minimum share achieving it ([`CptMethod::MinimumShare`]); the
 //!   code linearly interpolates share against quality (`np.interp`,
@@ -82,7 +85,14 @@ impl PairCurve {
                     .map(|p| pgr(p.quality, self.weak_quality, self.strong_quality))
                     .collect::<Result<Vec<_>>>()?;
                 let xs: Vec<f64> = pts.iter().map(|p| p.strong_share).collect();
-                Ok(trapezoid(&xs, &ys))
+                let span = xs.last().zip(xs.first()).map_or(0.0, |(b, a)| b - a);
+                if span <= 0.0 {
+                    return Err(EvalError::Undefined {
+                        metric: "APGR".into(),
+                        reason: "every point of the curve has the same strong-call share".into(),
+                    });
+                }
+                Ok(trapezoid(&xs, &ys) / span)
             }
             ApgrMethod::MeanOfShares => {
                 let mut sum = 0.0;
@@ -114,6 +124,12 @@ impl PairCurve {
     /// CPT: the strong-call share needed to recover `target_pgr` (e.g. 0.5 for CPT(50%)).
     /// `None` when the curve never reaches it.
     pub fn cpt(&self, target_pgr: f64, method: CptMethod) -> Result<Option<f64>> {
+        if !target_pgr.is_finite() {
+            return Err(EvalError::param(
+                "target_pgr",
+                format!("{target_pgr} is not finite"),
+            ));
+        }
         let target_q = self.weak_quality + target_pgr * (self.strong_quality - self.weak_quality);
         let pts = self.by_share();
         pgr(0.0, self.weak_quality, self.strong_quality)?;
@@ -140,8 +156,13 @@ impl PairCurve {
 
     /// Quality at an achieved strong-call share, linearly interpolated between points.
     pub fn quality_at_share(&self, share: f64) -> Result<f64> {
+        if !share.is_finite() {
+            return Err(EvalError::param("share", format!("{share} is not finite")));
+        }
         let pts = self.by_share();
-        let (first, last) = (pts[0], pts[pts.len() - 1]);
+        let (Some(&first), Some(&last)) = (pts.first(), pts.last()) else {
+            return Err(EvalError::param("curve", "no points"));
+        };
         if share < first.strong_share - 1e-12 || share > last.strong_share + 1e-12 {
             return Err(EvalError::param(
                 "share",
@@ -246,5 +267,53 @@ mod tests {
     #[test]
     fn pgr_undefined_when_models_tie() {
         assert!(pgr(0.5, 0.6, 0.6).is_err());
+    }
+
+    #[test]
+    fn apgr_is_normalised_by_the_span_of_achieved_shares_as_routellm_code() {
+        // Achieved shares 0.2 … 0.8 only, PGR = share: RouteLLM's
+        // (AUC − weak_auc) / (strong_auc − weak_auc) is the mean PGR over [0.2, 0.8], 0.5.
+        let mut c = linear_curve();
+        c.points
+            .retain(|p| (0.2 - 1e-9..=0.8 + 1e-9).contains(&p.strong_share));
+        let auc = c.auc();
+        let (w, s) = (c.weak_quality, c.strong_quality);
+        let code = (auc - w * 0.6) / (s * 0.6 - w * 0.6);
+        let got = c.apgr(ApgrMethod::Area).unwrap();
+        assert!(
+            (got - code).abs() < 1e-12 && (got - 0.5).abs() < 1e-12,
+            "{got}"
+        );
+        // One share only: undefined, not a division by zero.
+        c.points.truncate(1);
+        assert!(c.apgr(ApgrMethod::Area).is_err());
+        assert!(c.quality_at_share(f64::NAN).is_err());
+        assert!(c.cpt(f64::NAN, CptMethod::Interpolated).is_err());
+    }
+
+    #[test]
+    fn tied_top_scores_still_start_the_curve_at_always_weak() {
+        // Six of ten prompts share the top score (a 0/1 classifier): RouteLLM's top threshold
+        // routes none of them strong, so the curve spans [0, 1] and its summaries exist.
+        let o = PairOutcomes {
+            weak_name: "w".into(),
+            strong_name: "s".into(),
+            weak: vec![0., 0., 1., 1., 0., 1., 0., 0., 1., 1.],
+            strong: vec![1., 1., 1., 1., 0., 0., 1., 0., 1., 1.],
+            costs: None,
+        };
+        let scores = [1., 1., 1., 1., 1., 1., 0., 0., 0., 0.];
+        let e = PairEvaluator::new(&scores, &o).unwrap();
+        let c = e
+            .curve("classifier", &share_grid(10), &ShareRule::Threshold)
+            .unwrap();
+        assert_eq!(c.points[0].strong_share, 0.0);
+        assert_eq!(c.points[0].quality, c.weak_quality);
+        assert!(c.quality_at_share(0.5).is_ok());
+        assert!(c.apgr(ApgrMethod::Area).is_ok());
+        // Outcome lengths are checked, not indexed past.
+        let mut short = o.clone();
+        short.strong.pop();
+        assert!(PairEvaluator::new(&scores, &short).is_err());
     }
 }
