@@ -3,8 +3,8 @@
 //! The saturating power law of Hestness et al. (2017) and Kaplan et al. (2020, §3), fitted the
 //! way the reference pipeline does it: for a trial floor L∞ the model is linear in
 //! log(loss − L∞) = log A − α·log C, so (A, α) have a closed-form least-squares solution and
-//! only L∞ is searched — on a grid over (0, 0.95·min loss], then refined by golden-section
-//! search between the neighbours of the best grid point. The criterion is the mean squared
+//! only L∞ is searched — on a grid over [0, 0.95·min loss] (0 included: no floor), then
+//! refined by golden-section search between the neighbours of the best grid point. The criterion is the mean squared
 //! residual in log(loss − L∞) space. With several curves (e.g. optimisers or datasets) the floor
 //! can be shared: each curve keeps its own (A, α) and the summed criterion picks one L∞.
 

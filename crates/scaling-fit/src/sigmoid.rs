@@ -147,6 +147,11 @@ pub fn fit_richards(x: &[f64], y: &[f64], cfg: &RichardsConfig) -> Result<Richar
     if hi <= lo {
         return Err(FitError::NoSpread { what: what.into() });
     }
+    if let Some(c) = cfg.ceiling
+        && !(c > cfg.floor && c <= 1.0)
+    {
+        return Err(FitError::config("ceiling", "must be in (floor, 1]"));
+    }
     let ceiling_bounds = match cfg.ceiling {
         // A pinned ceiling is a degenerate interval; widen by a hair so the transform is defined.
         Some(c) => (c - 1e-12, c + 1e-12),
@@ -171,9 +176,11 @@ pub fn fit_richards(x: &[f64], y: &[f64], cfg: &RichardsConfig) -> Result<Richar
     for &k0 in &[1.0, 5.0, 20.0] {
         for &v0 in &[0.5, 1.0, 3.0] {
             for &x00 in &[med, xs[xs.len() / 4], xs[3 * xs.len() / 4]] {
-                let c0 = cfg
-                    .ceiling
-                    .unwrap_or((y_max + 0.05).clamp(ceiling_bounds.0, 0.95));
+                // A free ceiling starts just above the data, inside its bounds (which start
+                // above 0.95 when the floor is above 0.9).
+                let c0 = cfg.ceiling.unwrap_or_else(|| {
+                    (y_max + 0.05).clamp(ceiling_bounds.0, 0.95_f64.max(ceiling_bounds.0))
+                });
                 let p0 = [k0, x00, v0, c0];
                 let u0: Vec<f64> = p0
                     .iter()
@@ -238,5 +245,25 @@ mod tests {
         let x_back = fit.inverse(0.5).unwrap();
         assert!((fit.predict(x_back) - 0.5).abs() < 1e-9);
         assert!(fit.inverse(0.2).is_err());
+    }
+
+    #[test]
+    fn pinned_ceilings_and_high_floors_fit_or_are_refused_never_panic() {
+        let x: Vec<f64> = (0..20).map(|i| i as f64 * 0.2).collect();
+        let y: Vec<f64> = x
+            .iter()
+            .map(|&v| 0.92 + 0.07 / (1.0 + (-3.0 * (v - 2.0)).exp()))
+            .collect();
+        // A ceiling pinned at 1 (exact-match tasks) and a floor above 0.9.
+        let mut cfg = RichardsConfig::with_floor(0.25);
+        cfg.ceiling = Some(1.0);
+        assert!(fit_richards(&x, &y, &cfg).is_ok());
+        assert!(fit_richards(&x, &y, &RichardsConfig::with_floor(0.91)).is_ok());
+        // A ceiling at or below the floor, or above 1, is a named error.
+        for c in [0.25, 0.1, 1.2] {
+            cfg.ceiling = Some(c);
+            let e = fit_richards(&x, &y, &cfg).unwrap_err().to_string();
+            assert!(e.contains("ceiling"), "{e}");
+        }
     }
 }

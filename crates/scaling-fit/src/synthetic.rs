@@ -26,8 +26,9 @@ pub struct LadderSpec {
 }
 
 impl LadderSpec {
-    /// Nine budgets 1e18 … 1e21 (×√10 steps… rounded to 1/3/10) with 9 runs each, ±0.6 dex,
-    /// from the Hoffmann et al. (2022) law, with 1 % noise.
+    /// Seven budgets 1e18, 3e18, …, 1e21 (steps of ~√10, rounded to 1 and 3) with 9 runs
+    /// each, ±0.6 dex, from the Hoffmann et al. (2022) law, with 1 % noise (callers may set
+    /// less: the study's synthetic ladder uses 0.5 %).
     pub fn default_with_seed(seed: u64) -> Self {
         Self {
             law: ChinchillaLaw::HOFFMANN_2022,

@@ -223,6 +223,12 @@ pub(super) fn run(
         .collect();
     let (tr, te): (Vec<RunPoint>, Vec<RunPoint>) =
         points.iter().partition(|p| p.compute <= SPLIT_MAX_COMPUTE);
+    if te.is_empty() {
+        return Err(StudyError::Invalid {
+            path: dir.join("chinchilla_scaling"),
+            reason: "no run above 1.5e21 FLOPs to hold out".into(),
+        });
+    }
     let a3_small = clock
         .time(
             &format!("Approach 3 on runs ≤ 1.5e21 ({n_starts} starts)"),

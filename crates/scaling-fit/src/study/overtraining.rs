@@ -196,6 +196,12 @@ pub(super) fn run(
     let (small, large): (Vec<&Run>, Vec<&Run>) = runs
         .iter()
         .partition(|r| r.run.params <= OT_SMALL_MAX_PARAMS);
+    if large.is_empty() {
+        return Err(StudyError::Invalid {
+            path,
+            reason: "no run above the small-model size to hold out".into(),
+        });
+    }
     let x: Vec<f64> = small.iter().map(|r| -r.loss).collect();
     let y: Vec<f64> = small.iter().map(|r| mean_acc(r)).collect();
     let curve = fit_richards(&x, &y, &RichardsConfig::with_floor(floor))

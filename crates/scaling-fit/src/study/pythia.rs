@@ -66,6 +66,12 @@ pub(super) fn run(
             .collect();
         let (train, test): (Vec<&Row>, Vec<&Row>) =
             rows.iter().partition(|(e, _)| !is_big(&e.model));
+        if test.is_empty() {
+            return Err(StudyError::Invalid {
+                path,
+                reason: format!("no checkpoint of the large models scored on {task} to hold out"),
+            });
+        }
         let x: Vec<f64> = train.iter().map(|r| r.1).collect();
         let y: Vec<f64> = train.iter().map(|r| r.0.value).collect();
         let curve = fit_richards(&x, &y, &RichardsConfig::with_floor(chance))
