@@ -104,6 +104,21 @@ fn synthetic_study_writes_every_log_and_resumes() {
         "{lines:?}"
     );
     eprintln!("resumed run: {:.2} s", t.elapsed().as_secs_f64());
+    // A larger limit into the same folder would silently report the 3-item results: refused,
+    // naming the summary and the field.
+    let mut bigger = plan.clone();
+    bigger.limit = 4;
+    let e = run(&bigger, &device, &mut |_| {}).unwrap_err().to_string();
+    assert!(e.contains(".json") && e.contains("samples"), "{e}");
+    // A summary cut short by a crash is run again, not an error.
+    let first = &report.experiments[0];
+    let stem = format!("{}_{}", first.config, first.dataset.name());
+    std::fs::write(logs.join(format!("{stem}.json")), "{\"config\": \"8exp").unwrap();
+    let third = run(&plan, &device, &mut |_| {}).unwrap();
+    let (a, b) = (&third.experiments[0], &report.experiments[0]);
+    assert_eq!((a.samples, a.mean_k), (b.samples, b.mean_k));
+    assert_eq!(a.k_histogram, b.k_histogram);
+    assert_eq!(third.experiments[1..], report.experiments[1..]);
     std::fs::remove_dir_all(&out).ok();
 }
 

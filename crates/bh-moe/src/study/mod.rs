@@ -18,7 +18,9 @@
 //!    `{config}_{dataset}.json` ([`ExperimentSummary`]: configuration, the 16 metrics, totals)
 //!    and `{config}_{dataset}_internal_routing.parquet` (every sample × token × layer, see
 //!    [`log`]) with its `…_internal_routing.json` sidecar. A finished experiment (its summary
-//!    exists) is skipped: runs resume.
+//!    exists) is skipped: runs resume. A summary from another run (a different configuration,
+//!    item count, model or dataset under the same name) is an error naming it; one cut short
+//!    by a crash is run again (summaries are written by rename, so new ones are never cut).
 //! 5. **Across experiments**: `bh_routing_results.{csv,json}`, `bh_routing_figure.svg`
 //!    ([`figure`]), `report.md` ([`report`]).
 
@@ -677,12 +679,18 @@ fn json_error(path: &Path, source: serde_json::Error) -> BhMoeError {
     }
 }
 
+/// Writes `value` as JSON through a temporary file renamed into place, so a crash leaves the
+/// old file or the new one, never half of one.
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| json_error(path, e))?;
-    std::fs::write(path, text).map_err(|source| BhMoeError::Io {
+    let io = |source| BhMoeError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
 }
 
 /// Runs one (configuration, dataset) experiment and writes its three files under `logs`.
@@ -875,11 +883,30 @@ pub fn run_study(
                     path: path.clone(),
                     source,
                 })?;
-                let done: ExperimentSummary =
-                    serde_json::from_str(&text).map_err(|e| json_error(&path, e))?;
-                bar.advance(d.items.len());
-                experiments.push(done);
-                continue;
+                // A summary that does not parse was cut by a crash (before summaries were
+                // written by rename): the experiment is run again. One that parses must be
+                // this experiment, or resuming would report another run's numbers.
+                if let Ok(done) = serde_json::from_str::<ExperimentSummary>(&text) {
+                    let differs = [
+                        ("routing", done.routing != *config),
+                        ("samples", done.samples != d.items.len()),
+                        ("model", done.model != model.name),
+                        ("dataset", done.dataset != d.dataset),
+                    ];
+                    if let Some((field, _)) = differs.iter().find(|(_, x)| *x) {
+                        return Err(BhMoeError::Field {
+                            path: path.clone(),
+                            field: (*field).to_string(),
+                            reason: "this summary is from another run (a different limit, \
+                                     model or configuration): write to another folder or \
+                                     remove it"
+                                .into(),
+                        });
+                    }
+                    bar.advance(d.items.len());
+                    experiments.push(done);
+                    continue;
+                }
             }
             experiments.push(run_experiment(
                 model, config, d, &tables, options, &logs, &mut bar,
