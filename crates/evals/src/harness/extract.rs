@@ -132,58 +132,109 @@ pub fn math_boxed_answer(s: &str) -> Option<String> {
     last_boxed_only_string(s).and_then(|b| remove_boxed(&b))
 }
 
-fn fix_fracs(s: &str) -> String {
+/// The answer lm-eval's `hendrycks_math` reads from a generation (`utils.py`'s
+/// `extract_answer`): the last boxed answer; else the first `\[ … \]` display (trimmed); else
+/// the text between the first and the last `$`; else the whole text. `None` when a boxed answer
+/// is malformed (`\fbox{…}`: the reference's `remove_boxed` fails its assertion there).
+pub fn math_extract_answer(output: &str) -> Option<String> {
+    if let Some(b) = last_boxed_only_string(output) {
+        return remove_boxed(&b);
+    }
+    if let Some(start) = output.find("\\[") {
+        // `\\\[(.+?)\\\]` with DOTALL: the shortest body of at least one character.
+        let body = &output[start + 2..];
+        if let Some(first) = body.chars().next() {
+            let from = first.len_utf8();
+            if let Some(end) = body[from..].find("\\]") {
+                return Some(body[..from + end].trim().to_string());
+            }
+        }
+    }
+    let dollars: Vec<usize> = output.match_indices('$').map(|(i, _)| i).collect();
+    if dollars.len() >= 2 {
+        return Some(output[dollars[0] + 1..dollars[dollars.len() - 1]].to_string());
+    }
+    Some(output.to_string())
+}
+
+/// `None` where the reference's `fix_fracs` raises (`\frac` ending the string).
+fn fix_fracs(s: &str) -> Option<String> {
     let mut parts = s.split("\\frac");
     let mut out = parts.next().unwrap_or("").to_string();
     for sub in parts {
         out.push_str("\\frac");
         let ch: Vec<char> = sub.chars().collect();
-        if ch.first() == Some(&'{') {
-            out.push_str(sub);
-        } else {
-            if ch.len() < 2 {
-                return s.to_string();
-            }
-            let (a, b) = (ch[0], ch[1]);
-            let rest: String = ch[2..].iter().collect();
-            if b != '{' {
-                out.push_str(&format!("{{{a}}}{{{b}}}{rest}"));
-            } else {
-                out.push_str(&format!("{{{a}}}{b}{rest}"));
+        match ch.first() {
+            None => return None,
+            Some('{') => out.push_str(sub),
+            Some(_) if ch.len() < 2 => return Some(s.to_string()),
+            Some(&a) => {
+                let b = ch[1];
+                let rest: String = ch[2..].iter().collect();
+                if b != '{' {
+                    out.push_str(&format!("{{{a}}}{{{b}}}{rest}"));
+                } else {
+                    out.push_str(&format!("{{{a}}}{b}{rest}"));
+                }
             }
         }
     }
-    out
+    Some(out)
 }
 
-fn fix_a_slash_b(s: &str) -> String {
+/// Python's `int(x)` of a string: surrounding whitespace, an optional sign, ASCII digits with
+/// single underscores between them; `None` where it raises `ValueError` (or past `i128`).
+fn python_int(x: &str) -> Option<i128> {
+    let t = x.trim();
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    let ok = !digits.is_empty()
+        && !digits.starts_with('_')
+        && !digits.ends_with('_')
+        && !digits.contains("__")
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '_');
+    if !ok {
+        return None;
+    }
+    t.replace('_', "").parse::<i128>().ok()
+}
+
+/// `None` where the reference's `fix_a_slash_b` raises: `int()` of a part that is not an
+/// integer (only its assertion is caught there).
+fn fix_a_slash_b(s: &str) -> Option<String> {
     let parts: Vec<&str> = s.split('/').collect();
     if parts.len() != 2 {
-        return s.to_string();
+        return Some(s.to_string());
     }
-    match (parts[0].parse::<i64>(), parts[1].parse::<i64>()) {
-        (Ok(a), Ok(b)) if s == format!("{a}/{b}") => format!("\\frac{{{a}}}{{{b}}}"),
-        _ => s.to_string(),
-    }
+    let (a, b) = (python_int(parts[0])?, python_int(parts[1])?);
+    Some(if s == format!("{a}/{b}") {
+        format!("\\frac{{{a}}}{{{b}}}")
+    } else {
+        s.to_string()
+    })
 }
 
-fn fix_sqrt(s: &str) -> String {
+/// `None` where the reference's `fix_sqrt` raises (`\sqrt` ending the string).
+fn fix_sqrt(s: &str) -> Option<String> {
     let mut parts = s.split("\\sqrt");
     let mut out = parts.next().unwrap_or("").to_string();
     for sub in parts {
         let mut ch = sub.chars();
         match ch.next() {
+            None => return None,
             Some(c) if c != '{' => out.push_str(&format!("\\sqrt{{{c}}}{}", ch.as_str())),
             _ => out.push_str(&format!("\\sqrt{sub}")),
         }
     }
-    out
+    Some(out)
 }
 
 /// Hendrycks MATH `strip_string` (the normalisation behind `is_equiv`): drops `\left`,
 /// `\right`, degrees, `\$`, units after `\text{ `, `\%`, spaces; fixes `\frac12`, `\sqrt3`,
-/// `a/b`, a leading `.`, `0.5` → `\frac{1}{2}`, and a short `x =` prefix.
-pub fn math_strip_string(s: &str) -> String {
+/// `a/b`, a leading `.`, `0.5` → `\frac{1}{2}`, and a short `x =` prefix. `None` where the
+/// reference raises (two `\text{ ` units, `\sqrt` or `\frac` ending the string, an `a/b` whose
+/// parts are not integers): [`math_is_equiv`] then compares the raw strings, as the reference's
+/// `except Exception` does.
+pub fn math_strip_string(s: &str) -> Option<String> {
     let mut s = s.replace('\n', "").replace("\\!", "").replace("\\\\", "\\");
     for (a, b) in [
         ("tfrac", "frac"),
@@ -196,8 +247,11 @@ pub fn math_strip_string(s: &str) -> String {
     ] {
         s = s.replace(a, b);
     }
-    // remove_right_units: "\text{ " splits off the units.
-    if let Some((left, _)) = s.split_once("\\text{ ") {
+    // remove_right_units: "\text{ " splits off the units (the reference asserts one split).
+    if let Some((left, right)) = s.split_once("\\text{ ") {
+        if right.contains("\\text{ ") {
+            return None;
+        }
         s = left.to_string();
     }
     s = s
@@ -205,7 +259,7 @@ pub fn math_strip_string(s: &str) -> String {
         .replace(" .", " 0.")
         .replace("{.", "{0.");
     if s.is_empty() {
-        return s;
+        return Some(s);
     }
     if s.starts_with('.') {
         s = format!("0{s}");
@@ -214,17 +268,21 @@ pub fn math_strip_string(s: &str) -> String {
     if eq.len() == 2 && eq[0].chars().count() <= 2 {
         s = eq[1].to_string();
     }
-    s = fix_sqrt(&s).replace(' ', "");
-    s = fix_fracs(&s);
+    s = fix_sqrt(&s)?.replace(' ', "");
+    s = fix_fracs(&s)?;
     if s == "0.5" {
         s = "\\frac{1}{2}".into();
     }
     fix_a_slash_b(&s)
 }
 
-/// Hendrycks MATH `is_equiv`: equality after [`math_strip_string`].
+/// Hendrycks MATH `is_equiv`: equality after [`math_strip_string`], or of the raw strings when
+/// either normalisation fails (the reference's `except Exception: return str1 == str2`).
 pub fn math_is_equiv(a: &str, b: &str) -> bool {
-    math_strip_string(a) == math_strip_string(b)
+    match (math_strip_string(a), math_strip_string(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
 }
 
 /// The first word of a generation: leading whitespace skipped, cut at the next whitespace,
@@ -267,6 +325,41 @@ mod tests {
         ));
         assert!(!math_is_equiv("5", "6"));
         assert_eq!(math_boxed_answer("no box"), None);
+    }
+
+    #[test]
+    fn math_equivalence_falls_back_to_raw_strings_where_the_reference_raises() {
+        // `int("\sqrt{2}")` raises in `fix_a_slash_b`: the raw strings are compared.
+        assert!(!math_is_equiv("\\sqrt2/2", "\\sqrt{2}/2"));
+        assert!(math_is_equiv("\\sqrt2/2", "\\sqrt2/2"));
+        // Two units, a trailing `\sqrt` or `\frac`.
+        assert!(!math_is_equiv("5\\text{ cm}\\text{ m}", "5"));
+        assert!(math_is_equiv("x\\sqrt", "x\\sqrt"));
+        assert!(!math_is_equiv("x\\sqrt", "x \\sqrt"));
+        assert!(!math_is_equiv("\\frac", "\\frac "));
+        // Python's int(): the assertion keeps "+3/4" as it is; "1_0/4" is not "10/4".
+        assert_eq!(math_strip_string("3/4").as_deref(), Some("\\frac{3}{4}"));
+        assert_eq!(math_strip_string("+3/4").as_deref(), Some("+3/4"));
+        assert_eq!(math_strip_string("1_0/4").as_deref(), Some("1_0/4"));
+        assert_eq!(math_strip_string("3/x"), None);
+    }
+
+    #[test]
+    fn math_answers_are_extracted_as_hendrycks_math_does() {
+        assert_eq!(
+            math_extract_answer("so $x=\\boxed{4}$.").as_deref(),
+            Some("4")
+        );
+        assert_eq!(
+            math_extract_answer("so \\[ 42 \\] and \\[7\\]").as_deref(),
+            Some("42")
+        );
+        assert_eq!(
+            math_extract_answer("$x$ and $y$").as_deref(),
+            Some("x$ and $y")
+        );
+        assert_eq!(math_extract_answer("just 5").as_deref(), Some("just 5"));
+        assert_eq!(math_extract_answer("\\fbox{3}"), None);
     }
 
     #[test]

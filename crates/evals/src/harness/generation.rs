@@ -4,7 +4,7 @@
 //! Definitions: lm-eval `lm_eval/tasks/gsm8k/gsm8k.yaml` (prompt `"Question: {{question}}\nAnswer:"`,
 //! target = the full reference answer, `until` stop strings, `max_gen_toks` 256, `strict-match` and
 //! `flexible-extract` filters, `exact_match` with `ignore_case` and `regexes_to_ignore`) and
-//! `lm_eval/tasks/hendrycks_math` / `minerva_math` (boxed answer, `is_equiv`).
+//! `lm_eval/tasks/hendrycks_math` / `minerva_math` (`extract_answer`, `is_equiv`).
 
 use lm::LanguageModel;
 

@@ -338,7 +338,7 @@ pub fn score_generation(it: &Item, text: &str, exec_cfg: &ExecConfig) -> Result<
             }
         }
         ItemKind::Math { answer, .. } => {
-            let pred = extract::math_boxed_answer(text);
+            let pred = extract::math_extract_answer(text);
             let ok = pred
                 .as_deref()
                 .is_some_and(|p| extract::math_is_equiv(p, answer));
