@@ -24,6 +24,8 @@ fn provenance(layer: usize) -> Provenance {
         layer,
         calibration: "synthetic::router_logits(50, 64, 10 + layer)".into(),
         tokens: 50,
+        seed: None,
+        max_samples: None,
     }
 }
 

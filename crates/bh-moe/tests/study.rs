@@ -104,6 +104,24 @@ fn synthetic_study_writes_every_log_and_resumes() {
         "{lines:?}"
     );
     eprintln!("resumed run: {:.2} s", t.elapsed().as_secs_f64());
+    // Another KDE seed recalibrates (the cached nulls were drawn with the first), and so must
+    // the top-p matching built on them.
+    let mut reseeded = plan.clone();
+    reseeded.seed += 1;
+    let mut lines = Vec::new();
+    let out2 = out_dir("synthetic-reseeded");
+    reseeded.output = out2.clone();
+    std::fs::create_dir_all(&out2).unwrap();
+    for f in ["nulls.json", "top_p_matching.json"] {
+        std::fs::copy(out.join(f), out2.join(f)).unwrap();
+    }
+    run(&reseeded, &device, &mut |l| lines.push(l.to_string())).unwrap();
+    assert!(
+        lines.iter().any(|l| l.contains("collecting router logits"))
+            && !lines.iter().any(|l| l.contains("reused")),
+        "{lines:?}"
+    );
+    std::fs::remove_dir_all(&out2).ok();
     // A larger limit into the same folder would silently report the 3-item results: refused,
     // naming the summary and the field.
     let mut bigger = plan.clone();

@@ -46,6 +46,12 @@ pub struct Provenance {
     pub calibration: String,
     /// Calibration tokens; the sample pool is `tokens × E` logits.
     pub tokens: usize,
+    /// The seed of the KDE's subsample (`None` in files written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The most samples the KDE kept (`None` as `seed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_samples: Option<usize>,
 }
 
 /// A stored [`CdfTable`] (its bandwidth is the record's).

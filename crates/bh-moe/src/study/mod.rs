@@ -378,6 +378,8 @@ pub fn calibrate_nulls(
                     layer: l,
                     calibration: calibration.to_string(),
                     tokens: logits.tokens,
+                    seed: Some(seed.wrapping_add(l as u64)),
+                    max_samples: Some(max_samples),
                 },
                 &kde,
             )

@@ -386,12 +386,17 @@ pub fn run(plan: &StudyPlan, device: &Device, log: &mut dyn FnMut(&str)) -> Resu
         collect_router_logits(&model, &cal)
     };
     let nulls_path = plan.output.join("nulls.json");
+    // Reused only when every input of the fit agrees: model, calibration text, and the KDE's
+    // subsample (seed and size).
     let cached_nulls = KdeFile::load(&nulls_path).ok().filter(|f| {
-        f.nulls
-            .iter()
-            .all(|r| r.provenance.model == m.name && r.provenance.calibration == m.calibration_name)
-            && f.nulls.len() == m.transformer.spec().layers.len()
+        f.nulls.iter().enumerate().all(|(l, r)| {
+            r.provenance.model == m.name
+                && r.provenance.calibration == m.calibration_name
+                && r.provenance.seed == Some(plan.seed.wrapping_add(l as u64))
+                && r.provenance.max_samples == Some(plan.kde_samples)
+        }) && f.nulls.len() == m.transformer.spec().layers.len()
     });
+    let nulls_reused = cached_nulls.is_some();
     let nulls = match cached_nulls {
         Some(f) => {
             log(&format!(
@@ -428,8 +433,12 @@ pub fn run(plan: &StudyPlan, device: &Device, log: &mut dyn FnMut(&str)) -> Resu
             .collect();
         let matching_path = plan.output.join("top_p_matching.json");
         let wanted: Vec<String> = bh.iter().map(RoutingConfig::name).collect();
+        // The matching is computed from the nulls: fresh nulls void it.
         let matching = match TopPMatching::load(&matching_path).filter(|t| {
-            t.model == m.name && t.calibration == m.calibration_name && t.configs() == wanted
+            nulls_reused
+                && t.model == m.name
+                && t.calibration == m.calibration_name
+                && t.configs() == wanted
         }) {
             Some(t) => {
                 log(&format!(
