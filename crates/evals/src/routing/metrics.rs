@@ -244,15 +244,20 @@ mod tests {
         assert!((c.quality_drop_at(0.5).unwrap() - 100.0 / 7.0).abs() < 1e-9);
     }
 
-    #[test]
-    fn oracle_beats_random_and_recovers_everything_early() {
-        let o = PairOutcomes {
+    /// Ten prompts: three strong-only wins, one weak-only.
+    fn ten_outcomes() -> PairOutcomes {
+        PairOutcomes {
             weak_name: "w".into(),
             strong_name: "s".into(),
             weak: vec![0., 0., 1., 1., 0., 1., 0., 0., 1., 1.],
             strong: vec![1., 1., 1., 1., 0., 0., 1., 0., 1., 1.],
             costs: None,
-        };
+        }
+    }
+
+    #[test]
+    fn oracle_beats_random_and_recovers_everything_early() {
+        let o = ten_outcomes();
         let gain: Vec<f64> = o.strong.iter().zip(&o.weak).map(|(s, w)| s - w).collect();
         let e = PairEvaluator::new(&gain, &o).unwrap();
         let c = e
@@ -295,13 +300,7 @@ mod tests {
     fn tied_top_scores_still_start_the_curve_at_always_weak() {
         // Six of ten prompts share the top score (a 0/1 classifier): RouteLLM's top threshold
         // routes none of them strong, so the curve spans [0, 1] and its summaries exist.
-        let o = PairOutcomes {
-            weak_name: "w".into(),
-            strong_name: "s".into(),
-            weak: vec![0., 0., 1., 1., 0., 1., 0., 0., 1., 1.],
-            strong: vec![1., 1., 1., 1., 0., 0., 1., 0., 1., 1.],
-            costs: None,
-        };
+        let o = ten_outcomes();
         let scores = [1., 1., 1., 1., 1., 1., 0., 0., 0., 0.];
         let e = PairEvaluator::new(&scores, &o).unwrap();
         let c = e
