@@ -113,8 +113,8 @@ struct Args {
     /// The random calls' horizon L [default: the task's token budget].
     #[arg(long, value_name = "L")]
     horizon: Option<usize>,
-    /// MATH-500 token budget.
-    #[arg(long, default_value_t = 512)]
+    /// MATH-500 token budget (lm-eval's `hendrycks_math500`: the harness default, 256).
+    #[arg(long, default_value_t = guided_decode::study::MATH_MAX_TOKENS)]
     math_max_tokens: usize,
     /// Prices in $ per million tokens [default: 0,0,0,0].
     #[arg(

@@ -50,6 +50,10 @@ pub enum OracleSource<'m, O: LanguageModel> {
     Remote(RemoteConfig),
 }
 
+/// MATH-500's default token budget: lm-eval's (`hendrycks_math500` sets no `max_gen_toks`,
+/// so the harness default of 256 applies).
+pub const MATH_MAX_TOKENS: usize = 256;
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct StudyOptions {
@@ -67,7 +71,10 @@ pub struct StudyOptions {
     pub configs: Option<Vec<HelpConfig>>,
     /// Seed of the random calls.
     pub seed: u64,
-    /// MATH-500 token budget (GSM8K: lm-eval's 256; `lambada_gen`: 8).
+    /// MATH-500 token budget. The default, 256, is lm-eval's: its `hendrycks_math500` task
+    /// (`hendrycks_math_algebra.yaml`'s `generation_kwargs`) sets `until: ["Problem:"]` and no
+    /// `max_gen_toks`, so the harness's default budget of 256 applies. (GSM8K: lm-eval's 256
+    /// too; `lambada_gen`: 8.)
     pub math_max_tokens: usize,
     /// The random calls' horizon `L` (`None`: the task's budget).
     pub horizon: Option<usize>,
@@ -89,7 +96,7 @@ pub struct StudyOptions {
 
 impl StudyOptions {
     /// Options for `tasks` with everything else at its default: all items, the default grid,
-    /// seed 0, a 512-token MATH budget, free tokens, the meta-analysis on, progress off.
+    /// seed 0, lm-eval's 256-token MATH budget, free tokens, the meta-analysis on, progress off.
     pub fn new(
         out_dir: impl Into<PathBuf>,
         data_dir: impl Into<PathBuf>,
@@ -103,7 +110,7 @@ impl StudyOptions {
             limit: None,
             configs: None,
             seed: 0,
-            math_max_tokens: 512,
+            math_max_tokens: MATH_MAX_TOKENS,
             horizon: None,
             small_prices: TokenPrices::default(),
             oracle_prices: TokenPrices::default(),
