@@ -7,9 +7,10 @@
 //!
 //! One `[4096, 2048]` matrix per type (8–17 MB: past the caches), random valid blocks; one
 //! activation row (decode) and 8 rows (the 8-row tile of prefill and batches), quantisation
-//! excluded; each with 8-bit activations (`qdot …`, the integer tiles) and with f32 activations
-//! (`qdot-f32 …`, `Precision::F32`: weights widened to f32 in registers). Threads: the
-//! executor's pool (`LM_THREADS`).
+//! excluded; each with 8-bit activations (`qdot …`, the integer tiles — for Q4_0, Q4_1 and
+//! Q8_0 with 8 rows the AMX panels where the CPU has them, then again on the VNNI tile) and with
+//! f32 activations (`qdot-f32 …`, `Precision::F32`: weights widened to f32 in registers).
+//! Threads: the executor's pool (`LM_THREADS`).
 // criterion_main! generates an undocumented `main`.
 #![allow(missing_docs)]
 
@@ -95,6 +96,26 @@ fn matvec(c: &mut Criterion) {
             });
         }
         group.finish();
+    }
+    // Where the CPU has AMX, the 8-row products above of Q4_0, Q4_1 and Q8_0 ran on its
+    // panels (`kernels::qdot::amx`); the same products on the 512-bit VNNI tile, to compare.
+    if lm::kernels::qdot::amx_enabled() {
+        use lm::kernels::qdot::{Tiles, use_tiles};
+        use_tiles(Tiles::Vnni512);
+        let mut group = c.benchmark_group(format!("qdot {ROWS}x{COLS}, 8 row(s), VNNI (no AMX)"));
+        for ty in [QType::Q4_0, QType::Q4_1, QType::Q8_0] {
+            let m = matrix(ty);
+            let x: Vec<f32> = (0..8 * COLS).map(|i| (i as f32 * 0.37).sin()).collect();
+            let mut acts = QActs::default();
+            acts.quantize(&x, 8, COLS);
+            let mut out = Vec::new();
+            group.throughput(Throughput::Bytes(m.size_bytes() as u64));
+            group.bench_function(format!("{ty:?}"), |b| {
+                b.iter(|| product(&[&m], &x, &acts, &mut out))
+            });
+        }
+        group.finish();
+        use_tiles(Tiles::Best);
     }
     // SmolLM2-135M's own products at batch 8 with f32 activations (the 8-row tiles of batched
     // decoding): gate/up (1,536 × 576), down (576 × 1,536), the tied head (49,152 × 576 Q8_0).

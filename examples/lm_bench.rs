@@ -88,7 +88,8 @@ struct Args {
     /// Write the --agree result as JSON to this file.
     #[arg(long, value_name = "FILE")]
     agree_json: Option<PathBuf>,
-    /// Integer tiles of the quantized engine: best (what the CPU has), avx2 or vnni256.
+    /// Integer tiles of the quantized engine: best (what the CPU has: AMX panels for batches
+    /// of 8 and more where present), avx2, vnni256 or vnni512 (no AMX).
     #[arg(long, default_value = "best")]
     tiles: lm::kernels::qdot::Tiles,
 }

@@ -2,9 +2,9 @@
 # Issue 10's "Done when" list in one run on one machine (docs/lm.md, "The quantized CPU
 # executor"): speed against llama.cpp (interleaved, same file, same threads), agreement with the
 # f32 engine on 20,000 WikiText-2 tokens (llama.cpp beside it), greedy golden continuations,
-# HellaSwag 0–999 on the f32 engine and the quantized engine with f32 activations
-# (`quantized-f32`, the one that meets both the speed and the agreement bars), GSM8K 0–49,
-# resident memory, kernel bandwidth.
+# HellaSwag 0–999 on the f32 engine and the quantized engine with f32 and with two-term
+# activations (`quantized-f32`, `quantized-x2`: the engines that meet the agreement bar),
+# GSM8K 0–49, resident memory, kernel bandwidth.
 #
 #   bash scripts/lm_done_when.sh [OUT]        (default out/lm_done_when; needs llama-cpp-python)
 #
@@ -43,10 +43,12 @@ log "kernels against the measured memory bandwidth (criterion)"
 cargo bench -q -p benches --bench qdot -- --warm-up-time 1 --measurement-time 3 2>&1 \
     | grep -E "bandwidth|GiB/s|thrpt|^qdot" | tee -a "$out/summary.md" || true
 
-log "GSM8K 0-49 through the quantized engine with f32 activations"
-/usr/bin/time -f "gsm8k wall %e s" "$bin/lm_eval" --model "$gguf" --engine quantized-f32 \
-    --tasks gsm8k --limit 50 --no-progress --out "$out/gsm8k_quantized_f32" 2>&1 \
-    | tail -4 | tee -a "$out/summary.md"
+log "GSM8K 0-49 through the quantized engine with f32 and with two-term activations"
+for e in quantized-f32 quantized-x2; do
+    /usr/bin/time -f "gsm8k $e wall %e s" "$bin/lm_eval" --model "$gguf" --engine "$e" \
+        --tasks gsm8k --limit 50 --no-progress --out "$out/gsm8k_$e" 2>&1 \
+        | tail -4 | tee -a "$out/summary.md"
+done
 
 log "agreement with f32 over 20,000 WikiText-2 tokens"
 for e in quantized quantized-x2 quantized-f32; do
@@ -62,8 +64,8 @@ cargo test -q --release -p lm --test quantized_engine smollm2 -- --nocapture 2>&
 python3 crates/lm/peer/llama_cpp_greedy.py --gguf "$gguf" \
     --golden ../shared/golden/smollm2_logits.json 2>&1 | tail -3 | tee -a "$out/summary.md"
 
-log "HellaSwag 0-999, f32 engine and quantized-f32"
-for e in f32 quantized-f32; do
+log "HellaSwag 0-999, f32 engine, quantized-f32 and quantized-x2"
+for e in f32 quantized-f32 quantized-x2; do
     "$bin/lm_eval" --model "$gguf" --engine "$e" --tasks hellaswag --limit 1000 --no-progress \
         --out "$out/hellaswag_$e" > /dev/null
 done
@@ -73,15 +75,17 @@ out = sys.argv[1]
 def load(e):
     rows = [json.loads(l) for l in open(f"{out}/hellaswag_{e}/samples_hellaswag.jsonl")]
     return {r["idx"]: r for r in rows}
-a, b = load("f32"), load("quantized-f32")
+a = load("f32")
 ids = sorted(a)
-assert ids == sorted(b), "the two runs scored different items"
-for m in ("acc_norm", "acc"):
-    ma = sum(a[i]["metrics"][m] for i in ids) / len(ids) * 100
-    mb = sum(b[i]["metrics"][m] for i in ids) / len(ids) * 100
-    same = sum(a[i]["prediction"]["pred_" + m] == b[i]["prediction"]["pred_" + m] for i in ids)
-    print(f"hellaswag {m}: f32 {ma:.1f}, quantized-f32 {mb:.1f} ({mb - ma:+.1f} points) over "
-          f"{len(ids)} items; identical per-item predictions {same}/{len(ids)} "
-          f"({same / len(ids) * 100:.1f}%)")
+for e in ("quantized-f32", "quantized-x2"):
+    b = load(e)
+    assert ids == sorted(b), f"f32 and {e} scored different items"
+    for m in ("acc_norm", "acc"):
+        ma = sum(a[i]["metrics"][m] for i in ids) / len(ids) * 100
+        mb = sum(b[i]["metrics"][m] for i in ids) / len(ids) * 100
+        same = sum(a[i]["prediction"]["pred_" + m] == b[i]["prediction"]["pred_" + m] for i in ids)
+        print(f"hellaswag {m}: f32 {ma:.1f}, {e} {mb:.1f} ({mb - ma:+.1f} points) over "
+              f"{len(ids)} items; identical per-item predictions {same}/{len(ids)} "
+              f"({same / len(ids) * 100:.1f}%)")
 PY
 log "done"

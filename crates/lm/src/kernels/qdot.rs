@@ -575,6 +575,25 @@ fn detected_avx2() -> bool {
     })
 }
 
+/// Whether the matrix products may use the AMX panels ([`amx`]) where the CPU and the kernel
+/// allow them (default on; off: the VNNI tiles, to compare).
+pub static AMX_TILES: AtomicBool = AtomicBool::new(true);
+
+/// Whether [`amx::panel`] is to be used: [`AMX_TILES`] on and [`amx::available`].
+pub fn amx_enabled() -> bool {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        AMX_TILES.load(Ordering::Relaxed) && amx::available()
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        false
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+pub mod amx;
+
 /// Whether [`dot_tile`] may use the AVX-512 VNNI tiles where the CPU has them (default on;
 /// off: the AVX2 tiles, e.g. to compare the two — they give identical integer sums).
 pub static VNNI_TILES: AtomicBool = AtomicBool::new(true);
@@ -592,31 +611,38 @@ pub enum Tiles {
     Best,
     /// AVX2 `vpmaddubsw` + `vpmaddwd` tiles only.
     Avx2,
-    /// AVX-512 VNNI on 256-bit registers only (no 512-bit 8-row tile).
+    /// AVX-512 VNNI on 256-bit registers only (no 512-bit 8-row tile, no AMX).
     Vnni256,
+    /// The VNNI tiles, 512-bit 8-row tile included, but no AMX panels.
+    Vnni512,
 }
 
 impl std::str::FromStr for Tiles {
     type Err = String;
 
-    /// Parses `"best"`, `"avx2"` or `"vnni256"`.
+    /// Parses `"best"`, `"avx2"`, `"vnni256"` or `"vnni512"`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "best" => Ok(Self::Best),
             "avx2" => Ok(Self::Avx2),
             "vnni256" => Ok(Self::Vnni256),
+            "vnni512" => Ok(Self::Vnni512),
             _ => Err(format!(
-                "unknown tiles {s:?}: expected best, avx2 or vnni256"
+                "unknown tiles {s:?}: expected best, avx2, vnni256 or vnni512"
             )),
         }
     }
 }
 
-/// Sets the tiles [`dot_tile`] uses from now on, process-wide ([`VNNI_TILES`],
-/// [`VNNI512_TILE`]).
+/// Sets the tiles [`dot_tile`] and the matrix products use from now on, process-wide
+/// ([`VNNI_TILES`], [`VNNI512_TILE`], [`AMX_TILES`]).
 pub fn use_tiles(tiles: Tiles) {
     VNNI_TILES.store(tiles != Tiles::Avx2, Ordering::Relaxed);
-    VNNI512_TILE.store(tiles == Tiles::Best, Ordering::Relaxed);
+    VNNI512_TILE.store(
+        matches!(tiles, Tiles::Best | Tiles::Vnni512),
+        Ordering::Relaxed,
+    );
+    AMX_TILES.store(tiles == Tiles::Best, Ordering::Relaxed);
 }
 
 /// `out[j] = row · acts[t0 + j]` for `j < n` (`n ≤ MAX_TILE`), `row` one weight row of `ty` with
@@ -2573,6 +2599,50 @@ mod tests {
                             z[j],
                             a[j]
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    #[test]
+    fn amx_panel_matches_portable_tile() {
+        if !amx::available() {
+            eprintln!("no AMX-INT8 (or no tile state from the kernel) here: nothing to compare");
+            return;
+        }
+        // 16 weight rows against 1..=16 activation rows from several offsets; rows of 1, 3
+        // and 18 blocks (96: an odd count; 576: SmolLM2's hidden size). The integer sums are
+        // exact on both sides, so the f32 results differ only by the accumulation order.
+        for ty in [QType::Q4_0, QType::Q4_1, QType::Q8_0] {
+            for cols in [32usize, 96, 576] {
+                let rb = ty.row_bytes(cols);
+                let rows: Vec<u8> = (0..amx::ROWS)
+                    .flat_map(|j| random_row(ty, cols, 41 + j as u64 + cols as u64))
+                    .collect();
+                let (x, q) = acts(21, cols, 13);
+                for (t0, m) in [(0, 16), (0, 8), (3, 1), (5, 16), (2, 7), (20, 1)] {
+                    let mut p = [0f32; amx::TOKENS * amx::ROWS];
+                    amx::panel(ty, &rows, rb, &q, t0, m, &mut p);
+                    for j in 0..amx::ROWS {
+                        let row = &rows[j * rb..(j + 1) * rb];
+                        let w = dequantize(ty.ggml(), row, cols).unwrap();
+                        let mut want = [0f32; MAX_TILE];
+                        for t in 0..m {
+                            portable_tile(ty, row, &q, t0 + t, 1, &mut want);
+                            let bound: f32 = w
+                                .iter()
+                                .zip(&x[(t0 + t) * cols..(t0 + t + 1) * cols])
+                                .map(|(w, x)| (w * x).abs())
+                                .sum();
+                            let got = p[t * amx::ROWS + j];
+                            assert!(
+                                (got - want[0]).abs() <= 1e-5 * bound.max(1e-6),
+                                "{ty:?} cols {cols} t0 {t0} m {m} row {j} token {t}: {got} vs {}",
+                                want[0]
+                            );
+                        }
                     }
                 }
             }

@@ -47,8 +47,9 @@ pub enum Engine {
     /// (llama.cpp's scheme and cache type).
     Quantized,
     /// The quantized executor with two-term (~15-bit) activations
-    /// ([`crate::quantized::Precision::Q8x2`]) and an f32 cache: closer to f32, more integer
-    /// work.
+    /// ([`crate::quantized::Precision::Q8x2`]) and a half-float cache: the f32 engine's
+    /// log-probabilities to ~1e-3 nats, twice the integer work per activation row (on AMX
+    /// CPUs the two rows share the tile unit's panels).
     QuantizedX2,
     /// The quantized executor with f32 activations
     /// ([`crate::quantized::Precision::F32`]): weight groups widened to f32 in registers, so
@@ -192,14 +193,13 @@ impl CausalLm {
                 let tokenizer = tokenizer_from_gguf(header)?;
                 let name = header.model_name(path);
                 let (model, bos, eos) = QuantizedTransformer::from_gguf_owned(file, &origin)?;
-                // Two-term activations keep the f32 cache (log-probs at f32 level); the 8-bit
-                // and the f32-activation engines store keys and values as half floats, as
-                // llama.cpp does.
+                // Every quantized engine stores keys and values as half floats, as llama.cpp
+                // does (batched decoding over long prompts is bound by reading the cache).
                 use crate::quantized::{KvPrecision, Precision};
                 let model = match engine {
                     Engine::QuantizedX2 => model
                         .with_precision(Precision::Q8x2)
-                        .with_kv_precision(KvPrecision::F32),
+                        .with_kv_precision(KvPrecision::F16),
                     Engine::QuantizedF32 => model
                         .with_precision(Precision::F32)
                         .with_kv_precision(KvPrecision::F16),

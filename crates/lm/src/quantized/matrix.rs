@@ -218,6 +218,25 @@ impl QMatrix {
                     );
                     return;
                 }
+                // From two activation rows on, the AMX unit: 16 weight rows per panel; the
+                // rows past the last whole 16 go through the tiles below.
+                let first = r0;
+                let mut r0 = r0;
+                if !acts.exact && t1 - t0 >= AMX_MIN_TOKENS && amx_panels(*ty) {
+                    let whole = r0 + (r1 - r0) / 16 * 16;
+                    amx_rows(
+                        *ty,
+                        bytes,
+                        rb,
+                        acts,
+                        (t0, t1),
+                        (r0, whole),
+                        out,
+                        stride,
+                        col0,
+                    );
+                    r0 = whole;
+                }
                 let mut tile = [0f32; 2 * MAX_TILE];
                 // f32 activations: rows in pairs where a two-row kernel exists (each
                 // activation load then serves two rows); full tiles of 8 tokens only, with
@@ -250,7 +269,7 @@ impl QMatrix {
                             }
                             for i in 0..rows_here {
                                 for j in 0..m {
-                                    out[(t + j - t0) * stride + col0 + (r + i - r0)] =
+                                    out[(t + j - t0) * stride + col0 + (r + i - first)] =
                                         tile[i * MAX_TILE + j];
                                 }
                             }
@@ -303,6 +322,67 @@ pub fn product(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f32>) {
     }
 }
 
+/// Activation rows from which a product goes to the AMX panels: batched decoding, prefill,
+/// and the two rows (value and residual) of batch-1 decoding with two-term activations
+/// (SmolLM2 Q4_1: 64–85 → 97–116 tok/s; one row stays on the VNNI tile, which reads each
+/// weight block once without the panel's transposition).
+const AMX_MIN_TOKENS: usize = 2;
+
+/// Whether the AMX panels read `ty` here ([`crate::kernels::qdot::amx`]).
+fn amx_panels(ty: QType) -> bool {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        crate::kernels::qdot::amx::supports(ty) && crate::kernels::qdot::amx_enabled()
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        let _ = ty;
+        false
+    }
+}
+
+/// Rows `r0..r1` (a multiple of 16 of them) of a block matrix against tokens `t0..t1` on the
+/// AMX unit, written as [`QMatrix::product_into`] writes them (relative to `r0`).
+#[allow(clippy::too_many_arguments)]
+fn amx_rows(
+    ty: QType,
+    bytes: &[u8],
+    rb: usize,
+    acts: &QActs,
+    (t0, t1): (usize, usize),
+    (r0, r1): (usize, usize),
+    out: &mut [f32],
+    stride: usize,
+    col0: usize,
+) {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        use crate::kernels::qdot::amx::{ROWS, TOKENS, panel};
+        let mut p = [0f32; TOKENS * ROWS];
+        // Tokens in blocks of 64 keep the activations in the L1/L2 cache while the rows
+        // stream past.
+        for tb in (t0..t1).step_by(64) {
+            let te = (tb + 64).min(t1);
+            for r in (r0..r1).step_by(ROWS) {
+                let rows = &bytes[r * rb..(r + ROWS) * rb];
+                for t in (tb..te).step_by(TOKENS) {
+                    let m = (te - t).min(TOKENS);
+                    panel(ty, rows, rb, acts, t, m, &mut p);
+                    for j in 0..m {
+                        let o = (t + j - t0) * stride + col0 + (r - r0);
+                        out[o..o + ROWS].copy_from_slice(&p[j * ROWS..(j + 1) * ROWS]);
+                    }
+                }
+            }
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        let _ = (ty, bytes, rb, acts, t0, t1, r0, r1, out, stride, col0);
+        unreachable!("amx_panels is false off x86_64 Linux");
+    }
+}
+
 /// [`product`] over every row of `acts` (both terms of two-term activations, unfolded).
 fn product_rows_all(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f32>) {
     let n = acts.rows;
@@ -314,7 +394,18 @@ fn product_rows_all(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f3
     }
     let pool = crate::kernels::pool::global();
     let k = pool.threads();
-    if n >= TOKEN_SPLIT && k > 1 {
+    // On the AMX unit a panel takes 16 tokens: batches (x2 terms included) stay split by rows,
+    // so that each weight byte is read by one thread.
+    let all_amx = !acts.exact
+        && mats
+            .iter()
+            .all(|m| matches!(&m.storage, Storage::Blocks { ty, .. } if amx_panels(*ty)));
+    let split = if all_amx {
+        AMX_TOKEN_SPLIT
+    } else {
+        TOKEN_SPLIT
+    };
+    if n >= split && k > 1 {
         let per = n.div_ceil(k);
         let slots: Vec<Mutex<(usize, &mut [f32])>> = out
             .chunks_mut(per * total)
@@ -333,10 +424,10 @@ fn product_rows_all(mats: &[&QMatrix], x: &[f32], acts: &QActs, out: &mut Vec<f3
         });
         return;
     }
-    // Contiguous ranges of the stacked rows (whole multiples of 8), several per thread, handed
-    // out as threads free up (`SpinPool::for_each`).
+    // Contiguous ranges of the stacked rows (whole multiples of 16, the AMX panels' rows),
+    // several per thread, handed out as threads free up (`SpinPool::for_each`).
     let chunks = if k > 1 { k * CHUNKS_PER_THREAD } else { 1 };
-    let per = total.div_ceil(chunks).div_ceil(8) * 8;
+    let per = total.div_ceil(chunks).div_ceil(16) * 16;
     let ranges: Vec<(usize, usize)> = (0..total)
         .step_by(per)
         .map(|s| (s, (s + per).min(total)))
@@ -404,6 +495,9 @@ const CHUNKS_PER_THREAD: usize = 8;
 /// Input rows from which [`product`] splits work by tokens instead of weight rows.
 pub const TOKEN_SPLIT: usize = 16;
 
+/// [`TOKEN_SPLIT`] for products whose matrices all go to the AMX panels.
+pub const AMX_TOKEN_SPLIT: usize = 64;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,7 +523,7 @@ mod tests {
     fn stacked_product_equals_row_by_row_dots_for_every_batch_size() {
         let (a, _) = (q8_matrix(37, 64).0, ());
         let (b, _) = (q8_matrix(21, 64).0, ());
-        for n in [1usize, 3, 9, 40] {
+        for n in [1usize, 3, 8, 9, 16, 40] {
             let x: Vec<f32> = (0..n * 64)
                 .map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0)
                 .collect();

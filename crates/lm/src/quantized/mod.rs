@@ -52,12 +52,12 @@ pub enum Precision {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum KvPrecision {
     /// f32: exactly the values the projections produced (the default of
-    /// [`QuantizedTransformer`], and of [`crate::Engine::QuantizedX2`]).
+    /// [`QuantizedTransformer`]).
     #[default]
     F32,
     /// IEEE half floats (llama.cpp's default cache type): half the bytes for attention to
     /// read — what batched decoding over long contexts is bound by — at a relative rounding
-    /// of `2⁻¹¹` per value ([`crate::Engine::Quantized`]).
+    /// of `2⁻¹¹` per value (every [`crate::Engine`] of the quantized executor).
     F16,
 }
 
