@@ -8,7 +8,7 @@
 //!   each, the row stride of the activations);
 //! * the weight tile `B` is built in a 512-byte buffer in the tile unit's VNNI order (row `r`
 //!   holds values `4r..4r + 4` of each of the 16 weight rows): the 16 rows' block bytes loaded
-//!   and transposed by 4-byte words ([`words16`]), nibbles split with a mask and a shift;
+//!   and transposed by 4-byte words (`words16`), nibbles split with a mask and a shift;
 //! * `C = A · B` (16 × 16 exact `i32` sums of the group) is stored and scaled into f32
 //!   accumulators, one per activation row: `acc += Σuq · (d_x · a) + s_x · b`, the identity of
 //!   the module documentation, in the same order per group as [`super::portable_tile`].
@@ -61,37 +61,35 @@ pub fn available() -> bool {
 /// Asks Linux for the tile-data state (once per process; threads share the grant) and checks
 /// that it was granted.
 fn request_tile_state() -> bool {
-    let ret: i64;
-    // SAFETY: the arch_prctl system call with an integer argument; it touches no memory of ours.
-    unsafe {
-        asm!(
-            "syscall",
-            inlateout("rax") SYS_ARCH_PRCTL as i64 => ret,
-            in("rdi") ARCH_REQ_XCOMP_PERM,
-            in("rsi") XFEATURE_XTILEDATA,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    if ret != 0 {
+    // SAFETY: an integer argument; the kernel touches no memory of ours.
+    if unsafe { arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) } != 0 {
         return false;
     }
     let mut mask = 0u64;
-    let ret: i64;
     // SAFETY: the kernel writes one u64 at the pointer, which points at `mask`.
+    let ret = unsafe { arch_prctl(ARCH_GET_XCOMP_PERM, &mut mask as *mut u64 as u64) };
+    ret == 0 && mask & (1 << XFEATURE_XTILEDATA) != 0
+}
+
+/// The `arch_prctl(code, arg)` system call; its return value (0, or a negated `errno`).
+///
+/// # Safety
+/// Where `code` makes the kernel write through `arg`, `arg` points at memory it may write.
+unsafe fn arch_prctl(code: u64, arg: u64) -> i64 {
+    let ret: i64;
+    // SAFETY: as the caller guarantees; `syscall` clobbers rcx and r11 only.
     unsafe {
         asm!(
             "syscall",
             inlateout("rax") SYS_ARCH_PRCTL as i64 => ret,
-            in("rdi") ARCH_GET_XCOMP_PERM,
-            in("rsi") &mut mask as *mut u64,
+            in("rdi") code,
+            in("rsi") arg,
             lateout("rcx") _,
             lateout("r11") _,
             options(nostack),
         );
     }
-    ret == 0 && mask & (1 << XFEATURE_XTILEDATA) != 0
+    ret
 }
 
 /// Whether [`panel`] reads `ty`.
