@@ -214,6 +214,22 @@ fn read_file(path: &Path, split: Option<&str>) -> Result<(Vec<String>, Vec<Row>)
             available: header.join(", "),
         });
     }
+    // A model named by a `<model>|…` column must have its score and its cost: otherwise it
+    // would silently drop out of the model list.
+    for h in &header {
+        let Some((model, _)) = h.split_once('|') else {
+            continue;
+        };
+        for needed in [model.to_string(), format!("{model}|total_cost")] {
+            if csv.try_column(&needed).is_none() {
+                return Err(DatasetError::MissingColumn {
+                    origin,
+                    column: format!("{needed} (column {h} names model {model})"),
+                    available: header.join(", "),
+                });
+            }
+        }
+    }
     let mut rows = Vec::new();
     for rec in csv.records() {
         let (line, rec) = rec?;
@@ -388,6 +404,27 @@ mod tests {
         // on ties the earliest fragment's metadata wins
         assert_eq!(t.prompts()[0].text.as_deref(), Some("long\nlong"));
         assert_eq!(merge.report.skipped[0].rule, RULE_MERGED);
+    }
+
+    #[test]
+    fn a_model_missing_its_score_or_cost_column_is_an_error_naming_it() {
+        // `b` has a response column but no cost column; `c` a cost column but no score column.
+        for (header, missing) in [
+            (
+                ",sample_id,prompt,a,b,a|model_response,b|model_response,a|total_cost\n",
+                "b|total_cost",
+            ),
+            (
+                ",sample_id,prompt,a,a|total_cost,c|total_cost\n",
+                "c (column c|total_cost",
+            ),
+        ] {
+            let p = write("cols.csv", &format!("{header}0,x.1,q,1.0,1.0,r,r,0.1\n"));
+            let e = load_routerbench_files(&[(p.as_path(), None)], &RouterBenchOptions::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("cols.csv") && e.contains(missing), "{e}");
+        }
     }
 
     #[test]
