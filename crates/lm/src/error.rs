@@ -523,5 +523,20 @@ pub enum LmError {
     },
 }
 
+impl LmError {
+    /// A metadata error that names only its key ([`LmError::MissingKey`],
+    /// [`LmError::WrongValueType`]) inside [`LmError::InFile`] naming `path`; any other error
+    /// as it is (those of a file's bytes and tensors name the file or the tensor already).
+    pub fn metadata_in_file(self, path: &std::path::Path) -> Self {
+        match self {
+            Self::MissingKey { .. } | Self::WrongValueType { .. } => Self::InFile {
+                path: path.to_path_buf(),
+                source: Box::new(self),
+            },
+            other => other,
+        }
+    }
+}
+
 /// `Result` with [`LmError`].
 pub type Result<T, E = LmError> = std::result::Result<T, E>;

@@ -96,11 +96,23 @@ fn a_missing_metadata_key_is_named() {
         return;
     };
     let err = CausalLm::open(&path, &Device::flex()).unwrap_err();
+    // The quantized engine reads the tokenizer first, which this tiny file lacks: another
+    // missing key, named with the file as well.
+    let quantized = CausalLm::open_with(&path, &Device::flex(), lm::Engine::Quantized).unwrap_err();
     std::fs::remove_file(&path).ok();
     assert!(
-        matches!(&err, LmError::MissingKey { key } if key == "llama.block_count"),
+        matches!(&err, LmError::InFile { path: p, source } if p == &path
+            && matches!(&**source, LmError::MissingKey { key } if key == "llama.block_count")),
         "{err}"
     );
+    assert!(
+        matches!(&quantized, LmError::InFile { path: p, source } if p == &path
+            && matches!(&**source, LmError::MissingKey { .. })),
+        "{quantized}"
+    );
+    for e in [&err, &quantized] {
+        assert!(e.to_string().contains("nolayers"), "{e}");
+    }
 }
 
 #[test]
@@ -121,7 +133,8 @@ fn an_optional_key_of_the_wrong_type_is_an_error_not_a_default() {
     let err = CausalLm::open(&path, &Device::flex()).unwrap_err();
     std::fs::remove_file(&path).ok();
     assert!(
-        matches!(&err, LmError::WrongValueType { key, .. } if key == "llama.rope.freq_base"),
+        matches!(&err, LmError::InFile { path: p, source } if p == &path
+            && matches!(&**source, LmError::WrongValueType { key, .. } if key == "llama.rope.freq_base")),
         "{err}"
     );
 }

@@ -181,34 +181,37 @@ impl CausalLm {
         match engine {
             Engine::F32 => Self::open(path, device),
             Engine::Quantized | Engine::QuantizedX2 | Engine::QuantizedF32 => {
-                if path.is_dir() {
-                    return Err(LmError::InvalidModelConfig {
-                        path: path.into(),
-                        detail: "the quantized engine reads GGUF files; use the f32 engine for a Hugging Face directory".into(),
-                    });
-                }
-                let origin = path.display().to_string();
-                let file = GgufFile::open(path)?;
-                let header = file.header();
-                let tokenizer = tokenizer_from_gguf(header)?;
-                let name = header.model_name(path);
-                let (model, bos, eos) = QuantizedTransformer::from_gguf_owned(file, &origin)?;
-                // Every quantized engine stores keys and values as half floats, as llama.cpp
-                // does (batched decoding over long prompts is bound by reading the cache).
-                use crate::quantized::{KvPrecision, Precision};
-                let model = match engine {
-                    Engine::QuantizedX2 => model
-                        .with_precision(Precision::Q8x2)
-                        .with_kv_precision(KvPrecision::F16),
-                    Engine::QuantizedF32 => model
-                        .with_precision(Precision::F32)
-                        .with_kv_precision(KvPrecision::F16),
-                    _ => model
-                        .with_precision(Precision::Q8)
-                        .with_kv_precision(KvPrecision::F16),
+                let open = || -> Result<Self> {
+                    if path.is_dir() {
+                        return Err(LmError::InvalidModelConfig {
+                            path: path.into(),
+                            detail: "the quantized engine reads GGUF files; use the f32 engine for a Hugging Face directory".into(),
+                        });
+                    }
+                    let origin = path.display().to_string();
+                    let file = GgufFile::open(path)?;
+                    let header = file.header();
+                    let tokenizer = tokenizer_from_gguf(header)?;
+                    let name = header.model_name(path);
+                    let (model, bos, eos) = QuantizedTransformer::from_gguf_owned(file, &origin)?;
+                    // Every quantized engine stores keys and values as half floats, as llama.cpp
+                    // does (batched decoding over long prompts is bound by reading the cache).
+                    use crate::quantized::{KvPrecision, Precision};
+                    let model = match engine {
+                        Engine::QuantizedX2 => model
+                            .with_precision(Precision::Q8x2)
+                            .with_kv_precision(KvPrecision::F16),
+                        Engine::QuantizedF32 => model
+                            .with_precision(Precision::F32)
+                            .with_kv_precision(KvPrecision::F16),
+                        _ => model
+                            .with_precision(Precision::Q8)
+                            .with_kv_precision(KvPrecision::F16),
+                    };
+                    let exec = Exec::Quantized(Box::new(model), device.clone());
+                    Ok(Self::assemble(name, exec, tokenizer, bos, &eos))
                 };
-                let exec = Exec::Quantized(Box::new(model), device.clone());
-                Ok(Self::assemble(name, exec, tokenizer, bos, &eos))
+                open().map_err(|e| e.metadata_in_file(path))
             }
         }
     }
@@ -263,6 +266,11 @@ impl CausalLm {
     /// See [`CausalLm::open`].
     pub fn from_gguf(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let path = path.as_ref();
+        Self::gguf_model(path, device).map_err(|e| e.metadata_in_file(path))
+    }
+
+    /// [`CausalLm::from_gguf`] before its metadata errors are given the file's name.
+    fn gguf_model(path: &Path, device: &Device) -> Result<Self> {
         let origin = path.display().to_string();
         let file = GgufFile::open(path)?;
         let header = file.header();
