@@ -523,15 +523,41 @@ pub enum LmError {
     },
 }
 
+/// The stand-in path of errors raised by code that reads a GGUF header or tensor without knowing
+/// the file's path ([`crate::models::gguf_loader::expect_architecture`], a quantized matrix of
+/// the wrong rank); [`LmError::metadata_in_file`] replaces it with the real one.
+pub(crate) const UNNAMED_GGUF: &str = "gguf";
+
 impl LmError {
-    /// A metadata error that names only its key ([`LmError::MissingKey`],
-    /// [`LmError::WrongValueType`]) inside [`LmError::InFile`] naming `path`; any other error
-    /// as it is (those of a file's bytes and tensors name the file or the tensor already).
+    /// An error raised while reading the metadata or tensors of the model file at `path`, made
+    /// to name it: one that names only its key ([`LmError::MissingKey`],
+    /// [`LmError::WrongValueType`]) inside [`LmError::InFile`]; an
+    /// [`LmError::InvalidModelConfig`] or [`LmError::WeightShape`] raised where the path was not
+    /// known (its path the stand-in `gguf`) with `path` in its place; any other error as it is
+    /// (those of a file's bytes and tensors name the file or the tensor already).
     pub fn metadata_in_file(self, path: &std::path::Path) -> Self {
+        let unnamed = |p: &std::path::Path| p == std::path::Path::new(UNNAMED_GGUF);
         match self {
             Self::MissingKey { .. } | Self::WrongValueType { .. } => Self::InFile {
                 path: path.to_path_buf(),
                 source: Box::new(self),
+            },
+            Self::InvalidModelConfig { path: p, detail } if unnamed(&p) => {
+                Self::InvalidModelConfig {
+                    path: path.to_path_buf(),
+                    detail,
+                }
+            }
+            Self::WeightShape {
+                path: p,
+                name,
+                expected,
+                found,
+            } if unnamed(&p) => Self::WeightShape {
+                path: path.to_path_buf(),
+                name,
+                expected,
+                found,
             },
             other => other,
         }

@@ -1,7 +1,7 @@
 //! Corrupt or inconsistent model files give typed errors naming the key or tensor:
 //! an unknown architecture (GGUF and Hugging Face), head counts that do not fit the tensors,
 //! a missing metadata key, an optional key of the wrong type, a file that does not parse (named),
-//! and a config without `model_type`.
+//! a config without `model_type`, and a header of another architecture (the file named once opened).
 
 mod common;
 
@@ -172,4 +172,36 @@ fn hf_directories_of_unknown_or_untyped_models_are_errors() {
         "{err}"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_header_of_another_architecture_names_the_file_once_opened() {
+    // `config_from_gguf` reads a header without knowing its path; the open paths name the file.
+    let Some(dir) = common::golden_dir_or_skip() else {
+        return;
+    };
+    let path = dir.join("llama3_tiny/llama3-tiny-f32.gguf");
+    let bytes = std::fs::read(&path).unwrap();
+    let header = GgufHeader::parse(&bytes).unwrap();
+    let err = lm::models::gemma3::config_from_gguf(&header).unwrap_err();
+    assert!(
+        matches!(&err, LmError::InvalidModelConfig { detail, .. } if detail.contains("`llama`")),
+        "{err}"
+    );
+    let named = err.metadata_in_file(&path);
+    assert!(
+        matches!(&named, LmError::InvalidModelConfig { path: p, .. } if p == &path),
+        "{named}"
+    );
+    assert!(
+        named.to_string().contains("llama3-tiny-f32.gguf"),
+        "{named}"
+    );
+    // An error that names its file already is left as it is.
+    let other = LmError::InvalidModelConfig {
+        path: "config.json".into(),
+        detail: "x".into(),
+    };
+    assert!(matches!(other.metadata_in_file(&path),
+        LmError::InvalidModelConfig { path: p, .. } if p == std::path::Path::new("config.json")));
 }

@@ -192,7 +192,7 @@ pub fn expect_architecture(header: &GgufHeader, expected: &str) -> Result<()> {
     let arch = header.architecture()?;
     if arch != expected {
         return Err(LmError::InvalidModelConfig {
-            path: "gguf".into(),
+            path: crate::error::UNNAMED_GGUF.into(),
             detail: format!("general.architecture is `{arch}`, expected `{expected}`"),
         });
     }

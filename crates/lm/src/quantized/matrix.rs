@@ -72,7 +72,7 @@ impl QMatrix {
             });
         };
         let shape_err = || LmError::WeightShape {
-            path: "gguf".into(),
+            path: crate::error::UNNAMED_GGUF.into(),
             name: name.to_string(),
             expected: vec![0, 0],
             found: dims.iter().rev().map(|&d| d as usize).collect(),
