@@ -147,12 +147,18 @@ pub struct Interval {
     pub median: f64,
     /// Upper percentile ((1 + level)/2).
     pub hi: f64,
+    /// Replicates whose value was NaN or infinite (a refit that diverged), left out of the
+    /// percentiles and counted here so a report can say so; the percentiles are NaN when no
+    /// replicate is finite.
+    pub non_finite: usize,
 }
 
 impl Interval {
-    /// Builds the interval from replicate values (non-finite values are ignored).
+    /// Builds the interval from replicate values; non-finite values are left out of the
+    /// percentiles and counted in [`Interval::non_finite`].
     pub fn from_samples(estimate: f64, samples: &[f64], level: f64) -> Self {
         let mut v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
+        let non_finite = samples.len() - v.len();
         v.sort_by(f64::total_cmp);
         let q = |p: f64| percentile_sorted(&v, p);
         Self {
@@ -160,6 +166,7 @@ impl Interval {
             lo: q((1.0 - level) / 2.0),
             median: q(0.5),
             hi: q((1.0 + level) / 2.0),
+            non_finite,
         }
     }
 }
@@ -209,5 +216,16 @@ mod tests {
         let full = data.iter().sum::<f64>() / 50.0;
         let iv = s.interval(full, |m| *m);
         assert!(iv.lo < full && full < iv.hi);
+        assert_eq!(iv.non_finite, 0);
+    }
+
+    #[test]
+    fn non_finite_replicates_are_counted_not_hidden() {
+        let iv = Interval::from_samples(2.0, &[1.0, f64::NAN, 2.0, f64::INFINITY, 3.0], 0.5);
+        assert_eq!(iv.non_finite, 2);
+        assert_eq!((iv.lo, iv.median, iv.hi), (1.5, 2.0, 2.5));
+        let none = Interval::from_samples(0.0, &[f64::NAN], 0.9);
+        assert_eq!(none.non_finite, 1);
+        assert!(none.lo.is_nan() && none.hi.is_nan());
     }
 }

@@ -371,9 +371,14 @@ fn sci(x: f64) -> String {
     format!("{:.3}e{e}", x / 10f64.powi(e))
 }
 
-/// `estimate [lo, hi]` with `prec` decimals.
+/// `estimate [lo, hi]` with `prec` decimals, followed by the count of non-finite replicates
+/// left out of the interval when there are any.
 fn iv(i: &Interval, prec: usize) -> String {
-    format!("{:.p$} [{:.p$}, {:.p$}]", i.estimate, i.lo, i.hi, p = prec)
+    let s = format!("{:.p$} [{:.p$}, {:.p$}]", i.estimate, i.lo, i.hi, p = prec);
+    match i.non_finite {
+        0 => s,
+        n => format!("{s} ({n} non-finite replicates left out)"),
+    }
 }
 
 /// A relative error as a signed percentage.

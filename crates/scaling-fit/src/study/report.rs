@@ -500,12 +500,10 @@ impl ChinchillaSection {
             let b = &h.forecast;
             let _ = writeln!(
                 md,
-                "| IsoFLOP optimum at C = {} | {:.4} | {:.4} [{:.4}, {:.4}] | {} |",
+                "| IsoFLOP optimum at C = {} | {:.4} | {} | {} |",
                 sci(h.compute),
                 h.observed,
-                b.estimate,
-                b.lo,
-                b.hi,
+                iv(b, 4),
                 pct(b.estimate / h.observed - 1.0)
             );
         }
@@ -672,12 +670,10 @@ impl SyntheticSection {
             let b = &h.forecast;
             let _ = writeln!(
                 md,
-                "| {} | {:.4} | {:.4} [{:.4}, {:.4}] | {} | {:.4} | {} |",
+                "| {} | {:.4} | {} | {} | {:.4} | {} |",
                 sci(h.compute),
                 h.true_loss,
-                b.estimate,
-                b.lo,
-                b.hi,
+                iv(b, 4),
                 pct(b.estimate / h.true_loss - 1.0),
                 h.approach3,
                 pct(h.approach3 / h.true_loss - 1.0)
