@@ -71,9 +71,10 @@ struct Args {
     /// lm-eval's max_length: the context window for truncation and rolling windows.
     #[arg(long, default_value_t = RunConfig::default().max_length)]
     max_length: usize,
-    /// Generation budget of MATH and code tasks.
-    #[arg(long, default_value_t = RunConfig::default().max_gen_toks)]
-    max_gen_toks: usize,
+    /// Generation budget of MATH and code tasks [default: each task's lm-eval budget, MATH and
+    /// MBPP 256, HumanEval 1024].
+    #[arg(long)]
+    max_gen_toks: Option<usize>,
     /// Output folder (samples, results.json, results.md).
     #[arg(long = "out", alias = "output", default_value_os_t = RunConfig::default().output)]
     out: PathBuf,

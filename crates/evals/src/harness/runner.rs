@@ -45,8 +45,9 @@ pub struct RunConfig {
     pub progress: bool,
     /// Limits for code execution.
     pub exec: ExecConfig,
-    /// Generation budget of MATH and code tasks.
-    pub max_gen_toks: usize,
+    /// Generation budget of MATH and code items; `None`: each task's lm-eval budget
+    /// ([`default_max_gen_toks`]: MATH and MBPP 256, HumanEval 1,024).
+    pub max_gen_toks: Option<usize>,
     /// Run only this shard of each task's selected items ([`datasets::shard::Shard`]); the
     /// shards' folders are combined by [`merge`].
     pub shard: Option<Shard>,
@@ -64,7 +65,7 @@ impl Default for RunConfig {
             output: PathBuf::from("out/lm_eval"),
             progress: true,
             exec: ExecConfig::default(),
-            max_gen_toks: 512,
+            max_gen_toks: None,
             shard: None,
         }
     }
@@ -250,6 +251,16 @@ pub fn evaluate_loglik_items<M: LanguageModel>(
 /// word of the text is scored.
 pub const LAMBADA_GEN_MAX_TOKS: usize = 8;
 
+/// lm-eval's generation budget for the MATH and code tasks: `humaneval.yaml` sets
+/// `max_gen_toks: 1024`; `hendrycks_math` (MATH-500 included) and `mbpp.yaml` set none, so the
+/// harness's default of 256 (`lm_eval.api.model.TemplateLM`'s `max_gen_toks`) applies.
+pub fn default_max_gen_toks(task: &str) -> usize {
+    match task {
+        "humaneval" => 1024,
+        _ => 256,
+    }
+}
+
 /// What a generation item asks of a model: its prompt, stop strings and token budget (the
 /// task definitions of lm-eval: GSM8K `until` and `max_gen_toks` 256; MATH stops at the next
 /// `Problem:`; `lambada_gen` stops at a newline after [`LAMBADA_GEN_MAX_TOKS`]).
@@ -264,9 +275,11 @@ pub struct GenerationSpec<'a> {
 }
 
 impl Item {
-    /// The generation this item asks for (`max_gen_toks`: the budget of MATH and code items);
-    /// `None` for a scoring item.
-    pub fn generation_spec(&self, max_gen_toks: usize) -> Option<GenerationSpec<'_>> {
+    /// The generation this item asks for (`max_gen_toks`: the budget of MATH and code items,
+    /// `None` for the task's lm-eval budget, [`default_max_gen_toks`]); `None` for a scoring
+    /// item.
+    pub fn generation_spec(&self, max_gen_toks: Option<usize>) -> Option<GenerationSpec<'_>> {
+        let max_gen_toks = max_gen_toks.unwrap_or_else(|| default_max_gen_toks(&self.task));
         let (prompt, until, max_new_tokens) = match &self.kind {
             ItemKind::Gsm8k { prompt, .. } => (
                 prompt,
@@ -372,7 +385,7 @@ pub fn score_generation(it: &Item, text: &str, exec_cfg: &ExecConfig) -> Result<
 pub fn evaluate_generation_item<M: LanguageModel>(
     scorer: &mut Scorer<'_, M>,
     it: &Item,
-    max_gen_toks: usize,
+    max_gen_toks: Option<usize>,
     exec_cfg: &ExecConfig,
 ) -> Result<SampleRecord> {
     let model = scorer.model();
@@ -707,4 +720,41 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Vec<TaskSummary>> {
     let results = record::results_json(&model, &summaries, &n_shot, config, wall);
     write_results(out, &results, &summaries)?;
     Ok(summaries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(task: &str) -> Item {
+        Item::new(
+            task,
+            0,
+            ItemKind::Code {
+                prompt: "def f():".into(),
+                program_head: String::new(),
+                program_tail: String::new(),
+                until: vec!["\nclass".into()],
+            },
+        )
+    }
+
+    #[test]
+    fn generation_budgets_default_to_lm_evals_per_task() {
+        let math = Item::new(
+            "math500",
+            0,
+            ItemKind::Math {
+                prompt: "Problem:\n1+1\n\nSolution:".into(),
+                answer: "2".into(),
+            },
+        );
+        let budget = |it: &Item, b| it.generation_spec(b).unwrap().max_new_tokens;
+        assert_eq!(budget(&math, None), 256);
+        assert_eq!(budget(&code("mbpp"), None), 256);
+        assert_eq!(budget(&code("humaneval"), None), 1024);
+        assert_eq!(budget(&code("humaneval"), Some(100)), 100);
+        assert_eq!(budget(&math, Some(512)), 512);
+        assert_eq!(RunConfig::default().max_gen_toks, None);
+    }
 }

@@ -214,7 +214,7 @@ pub(crate) fn run_meta<S: LanguageModel, O: LanguageModel>(
             .find(|it| it.idx == rec.idx)
             .expect("record of a run item");
         let spec = item
-            .generation_spec(opts.math_max_tokens)
+            .generation_spec(Some(opts.math_max_tokens))
             .expect("a generation item");
         let differs = label_item(
             models,

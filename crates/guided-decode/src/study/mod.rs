@@ -379,7 +379,7 @@ impl<'r, 'm, S: LanguageModel, O: LanguageModel> Runner<'r, 'm, S, O> {
 
     fn run(&mut self, config: HelpConfig, it: &Item, exec: &ExecConfig) -> Result<ItemRecord> {
         let spec = it
-            .generation_spec(self.opts.math_max_tokens)
+            .generation_spec(Some(self.opts.math_max_tokens))
             .ok_or_else(|| GuidedError::InvalidOption {
                 name: "tasks",
                 reason: format!("{} is not a generation item", it.id()),
