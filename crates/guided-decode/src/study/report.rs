@@ -213,6 +213,11 @@ pub struct TaskReport {
     pub curves: Vec<TriggerCurve>,
     /// The meta-analysis.
     pub meta: Option<MetaSummary>,
+    /// Items the small model gets wrong and the oracle right — the meta-analysis's subjects —
+    /// among those every configuration finished (`None` without both anchors). When there are
+    /// none the report says so instead of leaving the meta-analysis out without a word.
+    #[serde(default)]
+    pub meta_candidates: Option<usize>,
     /// The random calls' horizon `L`.
     pub horizon: usize,
 }
@@ -251,6 +256,20 @@ pub(crate) fn task_report(
         .map(|(c, r)| summarise(*c, r, cost))
         .collect();
     let acc = |c: HelpConfig| configs.iter().find(|s| s.config == c).map(|s| s.accuracy);
+    let records = |c: HelpConfig| per_config.iter().find(|(k, _)| *k == c).map(|(_, r)| r);
+    let meta_candidates = records(HelpConfig::Small)
+        .zip(records(HelpConfig::Oracle))
+        .map(|(small, oracle)| {
+            let oracle_right: std::collections::BTreeSet<usize> = oracle
+                .iter()
+                .filter(|r| r.correct > 0.0)
+                .map(|r| r.idx)
+                .collect();
+            small
+                .iter()
+                .filter(|r| r.correct == 0.0 && oracle_right.contains(&r.idx))
+                .count()
+        });
     let mut curves = Vec::new();
     if let (Some(small), Some(oracle)) = (acc(HelpConfig::Small), acc(HelpConfig::Oracle)) {
         for family in ["random", "entropy", "maxprob", "bild"] {
@@ -291,6 +310,7 @@ pub(crate) fn task_report(
         configs,
         curves,
         meta,
+        meta_candidates,
         horizon: opts.horizon.unwrap_or(budget),
     }
 }
@@ -488,6 +508,13 @@ impl StudyReport {
                         }
                     );
                 }
+            }
+            if let (None, Some(0)) = (&t.meta, t.meta_candidates) {
+                let _ = writeln!(
+                    s,
+                    "\nMeta-analysis: no item the small model gets wrong and the oracle right among these {} items, so there is no first divergence to study.",
+                    t.configs.first().map_or(0, |c| c.n)
+                );
             }
             if let Some(m) = &t.meta {
                 let _ = writeln!(
@@ -817,6 +844,7 @@ mod tests {
                         gain_over_random: None,
                     }],
                     meta: None,
+                    meta_candidates: Some(usize::from(small_right < oracle_right)),
                     horizon: 256,
                 }],
             }
@@ -829,6 +857,11 @@ mod tests {
         let apart = report(20, 80);
         assert_eq!(apart.tasks[0].anchors_separated(), Some(true));
         assert!(!apart.to_markdown().contains("The anchors overlap"));
+        // No item the small model gets wrong and the oracle right: the report says why there
+        // is no meta-analysis.
+        let none = "no item the small model gets wrong and the oracle right";
+        assert!(report(0, 0).to_markdown().contains(none));
+        assert!(!near_zero.to_markdown().contains(none));
         // The curves' accuracy axis starts at 0 (an all-zero task once spanned −1 to 1) and
         // ends a little above the best point.
         let y = |r: &StudyReport| r.curves_chart(&r.tasks[0]).and_then(|p| p.y_range);
