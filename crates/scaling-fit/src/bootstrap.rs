@@ -6,8 +6,10 @@
 //! within-bucket sweep is a design, not a sample), as the reference pipeline notes. For a
 //! parametric fit on all runs it is the run.
 //!
-//! Replicate `r` draws its indices from its own `ChaCha8Rng` seeded with `seed + r`, so results do
-//! not depend on how many threads run the replicates.
+//! Replicate `r` draws its indices from stream `r` of the `ChaCha8Rng` seeded with `seed`
+//! (`set_stream`), so results do not depend on how many threads run the replicates, and two
+//! bootstraps whose base seeds differ share no replicate (with seeds `seed + r`, as until
+//! session 21, the bootstraps of seeds 7 and 8 shared all replicates but one).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -49,6 +51,13 @@ pub(crate) fn worker_count(requested: usize) -> usize {
     }
 }
 
+/// The generator of replicate `r`: stream `r` of the ChaCha8 generator seeded with `seed`.
+pub fn replicate_rng(seed: u64, r: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(r as u64);
+    rng
+}
+
 /// Draws `n` indices uniformly with replacement from `0..n`.
 pub fn resample_indices(rng: &mut impl Rng, n: usize) -> Vec<usize> {
     (0..n).map(|_| rng.random_range(0..n)).collect()
@@ -88,8 +97,7 @@ where
                         if r >= cfg.replicates {
                             break;
                         }
-                        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(r as u64));
-                        let idx = resample_indices(&mut rng, n_units);
+                        let idx = resample_indices(&mut replicate_rng(cfg.seed, r), n_units);
                         out.push((r, refit(&idx)));
                     }
                     out
@@ -217,6 +225,30 @@ mod tests {
         let iv = s.interval(full, |m| *m);
         assert!(iv.lo < full && full < iv.hi);
         assert_eq!(iv.non_finite, 0);
+    }
+
+    #[test]
+    fn neighbouring_base_seeds_share_no_replicate() {
+        let data: Vec<f64> = (0..40).map(|i| (i as f64 * 0.71).cos()).collect();
+        let mean =
+            |idx: &[usize]| Some(idx.iter().map(|&i| data[i]).sum::<f64>() / idx.len() as f64);
+        let run = |seed| {
+            let cfg = BootstrapConfig {
+                replicates: 50,
+                seed,
+                threads: 2,
+                level: 0.9,
+            };
+            bootstrap(data.len(), &cfg, mean).unwrap().samples
+        };
+        let (a, b) = (run(7), run(8));
+        // With seeds `seed + r` replicate r + 1 of seed 7 was replicate r of seed 8.
+        let shared = a.iter().filter(|x| b.contains(x)).count();
+        assert_eq!(shared, 0, "{shared} of 50 replicates shared");
+        assert_ne!(
+            resample_indices(&mut replicate_rng(7, 1), 40),
+            resample_indices(&mut replicate_rng(8, 0), 40)
+        );
     }
 
     #[test]
