@@ -37,9 +37,12 @@ pub struct SampleRecord {
     pub correct: f64,
     /// Per-item metric values (`acc`, `acc_norm`, `loglik`, `words`, …).
     pub metrics: BTreeMap<String, f64>,
-    /// Tokens fed through the model for this item.
+    /// Tokens fed through the model for this item. Log-likelihood items scored together
+    /// (`RunConfig::batch_size` > 1) share their chunk's tokens out evenly, the remainder one
+    /// each to the first items, so a task's records sum to the tokens the model read.
     pub tokens: usize,
-    /// Wall time, seconds.
+    /// Wall time, seconds (with `batch_size` > 1, the chunk's time divided evenly among its
+    /// items: the items of one batch are not timed apart).
     pub time_s: f64,
     /// Token ids, per-token log-probs and other detail.
     #[serde(default)]

@@ -105,6 +105,15 @@ fn base_record<M: LanguageModel>(model: &M, it: &Item) -> SampleRecord {
     }
 }
 
+/// `total` split into `n` whole shares that sum to it: `total / n` each, one more for the first
+/// `total % n` (no token of a batched chunk is dropped from the per-item counts).
+fn share_evenly(total: usize, n: usize) -> Vec<usize> {
+    let n1 = n.max(1);
+    (0..n)
+        .map(|i| total / n1 + usize::from(i < total % n1))
+        .collect()
+}
+
 /// Scores a chunk of log-likelihood items (multiple choice, LAMBADA, WikiText) in one call to
 /// the scorer (so that [`ScoringMode::Batched`] can batch across items).
 pub fn evaluate_loglik_items<M: LanguageModel>(
@@ -165,9 +174,9 @@ pub fn evaluate_loglik_items<M: LanguageModel>(
     }
     let scores = scorer.score(&reqs)?;
     let secs = t0.elapsed().as_secs_f64() / items.len().max(1) as f64;
-    let tokens = (scorer.tokens_fed() - fed0) / items.len().max(1);
+    let tokens = share_evenly(scorer.tokens_fed() - fed0, items.len());
     let mut out = Vec::with_capacity(items.len());
-    for ((it, span), mut ext) in items.iter().zip(spans).zip(extra) {
+    for (((it, span), mut ext), tokens) in items.iter().zip(spans).zip(extra).zip(tokens) {
         let sc = &scores[span.clone()];
         let rq = &reqs[span];
         let mut rec = base_record(model, it);
@@ -737,6 +746,17 @@ mod tests {
                 until: vec!["\nclass".into()],
             },
         )
+    }
+
+    #[test]
+    fn a_chunks_tokens_are_shared_out_whole() {
+        assert_eq!(share_evenly(10, 4), vec![3, 3, 2, 2]);
+        assert_eq!(share_evenly(8, 4), vec![2; 4]);
+        assert_eq!(share_evenly(3, 5), vec![1, 1, 1, 0, 0]);
+        assert!(share_evenly(7, 0).is_empty());
+        for (t, n) in [(1001, 7), (5, 1), (0, 3)] {
+            assert_eq!(share_evenly(t, n).iter().sum::<usize>(), t);
+        }
     }
 
     #[test]
