@@ -420,6 +420,19 @@ pub enum LmError {
         found: Vec<usize>,
     },
 
+    /// A weight with a NaN or infinite value — a corrupt or badly converted file. For a
+    /// quantized tensor kept in its blocks, `index` is the first value of the first block whose
+    /// scale is not finite.
+    #[error("weight {name:?} in {path}: value {index} is not finite (NaN or infinite)")]
+    NonFiniteWeight {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        name: String,
+        /// Flat index of the first offending value.
+        index: usize,
+    },
+
     /// A weight stored in a dtype that is not converted to f32 (only F32, F16 and BF16 are).
     #[error("weight {name:?} in {path} has dtype {dtype}; only F32, F16 and BF16 are supported")]
     UnsupportedWeightDtype {

@@ -1,7 +1,8 @@
 //! Corrupt or inconsistent model files give typed errors naming the key or tensor:
 //! an unknown architecture (GGUF and Hugging Face), head counts that do not fit the tensors,
 //! a missing metadata key, an optional key of the wrong type, a file that does not parse (named),
-//! a config without `model_type`, and a header of another architecture (the file named once opened).
+//! a config without `model_type`, a header of another architecture (the file named once opened),
+//! and a NaN block scale (named at load by both engines).
 
 mod common;
 
@@ -204,4 +205,43 @@ fn a_header_of_another_architecture_names_the_file_once_opened() {
     };
     assert!(matches!(other.metadata_in_file(&path),
         LmError::InvalidModelConfig { path: p, .. } if p == std::path::Path::new("config.json")));
+}
+
+#[test]
+fn a_nan_block_scale_is_named_by_both_engines_at_load() {
+    // SmolLM2 with the scale of the first block of `blk.0.attn_q.weight` set to a NaN: the
+    // quantized engine finds it in the blocks, the f32 engine in the de-quantised values.
+    let Some(src) = common::smollm2_gguf_or_skip() else {
+        return;
+    };
+    let mut bytes = std::fs::read(&src).unwrap();
+    let header = GgufHeader::parse(&bytes).unwrap();
+    let info = header.tensor("blk.0.attn_q.weight").unwrap();
+    assert!(
+        matches!(
+            info.ggml_type,
+            lm::GgmlType::Q4_0 | lm::GgmlType::Q4_1 | lm::GgmlType::Q8_0
+        ),
+        "{:?}",
+        info.ggml_type
+    );
+    let at = header.tensor_data(&bytes, info).unwrap().as_ptr() as usize - bytes.as_ptr() as usize;
+    bytes[at..at + 2].copy_from_slice(&0x7e00u16.to_le_bytes());
+    let path = std::env::temp_dir().join(format!("lm-nanscale-{}.gguf", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    drop(bytes);
+    let quantized = CausalLm::open_with(&path, &Device::flex(), lm::Engine::Quantized).unwrap_err();
+    let f32 = CausalLm::open_with(&path, &Device::flex(), lm::Engine::F32).unwrap_err();
+    std::fs::remove_file(&path).ok();
+    assert!(
+        matches!(&quantized, LmError::NonFiniteWeight { path: p, name, index: 0 }
+            if p == &path && name == "blk.0.attn_q.weight"),
+        "{quantized}"
+    );
+    assert!(
+        matches!(&f32, LmError::NonFiniteWeight { name, .. }
+            if name == "model.layers.0.self_attn.q_proj.weight"),
+        "{f32}"
+    );
+    assert!(f32.to_string().contains("lm-nanscale"), "{f32}");
 }

@@ -111,6 +111,29 @@ impl QType {
     pub fn row_bytes(self, cols: usize) -> usize {
         cols / self.block_values() * self.block_bytes()
     }
+
+    /// Byte offsets of the half-float fields of a block (`d`, and `m`/`dmin` where the type
+    /// has one), as ggml lays them out; the K-quants' 6- and 8-bit sub-scales are integers and
+    /// always finite.
+    pub fn f16_fields(self) -> &'static [usize] {
+        match self {
+            Self::Q4_0 | Self::Q5_0 | Self::Q8_0 => &[0],
+            Self::Q4_1 | Self::Q5_1 | Self::Q4K | Self::Q5K => &[0, 2],
+            Self::Q6K => &[208],
+        }
+    }
+
+    /// The index of the first block of `blocks` with a NaN or infinite scale (a half float
+    /// whose exponent bits are all ones), if any; a block with finite scales decodes to
+    /// finite values.
+    pub fn first_non_finite_block(self, blocks: &[u8]) -> Option<usize> {
+        let fields = self.f16_fields();
+        blocks.chunks_exact(self.block_bytes()).position(|b| {
+            fields
+                .iter()
+                .any(|&o| u16::from_le_bytes([b[o], b[o + 1]]) & 0x7c00 == 0x7c00)
+        })
+    }
 }
 
 /// Rows of activations quantised in blocks of [`QK`] (see the module docs).
@@ -2240,6 +2263,40 @@ mod tests {
             }
         }
         bytes
+    }
+
+    #[test]
+    fn a_non_finite_scale_is_found_where_the_dequantiser_reads_it() {
+        use crate::format::dequant::first_non_finite;
+        let all = [
+            QType::Q4_0,
+            QType::Q4_1,
+            QType::Q5_0,
+            QType::Q5_1,
+            QType::Q8_0,
+            QType::Q4K,
+            QType::Q5K,
+            QType::Q6K,
+        ];
+        for ty in all {
+            let cols = 3 * ty.block_values();
+            let row = random_row(ty, cols, 9);
+            assert_eq!(ty.first_non_finite_block(&row), None, "{ty:?}");
+            let w = dequantize(ty.ggml(), &row, cols).unwrap();
+            assert_eq!(first_non_finite(&w), None, "{ty:?}");
+            for &field in ty.f16_fields() {
+                for bits in [0x7e00u16, 0x7c00, 0xfc00] {
+                    let mut bad = row.clone();
+                    let at = ty.block_bytes() + field;
+                    bad[at..at + 2].copy_from_slice(&bits.to_le_bytes());
+                    assert_eq!(ty.first_non_finite_block(&bad), Some(1), "{ty:?} {field}");
+                    // The de-quantiser turns that field into non-finite values of block 1.
+                    let w = dequantize(ty.ggml(), &bad, cols).unwrap();
+                    let i = first_non_finite(&w).unwrap_or(usize::MAX);
+                    assert_eq!(i / ty.block_values(), 1, "{ty:?} {field} {bits:#x}");
+                }
+            }
+        }
     }
 
     fn acts(rows: usize, cols: usize, seed: u64) -> (Vec<f32>, QActs) {

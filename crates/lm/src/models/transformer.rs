@@ -329,11 +329,11 @@ impl HostWeights {
         v
     }
 
-    /// Checks names and shapes against `spec`: missing and unexpected keys are one error naming
-    /// them all; a wrong shape names the tensor.
+    /// Checks names, shapes and values against `spec`: missing and unexpected keys are one error
+    /// naming them all; a wrong shape or a NaN or infinite value names the tensor.
     ///
     /// # Errors
-    /// [`LmError::WeightKeys`] or [`LmError::WeightShape`].
+    /// [`LmError::WeightKeys`], [`LmError::WeightShape`] or [`LmError::NonFiniteWeight`].
     pub fn check(&self, spec: &TransformerSpec) -> Result<()> {
         let expected = Self::expected(spec);
         let missing: Vec<String> = expected
@@ -362,6 +362,13 @@ impl HostWeights {
                     name,
                     expected: shape,
                     found: t.shape.clone(),
+                });
+            }
+            if let Some(index) = crate::format::dequant::first_non_finite(&t.data) {
+                return Err(LmError::NonFiniteWeight {
+                    path: self.origin.clone().into(),
+                    name,
+                    index,
                 });
             }
         }

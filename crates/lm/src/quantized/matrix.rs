@@ -171,6 +171,17 @@ impl QMatrix {
         }
     }
 
+    /// The flat index of the first NaN or infinite value, if any: of an f32 matrix, the value;
+    /// of a block matrix, the first value of the first block whose scale is not finite.
+    pub fn first_non_finite(&self) -> Option<usize> {
+        match &self.storage {
+            Storage::Blocks { ty, .. } => ty
+                .first_non_finite_block(self.blocks())
+                .map(|b| b * ty.block_values()),
+            Storage::F32(v) => dequant::first_non_finite(v),
+        }
+    }
+
     /// Bytes of weights (the blocks, or 4 per f32 value).
     pub fn size_bytes(&self) -> usize {
         match &self.storage {

@@ -313,12 +313,20 @@ impl QuantizedTransformer {
                 continue;
             };
             let bytes = header.tensor_data(data, info)?;
+            let non_finite = |index| LmError::NonFiniteWeight {
+                path: origin.into(),
+                name: info.name.clone(),
+                index,
+            };
             if info.dims.len() == 1 {
                 let v = crate::format::dequant::dequantize(
                     info.ggml_type,
                     bytes,
                     info.n_elements as usize,
                 )?;
+                if let Some(i) = crate::format::dequant::first_non_finite(&v) {
+                    return Err(non_finite(i));
+                }
                 let m = QMatrix {
                     name: info.name.clone(),
                     rows: 1,
@@ -331,6 +339,9 @@ impl QuantizedTransformer {
             let start = bytes.as_ptr() as usize - data.as_ptr() as usize;
             let range = start..start + bytes.len();
             let m = QMatrix::from_shared(&info.name, info.ggml_type, &info.dims, data, range)?;
+            if let Some(i) = m.first_non_finite() {
+                return Err(non_finite(i));
+            }
             tensors.insert(name, (m, Vec::new()));
         }
         if !unknown.is_empty() {
