@@ -2268,17 +2268,7 @@ mod tests {
     #[test]
     fn a_non_finite_scale_is_found_where_the_dequantiser_reads_it() {
         use crate::format::dequant::first_non_finite;
-        let all = [
-            QType::Q4_0,
-            QType::Q4_1,
-            QType::Q5_0,
-            QType::Q5_1,
-            QType::Q8_0,
-            QType::Q4K,
-            QType::Q5K,
-            QType::Q6K,
-        ];
-        for ty in all {
+        for ty in TYPES {
             let cols = 3 * ty.block_values();
             let row = random_row(ty, cols, 9);
             assert_eq!(ty.first_non_finite_block(&row), None, "{ty:?}");
