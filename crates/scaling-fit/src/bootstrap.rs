@@ -205,21 +205,25 @@ mod tests {
         assert!((percentile_sorted(&v, 0.975) - 3.925).abs() < 1e-12);
     }
 
+    /// The replicate means of a bootstrap of `data`.
+    fn means(data: &[f64], replicates: usize, seed: u64, threads: usize) -> Vec<f64> {
+        let mean =
+            |idx: &[usize]| Some(idx.iter().map(|&i| data[i]).sum::<f64>() / idx.len() as f64);
+        let cfg = BootstrapConfig {
+            replicates,
+            seed,
+            threads,
+            level: 0.9,
+        };
+        bootstrap(data.len(), &cfg, mean).unwrap().samples
+    }
+
     #[test]
     fn bootstrap_is_deterministic_across_thread_counts() {
         let data: Vec<f64> = (0..50).map(|i| (i as f64 * 0.37).sin()).collect();
         let mean =
             |idx: &[usize]| Some(idx.iter().map(|&i| data[i]).sum::<f64>() / idx.len() as f64);
-        let run = |threads| {
-            let cfg = BootstrapConfig {
-                replicates: 200,
-                seed: 7,
-                threads,
-                level: 0.9,
-            };
-            bootstrap(data.len(), &cfg, mean).unwrap().samples
-        };
-        assert_eq!(run(1), run(2));
+        assert_eq!(means(&data, 200, 7, 1), means(&data, 200, 7, 2));
         let s = bootstrap(data.len(), &BootstrapConfig::default(), mean).unwrap();
         let full = data.iter().sum::<f64>() / 50.0;
         let iv = s.interval(full, |m| *m);
@@ -230,18 +234,7 @@ mod tests {
     #[test]
     fn neighbouring_base_seeds_share_no_replicate() {
         let data: Vec<f64> = (0..40).map(|i| (i as f64 * 0.71).cos()).collect();
-        let mean =
-            |idx: &[usize]| Some(idx.iter().map(|&i| data[i]).sum::<f64>() / idx.len() as f64);
-        let run = |seed| {
-            let cfg = BootstrapConfig {
-                replicates: 50,
-                seed,
-                threads: 2,
-                level: 0.9,
-            };
-            bootstrap(data.len(), &cfg, mean).unwrap().samples
-        };
-        let (a, b) = (run(7), run(8));
+        let (a, b) = (means(&data, 50, 7, 2), means(&data, 50, 8, 2));
         // With seeds `seed + r` replicate r + 1 of seed 7 was replicate r of seed 8.
         let shared = a.iter().filter(|x| b.contains(x)).count();
         assert_eq!(shared, 0, "{shared} of 50 replicates shared");

@@ -159,6 +159,22 @@ fn label_item<S: LanguageModel, O: LanguageModel>(
     Ok(out)
 }
 
+/// The small model's records of the items it gets wrong and the oracle gets right: the
+/// meta-analysis's subjects.
+pub(crate) fn subjects<'a>(
+    small: &'a [ItemRecord],
+    oracle: &[ItemRecord],
+) -> impl Iterator<Item = &'a ItemRecord> {
+    let oracle_right: std::collections::BTreeSet<usize> = oracle
+        .iter()
+        .filter(|r| r.correct > 0.0)
+        .map(|r| r.idx)
+        .collect();
+    small
+        .iter()
+        .filter(move |r| r.correct == 0.0 && oracle_right.contains(&r.idx))
+}
+
 /// Runs (or resumes) the meta-analysis of one task and summarises it; `None` when the small
 /// or oracle runs are not in the configuration list or no item qualifies.
 pub(crate) fn run_meta<S: LanguageModel, O: LanguageModel>(
@@ -172,14 +188,8 @@ pub(crate) fn run_meta<S: LanguageModel, O: LanguageModel>(
     let (Some(small), Some(oracle)) = (find(HelpConfig::Small), find(HelpConfig::Oracle)) else {
         return Ok(None);
     };
-    let oracle_right: std::collections::BTreeSet<usize> = oracle
-        .iter()
-        .filter(|r| r.correct > 0.0)
-        .map(|r| r.idx)
-        .collect();
-    let targets: Vec<&ItemRecord> = small
-        .iter()
-        .filter(|r| r.correct == 0.0 && oracle_right.contains(&r.idx) && !r.steps.is_empty())
+    let targets: Vec<&ItemRecord> = subjects(small, oracle)
+        .filter(|r| !r.steps.is_empty())
         .collect();
     if targets.is_empty() {
         return Ok(None);

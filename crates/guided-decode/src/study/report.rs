@@ -259,17 +259,7 @@ pub(crate) fn task_report(
     let records = |c: HelpConfig| per_config.iter().find(|(k, _)| *k == c).map(|(_, r)| r);
     let meta_candidates = records(HelpConfig::Small)
         .zip(records(HelpConfig::Oracle))
-        .map(|(small, oracle)| {
-            let oracle_right: std::collections::BTreeSet<usize> = oracle
-                .iter()
-                .filter(|r| r.correct > 0.0)
-                .map(|r| r.idx)
-                .collect();
-            small
-                .iter()
-                .filter(|r| r.correct == 0.0 && oracle_right.contains(&r.idx))
-                .count()
-        });
+        .map(|(small, oracle)| super::meta::subjects(small, oracle).count());
     let mut curves = Vec::new();
     if let (Some(small), Some(oracle)) = (acc(HelpConfig::Small), acc(HelpConfig::Oracle)) {
         for family in ["random", "entropy", "maxprob", "bild"] {
