@@ -46,6 +46,7 @@
 //! | [`generate`](mod@generate) | [`Decoder`] (step, feed, rollback), [`generate()`], [`generate::sampling`] |
 //! | [`language_model`] | the [`LanguageModel`] trait and log-likelihood scoring |
 //! | [`locate`] | where `scripts/fetch_models.sh` put the real models |
+//! | [`bench`](mod@bench) | the benchmarks as library code: [`bench::throughput`] (prefill/decode tokens/s, llama.cpp as the peer), [`bench::embed`] (MiniLM sentences/s, sentence-transformers as the peer; the golden check) |
 //! | [`error`] | [`LmError`] |
 //!
 //! Dependencies point one way: `format` → `tokenizer` → `nn`/`kernels` → `models` →
@@ -57,6 +58,7 @@
 //! (multi-threaded gemm and attention) and `simd` parts. The `tokenizers` dependency is built
 //! without default features (pure-Rust `fancy-regex`, no oniguruma C build).
 
+pub mod bench;
 pub mod error;
 pub mod format;
 pub mod generate;
