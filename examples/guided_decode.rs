@@ -174,21 +174,10 @@ fn json_object(s: &str) -> Result<serde_json::Map<String, serde_json::Value>, St
 
 /// `--prices`: four numbers, the small model's and the oracle's input and output prices.
 fn prices(s: &str) -> Result<(TokenPrices, TokenPrices), String> {
-    const FORM: &str =
-        "takes four numbers: SMALL_IN,SMALL_OUT,ORACLE_IN,ORACLE_OUT ($ per million tokens)";
-    let v: Vec<f64> = s
-        .split(',')
-        .map(|x| x.trim().parse())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{e}; {FORM}"))?;
-    let [si, so, oi, oo] = v[..] else {
-        return Err(FORM.into());
-    };
-    let price = |input_per_million, output_per_million| TokenPrices {
-        input_per_million,
-        output_per_million,
-    };
-    Ok((price(si, so), price(oi, oo)))
+    match TokenPrices::parse_pairs(s, 2).map_err(|e| e.to_string())?[..] {
+        [small, oracle] => Ok((small, oracle)),
+        _ => Err(format!("`{s}`: SMALL_IN,SMALL_OUT,ORACLE_IN,ORACLE_OUT")),
+    }
 }
 
 fn main() -> ExitCode {

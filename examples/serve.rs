@@ -27,11 +27,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use clap::Parser;
 use guided_decode::{OpenAiClient, RemoteConfig};
-use routing_core::cost::TokenPrices;
+use routing_core::cost::{PriceParseError, TokenPrices};
 use serve::{
     Limits, LocalBackend, OracleBackend, Registry, RemoteBackend, ServeError, ServerConfig,
 };
@@ -61,11 +60,13 @@ struct Args {
     /// A remote OpenAI-compatible server, NAME=BASE_URL,model=ID,key_env=VAR,params=N,
     /// timeout=SECS (the fields after the URL are optional); repeatable. The key is read from
     /// the environment variable VAR.
+    // Read after parsing (RemoteConfig::from_spec), not by clap, which would echo a bad value:
+    // it might hold a secret.
     #[arg(long = "remote", value_name = "NAME=URL[,..]")]
     remotes: Vec<String>,
     /// Prices, NAME=INPUT,OUTPUT in dollars per million tokens; repeatable [default: 0].
-    #[arg(long = "price", value_name = "NAME=IN,OUT")]
-    prices: Vec<String>,
+    #[arg(long = "price", value_name = "NAME=IN,OUT", value_parser = named_price)]
+    prices: Vec<(String, TokenPrices)>,
     /// An MF router checkpoint folder (mf-router; MiniLM encoder from the model cache).
     #[arg(long)]
     router: Option<PathBuf>,
@@ -122,63 +123,21 @@ fn split_pair<'a>(flag: &str, s: &'a str) -> Result<(&'a str, &'a str), ServeErr
         .ok_or_else(|| invalid(flag, format!("`{s}` is not NAME=VALUE")))
 }
 
-fn price_of(args: &Args, name: &str) -> Result<TokenPrices, ServeError> {
-    for p in &args.prices {
-        let (n, v) = split_pair("--price", p)?;
-        if n == name {
-            let parse = |x: Option<&str>| {
-                x.and_then(|x| x.trim().parse::<f64>().ok())
-                    .filter(|x| x.is_finite() && *x >= 0.0)
-                    .ok_or_else(|| {
-                        invalid(
-                            "--price",
-                            format!("`{p}`: want NAME=INPUT,OUTPUT dollars per million tokens"),
-                        )
-                    })
-            };
-            let mut it = v.split(',');
-            return Ok(TokenPrices {
-                input_per_million: parse(it.next())?,
-                output_per_million: parse(it.next())?,
-            });
-        }
-    }
-    Ok(TokenPrices::default())
+/// `--price NAME=INPUT,OUTPUT`.
+fn named_price(s: &str) -> Result<(String, TokenPrices), String> {
+    let (name, prices) = split_pair("--price", s).map_err(|e| e.to_string())?;
+    Ok((
+        name.to_string(),
+        prices.parse().map_err(|e: PriceParseError| e.to_string())?,
+    ))
 }
 
-fn remote(spec: &str) -> Result<(String, RemoteConfig), ServeError> {
-    let (name, rest) = split_pair("--remote", spec)?;
-    let mut parts = rest.split(',');
-    let url = parts.next().unwrap_or_default();
-    let mut cfg = RemoteConfig::new(url, name);
-    for kv in parts {
-        let (k, v) = split_pair("--remote", kv)?;
-        match k {
-            "model" => cfg.model = v.into(),
-            "key_env" => cfg.api_key_env = Some(v.into()),
-            "params" => {
-                cfg.active_parameters =
-                    Some(v.parse().map_err(|_| {
-                        invalid("--remote", format!("params=`{v}` is not an integer"))
-                    })?)
-            }
-            "timeout" => {
-                cfg.timeout = Duration::from_secs_f64(v.parse().map_err(|_| {
-                    invalid(
-                        "--remote",
-                        format!("timeout=`{v}` is not a number of seconds"),
-                    )
-                })?)
-            }
-            other => {
-                return Err(invalid(
-                    "--remote",
-                    format!("unknown field `{other}` (model, key_env, params, timeout)"),
-                ));
-            }
-        }
-    }
-    Ok((name.to_string(), cfg))
+/// The first `--price` given for `name`, zero when none.
+fn price_of(args: &Args, name: &str) -> TokenPrices {
+    args.prices
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or_else(TokenPrices::default, |(_, p)| *p)
 }
 
 fn build(args: &Args) -> Result<Registry, Box<dyn std::error::Error>> {
@@ -217,7 +176,7 @@ fn build(args: &Args) -> Result<Registry, Box<dyn std::error::Error>> {
                 id: name.clone(),
                 source: Box::new(source),
             })?;
-        let b = Arc::new(LocalBackend::new(&name, replicas, price_of(args, &name)?)?);
+        let b = Arc::new(LocalBackend::new(&name, replicas, price_of(args, &name))?);
         eprintln!(
             "loaded {name} ({}) in {:.1} s",
             path.display(),
@@ -228,9 +187,9 @@ fn build(args: &Args) -> Result<Registry, Box<dyn std::error::Error>> {
     }
     let mut remotes = std::collections::BTreeMap::new();
     for spec in &args.remotes {
-        let (name, cfg) = remote(spec)?;
+        let (name, cfg) = RemoteConfig::from_spec(spec)?;
         let client = OpenAiClient::new(cfg)?;
-        let b = Arc::new(RemoteBackend::new(&name, client, price_of(args, &name)?));
+        let b = Arc::new(RemoteBackend::new(&name, client, price_of(args, &name)));
         reg.add(b.clone())?;
         remotes.insert(name, b);
     }

@@ -71,6 +71,74 @@ impl RemoteConfig {
             extra_body: serde_json::Map::new(),
         }
     }
+
+    /// Reads the command-line form `NAME=URL[,model=M][,key_env=VAR][,params=N][,timeout=S]`:
+    /// the name the endpoint is known by, and its configuration (`model` defaults to `NAME`,
+    /// `key_env` names the environment variable holding the API key — never the key itself,
+    /// `params` its active parameters for FLOPs, `timeout` seconds per request, finite and
+    /// above 0). Anything else is [`GuidedError::InvalidOption`] naming the field.
+    ///
+    /// ```
+    /// use guided_decode::RemoteConfig;
+    ///
+    /// let (name, cfg) =
+    ///     RemoteConfig::from_spec("big=http://127.0.0.1:8080/v1,key_env=BIG_KEY,timeout=2.5")?;
+    /// assert_eq!((name.as_str(), cfg.model.as_str()), ("big", "big"));
+    /// assert_eq!(cfg.api_key_env.as_deref(), Some("BIG_KEY"));
+    /// assert_eq!(cfg.timeout, std::time::Duration::from_millis(2500));
+    /// assert!(RemoteConfig::from_spec("big=http://x/v1,timeout=-1").is_err());
+    /// # Ok::<(), guided_decode::GuidedError>(())
+    /// ```
+    pub fn from_spec<'a>(spec: &'a str) -> Result<(String, Self)> {
+        // The spec is not echoed whole: a misplaced secret must not reach a log.
+        let bad = |reason: String| GuidedError::InvalidOption {
+            name: "remote",
+            reason,
+        };
+        let pair = |i: usize, s: &'a str| {
+            s.split_once('=')
+                .filter(|(k, v)| !k.trim().is_empty() && !v.trim().is_empty())
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "comma-separated part {} is not KEY=VALUE (NAME=URL[,model=M][,key_env=VAR][,params=N][,timeout=S])",
+                        i + 1
+                    ))
+                })
+        };
+        let (name, url) = pair(0, spec.split(',').next().unwrap_or_default())?;
+        let mut cfg = Self::new(url, name);
+        for (i, part) in spec.split(',').enumerate().skip(1) {
+            let (k, v) = pair(i, part)?;
+            match k {
+                "model" => cfg.model = v.into(),
+                "key_env" => cfg.api_key_env = Some(v.into()),
+                "params" => {
+                    cfg.active_parameters = Some(v.parse().map_err(|_| {
+                        bad(format!("`{name}`: params=`{v}` is not a whole number"))
+                    })?)
+                }
+                "timeout" => {
+                    let secs = v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "`{name}`: timeout=`{v}` is not a number of seconds above 0"
+                            ))
+                        })?;
+                    cfg.timeout = Duration::from_secs_f64(secs);
+                }
+                other => {
+                    return Err(bad(format!(
+                        "`{name}`: unknown field `{other}` (model, key_env, params, timeout)"
+                    )));
+                }
+            }
+        }
+        Ok((name.to_string(), cfg))
+    }
 }
 
 /// A blocking client of an OpenAI-compatible server: POSTs JSON to `{base_url}{path}` with the

@@ -243,3 +243,36 @@ fn failures_are_typed_and_the_key_stays_secret() {
 fn env_with(key: &'static str, value: &'static str) -> impl Fn(&str) -> Option<String> {
     move |k| (k == key).then(|| value.to_string())
 }
+
+#[test]
+fn remote_specs_are_read_field_by_field_and_bad_ones_name_the_field() {
+    let (name, cfg) = RemoteConfig::from_spec(
+        "oracle=http://127.0.0.1:9/v1, model=llama-8b ,key_env=ORACLE_KEY,params=8000000000,timeout=0.5",
+    )
+    .unwrap();
+    assert_eq!(name, "oracle");
+    assert_eq!(cfg.base_url, "http://127.0.0.1:9/v1");
+    assert_eq!(cfg.model, "llama-8b");
+    assert_eq!(cfg.api_key_env.as_deref(), Some("ORACLE_KEY"));
+    assert_eq!(cfg.active_parameters, Some(8_000_000_000));
+    assert_eq!(cfg.timeout, std::time::Duration::from_millis(500));
+    for (spec, reason) in [
+        ("http://127.0.0.1:9/v1", "part 1 is not KEY=VALUE"),
+        ("=http://x/v1", "part 1 is not KEY=VALUE"),
+        ("o=http://x/v1,model=", "part 2 is not KEY=VALUE"),
+        ("o=http://x/v1,sk-secret", "part 2 is not KEY=VALUE"),
+        ("o=http://x/v1,params=8B", "params=`8B`"),
+        ("o=http://x/v1,timeout=NaN", "timeout=`NaN`"),
+        ("o=http://x/v1,timeout=0", "timeout=`0`"),
+        ("o=http://x/v1,timeout=-3", "timeout=`-3`"),
+        ("o=http://x/v1,api_key=secret", "unknown field `api_key`"),
+    ] {
+        let err = RemoteConfig::from_spec(spec).unwrap_err();
+        assert!(
+            matches!(err, GuidedError::InvalidOption { name: "remote", .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains(reason), "{err} lacks {reason}");
+        assert!(!err.to_string().contains("secret"), "{err} shows a secret");
+    }
+}
