@@ -282,25 +282,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     rt.block_on(serve::run(config, registry, async {
-        // Ctrl-C, or SIGTERM (what `kill`, Slurm and Kubernetes send): finish the requests in
-        // flight, then exit.
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = term.recv() => {}
-                    }
-                }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
+        // Ctrl-C or SIGTERM: finish the requests in flight, then exit.
+        serve::shutdown_signal().await;
         eprintln!("shutting down");
     }))?;
     Ok(())

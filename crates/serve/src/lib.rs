@@ -70,4 +70,6 @@ pub use backend::{
 };
 pub use error::{ApiError, BackendError, ServeError};
 pub use metrics::{Metrics, Outcome};
-pub use server::{AppState, Registry, ServerConfig, app, constant_time_eq, run, serve_on};
+pub use server::{
+    AppState, Registry, ServerConfig, app, constant_time_eq, run, serve_on, shutdown_signal,
+};

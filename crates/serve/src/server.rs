@@ -360,6 +360,24 @@ pub async fn run(
     serve_on(listener, AppState::new(config, registry), shutdown).await
 }
 
+/// Resolves on Ctrl-C or, on Unix, SIGTERM (what `kill`, Slurm and Kubernetes send): the
+/// `shutdown` future [`run`] takes, so a server finishes the requests in flight and returns.
+/// Where SIGTERM cannot be watched, Ctrl-C alone.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// Serves `state` on an already bound listener (tests bind `127.0.0.1:0`).
 ///
 /// # Errors
